@@ -1,0 +1,27 @@
+# Two commands do everything on a fresh machine (Python 3.11 as python3):
+#   make demo   set up .venv and anonymize the bundled example into out/
+#   make test   set up .venv and run the whole test suite
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: setup demo test bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip "setuptools>=77" wheel
+	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip check
+	touch $@
+
+demo: setup
+	$(VENV)/bin/lookalike anonymize examples/group.jpg -o out --report out/report.json
+	@echo "anonymized image: out/group.jpg   per-face report: out/report.json"
+
+test: setup
+	$(PY) -m pytest
+
+clean:
+	rm -rf $(VENV) out .pytest_cache

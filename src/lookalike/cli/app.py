@@ -1,0 +1,190 @@
+"""``lookalike anonymize | detect | embed``.
+
+Progress and summaries go to stderr, machine-readable output (``--json``) to stdout. Exit codes: 0 all
+files done, 1 some file failed, 2 bad usage.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+# mediapipe's C++ logging would otherwise print start-up chatter on every run
+os.environ.setdefault("GLOG_minloglevel", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from lookalike.errors import LookalikeError
+from lookalike.io.images import DEFAULT_MAX_PIXELS
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  help="Anonymize faces in photos and folders; inspect detections and identity distances.")
+err = Console(stderr=True)
+out = Console()
+
+
+@app.command("anonymize")
+def anonymize_command(
+    paths: Annotated[list[Path], typer.Argument(help="Image files and/or folders (searched recursively).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output folder (created; same relative layout).")],
+    method: Annotated[str, typer.Option(help="blur | pixelate | solid")] = "blur",
+    mask_scale: Annotated[float, typer.Option(help="Enlarge the elliptic face mask by this factor.")] = 1.3,
+    threshold: Annotated[Optional[float], typer.Option(help="Detector confidence threshold (0-1).")] = None,
+    rotations: Annotated[bool, typer.Option("--rotations", help="Also find faces on their side or upside down (4x slower detection).")] = False,
+    verify: Annotated[Optional[list[str]], typer.Option(help="Measure each face against its original with this recognizer (dlib, facenet); repeatable.")] = None,
+    keep_metadata: Annotated[bool, typer.Option("--keep-metadata", help="Keep EXIF/GPS/XMP/ICC metadata (stripped by default).")] = False,
+    max_pixels: Annotated[int, typer.Option(help="Refuse images with more pixels than this (decompression bombs).")] = DEFAULT_MAX_PIXELS,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the full report as JSON on stdout.")] = False,
+    report_file: Annotated[Optional[Path], typer.Option("--report", help="Also write the full JSON report to this file.")] = None,
+) -> None:
+    """Anonymize every face in the given images, writing the results under OUTPUT."""
+    from pydantic import ValidationError
+
+    from lookalike.pipeline import AnonymizeConfig, anonymize_files, collect_inputs
+
+    try:
+        config = AnonymizeConfig(method=method, mask_scale=mask_scale, threshold=threshold, rotations=rotations,
+                                 verify=tuple(verify or ()))
+    except ValidationError as exc:
+        _usage_error(_pydantic_message(exc))
+    if any(p.is_dir() and p.resolve() == output.resolve() for p in paths):
+        _usage_error(f"{output}: the output folder is an input folder; outputs would replace the originals")
+    inputs, skipped = collect_inputs(paths, exclude=output)
+    if not inputs:
+        _usage_error("no image files found in the given paths")
+    with _progress() as progress:
+        task = progress.add_task("anonymizing", total=len(inputs))
+
+        def on_file(result) -> None:
+            if result.error:
+                progress.console.print(f"[red]error[/red] {result.error}", markup=True, highlight=False, soft_wrap=True)
+            progress.advance(task)
+
+        report = anonymize_files(inputs, output, config, keep_metadata=keep_metadata, max_pixels=max_pixels,
+                                 on_file=on_file)
+    report.skipped = skipped
+    if as_json:
+        print(json.dumps(report.to_dict(), indent=2))
+    if report_file is not None:
+        from lookalike.io.images import write_text_atomic
+
+        write_text_atomic(report_file, json.dumps(report.to_dict(), indent=2))
+    summary = report.to_dict()["summary"]
+    err.print(f"faces found: {summary['faces_found']} | files written: {summary['files_written']} | "
+              f"failed: {summary['files_failed']} | without faces: {summary['files_without_faces']}"
+              + (f" | non-images skipped: {len(skipped)}" if skipped else ""), highlight=False, soft_wrap=True)
+    raise typer.Exit(1 if report.failed else 0)
+
+
+@app.command("detect")
+def detect_command(
+    paths: Annotated[list[Path], typer.Argument(help="Image files and/or folders.")],
+    draw: Annotated[Optional[Path], typer.Option(help="Write pictures with boxes, keypoints and landmarks drawn to this folder.")] = None,
+    threshold: Annotated[Optional[float], typer.Option(help="Detector confidence threshold (0-1).")] = None,
+    rotations: Annotated[bool, typer.Option("--rotations", help="Also find faces on their side or upside down.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print boxes, scores, keypoints, 478 landmarks and pose as JSON.")] = False,
+    max_pixels: Annotated[int, typer.Option(help="Refuse images with more pixels than this.")] = DEFAULT_MAX_PIXELS,
+) -> None:
+    """Find faces: boxes, scores, 5 keypoints, 478 dense landmarks and head pose per face."""
+    from lookalike.io.images import load_image
+    from lookalike.pipeline import collect_inputs, detect
+    from lookalike.visualize import draw_faces
+
+    inputs, _ = collect_inputs(paths, exclude=draw)
+    if not inputs:
+        _usage_error("no image files found in the given paths")
+    results, failed = [], 0
+    with _progress() as progress:
+        task = progress.add_task("detecting", total=len(inputs))
+        for item in inputs:
+            try:
+                image = load_image(item.source, max_pixels=max_pixels)
+                faces = detect(image.rgb, threshold=threshold, rotations=rotations)
+                if draw is not None:
+                    from lookalike.io.images import save_image
+                    import numpy as np
+
+                    drawn = draw_faces(image.rgb, faces)
+                    save_image(image, drawn, np.ones(drawn.shape[:2], np.float32), draw / item.relative,
+                               protected=frozenset({item.source.resolve()}))
+                results.append({"source": str(item.source), "faces": [f.to_dict(with_landmarks=True) for f in faces]})
+            except LookalikeError as exc:
+                failed += 1
+                progress.console.print(f"[red]error[/red] {exc}", markup=True, highlight=False, soft_wrap=True)
+                results.append({"source": str(item.source), "error": str(exc), "faces": []})
+            progress.advance(task)
+    if as_json:
+        print(json.dumps(results))
+    else:
+        table = Table("file", "face", "score", "box (x0, y0, x1, y1)", "yaw / pitch / roll", "landmarks")
+        for entry in results:
+            for i, face in enumerate(entry["faces"]):
+                pose = face["pose"]
+                table.add_row(entry["source"], str(i), f"{face['score']:.2f}", ", ".join(f"{v:.0f}" for v in face["box"]),
+                              " / ".join(f"{pose[k]:.0f}" for k in ("yaw", "pitch", "roll")) if pose else "-",
+                              "478" if face["landmarks"] is not None else "none")
+            if not entry["faces"]:
+                table.add_row(entry["source"], "-", "-", entry.get("error") or "no face found", "-", "-")
+        out.print(table)
+    raise typer.Exit(1 if failed else 0)
+
+
+@app.command("embed")
+def embed_command(
+    image_a: Annotated[Path, typer.Argument(help="First image (its largest face is used).")],
+    image_b: Annotated[Path, typer.Argument(help="Second image (its largest face is used).")],
+    recognizer: Annotated[Optional[list[str]], typer.Option(help="Recognizers to use (default: all).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Identity distance between the main faces of two images under each recognizer, with its verdict."""
+    from lookalike.identity import available_recognizers
+    from lookalike.identity.compare import compare_main_faces
+
+    names = tuple(recognizer or available_recognizers())
+    unknown = [n for n in names if n not in available_recognizers()]
+    if unknown:
+        _usage_error(f"unknown recognizer {unknown[0]!r}; choose from {', '.join(available_recognizers())}")
+    try:
+        rows = compare_main_faces(image_a, image_b, names)
+    except LookalikeError as exc:
+        err.print(f"error: {exc}", highlight=False, markup=False, soft_wrap=True)
+        raise typer.Exit(1)
+    if as_json:
+        print(json.dumps({"a": str(image_a), "b": str(image_b), "recognizers": rows}, indent=2))
+        return
+    table = Table("recognizer", "distance", "threshold", "verdict")
+    for row in rows:
+        table.add_row(row["recognizer"], f"{row['distance']:.4f}", f"{row['threshold']:.4f}",
+                      "same person" if row["same"] else "different people")
+    out.print(table)
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    TimeRemainingColumn(), console=err)
+
+
+def _usage_error(message: str) -> None:
+    err.print(f"error: {message}", highlight=False, markup=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def _pydantic_message(exc) -> str:
+    first = exc.errors()[0]
+    field = ".".join(str(p) for p in first.get("loc", ())) or "option"
+    return f"--{field.replace('_', '-')}: {first.get('msg', 'invalid value')}"
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)

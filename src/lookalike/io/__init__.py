@@ -1,0 +1,16 @@
+"""Image input and output: formats, orientation, metadata, atomic writes."""
+from lookalike.io.images import (
+    DEFAULT_MAX_PIXELS,
+    IMAGE_SUFFIXES,
+    LoadedImage,
+    compose_native,
+    copy_image,
+    image_from_array,
+    is_image_path,
+    load_image,
+    native_to_rgb,
+    save_image,
+)
+
+__all__ = ["DEFAULT_MAX_PIXELS", "IMAGE_SUFFIXES", "LoadedImage", "compose_native", "copy_image",
+           "image_from_array", "is_image_path", "load_image", "native_to_rgb", "save_image"]
