@@ -36,6 +36,12 @@ class Ellipse:
         half_h = math.hypot(self.a * math.sin(t), self.b * math.cos(t))
         return self.cx - half_w, self.cy - half_h, self.cx + half_w, self.cy + half_h
 
+    def contains(self, x: float, y: float) -> bool:
+        t = math.radians(self.angle)
+        dx, dy = x - self.cx, y - self.cy
+        u, v = dx * math.cos(t) + dy * math.sin(t), -dx * math.sin(t) + dy * math.cos(t)
+        return (u / max(self.a, 1e-6)) ** 2 + (v / max(self.b, 1e-6)) ** 2 <= 1.0
+
     def to_dict(self) -> dict[str, float]:
         return {k: round(float(v), 1) for k, v in vars(self).items()}
 
@@ -48,22 +54,27 @@ def face_ellipse(face: Face, scale: float = 1.0) -> Ellipse:
     >>> kp = np.array([[40, 50], [60, 50], [50, 60], [42, 70], [58, 70]], np.float32)
     >>> e = face_ellipse(Face(np.array([30, 35, 70, 85], np.float32), 0.9, kp))
     >>> round(e.cx), round(e.a), round(e.b)
-    (50, 21, 32)
+    (50, 21, 31)
     """
     if face.landmarks is not None:
         oval = face.landmarks[list(FACE_OVAL), :2].astype(np.float32)
         (cx, cy), (width, height), angle = cv2.fitEllipse(oval)
         ellipse = Ellipse(cx, cy, width / 2, height / 2, angle)
-    else:
-        x0, y0, x1, y1 = (float(v) for v in face.box)
-        width, height = x1 - x0, y1 - y0
-        right_eye, left_eye = face.keypoints[0], face.keypoints[1]
-        roll = math.degrees(math.atan2(float(left_eye[1] - right_eye[1]), float(left_eye[0] - right_eye[0])))
-        # the box stops near the brows: move the centre up and lengthen the vertical axis to the hairline
-        up = np.array([math.sin(math.radians(roll)), -math.cos(math.radians(roll))])
-        cx, cy = np.array([(x0 + x1) / 2, (y0 + y1) / 2]) + up * 0.08 * height
-        ellipse = Ellipse(float(cx), float(cy), 0.52 * width, 0.62 * height, roll)
-    return ellipse.scaled(scale)
+        if all(ellipse.contains(x, y) for x, y in face.keypoints):
+            return ellipse.scaled(scale)
+        # a mesh that does not enclose the detector's own keypoints is not trusted to place the mask
+    return _box_ellipse(face).scaled(scale)
+
+
+def _box_ellipse(face: Face) -> Ellipse:
+    x0, y0, x1, y1 = (float(v) for v in face.box)
+    width, height = x1 - x0, y1 - y0
+    right_eye, left_eye = face.keypoints[0], face.keypoints[1]
+    roll = math.degrees(math.atan2(float(left_eye[1] - right_eye[1]), float(left_eye[0] - right_eye[0])))
+    # the box stops near the brows: move the centre up and lengthen the vertical axis to the hairline
+    up = np.array([math.sin(math.radians(roll)), -math.cos(math.radians(roll))])
+    cx, cy = np.array([(x0 + x1) / 2, (y0 + y1) / 2]) + up * 0.08 * height
+    return Ellipse(float(cx), float(cy), 0.52 * width, 0.62 * height, roll)
 
 
 def ellipse_mask(shape: tuple[int, ...], ellipses: list[Ellipse], feather: float = 0.0) -> np.ndarray:
