@@ -156,16 +156,39 @@ def compose_native(image: LoadedImage, rgb: np.ndarray, mask: np.ndarray) -> np.
     native = image.native
     if rgb.shape[:2] != native.shape[:2] or mask.shape != native.shape[:2]:
         raise ValueError("anonymized image and mask must have the size of the original")
-    changed = np.asarray(_rgb_to_native(rgb, image.mode), dtype=np.float32)
-    weight = np.clip(mask, 0.0, 1.0).astype(np.float32)
-    if native.ndim == 3:
-        weight = weight[:, :, None]
-    blended = native.astype(np.float32) * (1.0 - weight) + changed * weight
-    out = np.rint(blended).astype(native.dtype)
-    untouched = mask <= 0
-    out[untouched] = native[untouched]
+    out = native.copy()
+    for box in mask_regions(mask):
+        changed = _rgb_to_native(np.ascontiguousarray(rgb[box]), image.mode)
+        out[box] = blend_under_mask(native[box], changed, mask[box])
     if image.mode in ("LA", "RGBA", "RGBA;16"):
         out[:, :, -1] = native[:, :, -1]
+    return out
+
+
+def mask_regions(mask: np.ndarray) -> list[tuple[slice, slice]]:
+    """Bounding boxes (row and column slices) of the connected non-zero parts of a mask.
+
+    Work confined to these boxes costs in proportion to the faces, not to the whole picture.
+    """
+    import cv2
+
+    count, _, stats, _ = cv2.connectedComponentsWithStats((mask > 0).astype(np.uint8), connectivity=8)
+    return [(slice(y, y + h), slice(x, x + w)) for x, y, w, h, _ in stats[1:count]]
+
+
+def blend_under_mask(base: np.ndarray, overlay: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``base * (1 - mask) + overlay * mask`` in ``base``'s dtype; exact ``base`` wherever the mask is 0.
+
+    >>> blend_under_mask(np.zeros((1, 2), np.uint8), np.full((1, 2), 200, np.uint8), np.array([[0.0, 0.5]]))
+    array([[  0, 100]], dtype=uint8)
+    """
+    weight = np.clip(mask, 0.0, 1.0).astype(np.float32)
+    if base.ndim == 3:
+        weight = weight[:, :, None]
+    blended = base.astype(np.float32) * (1.0 - weight) + overlay.astype(np.float32) * weight
+    out = np.rint(blended).astype(base.dtype)
+    untouched = mask <= 0
+    out[untouched] = base[untouched]
     return out
 
 

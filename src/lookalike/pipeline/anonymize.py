@@ -16,7 +16,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from lookalike.detection import DetectorConfig, detect_faces
-from lookalike.io.images import LoadedImage, compose_native, image_from_array
+from lookalike.io.images import LoadedImage, blend_under_mask, compose_native, image_from_array, mask_regions
 from lookalike.landmarks import add_landmarks
 from lookalike.synthesis import ClassicParams, apply_classic, ellipse_mask, face_ellipse
 from lookalike.types import Face
@@ -126,7 +126,9 @@ def anonymize(image: np.ndarray | LoadedImage, method: Method | None = None,
     treated = apply_classic(rgb, ellipses, config.method, config.classic_params())
     feather = [config.feather * 2.0 * e.a for e in ellipses]
     mask = ellipse_mask(rgb.shape, ellipses, feather=max(feather, default=0.0))
-    blended = _blend(rgb, treated, mask)
+    blended = rgb.copy()
+    for box in mask_regions(mask):
+        blended[box] = blend_under_mask(rgb[box], treated[box], mask[box])
     records = [FaceRecord(index=i, face=f, method=config.method, mask={"ellipse": e.to_dict()})
                for i, (f, e) in enumerate(zip(faces, ellipses))]
     if config.verify:
@@ -143,13 +145,6 @@ def _merge(config: AnonymizeConfig | None, method: str | None, options: dict) ->
     if options:
         config = AnonymizeConfig.model_validate({**config.model_dump(), **options})
     return config
-
-
-def _blend(original: np.ndarray, treated: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    weight = mask[:, :, None]
-    out = np.rint(original * (1.0 - weight) + treated * weight).astype(np.uint8)
-    out[mask <= 0] = original[mask <= 0]
-    return out
 
 
 def _verify(original: np.ndarray, anonymized: np.ndarray, records: list[FaceRecord], names: tuple[str, ...]) -> None:

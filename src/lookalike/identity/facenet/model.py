@@ -286,10 +286,13 @@ def load_state_dict(path: Path | None = None) -> dict[str, torch.Tensor]:
 
 @functools.lru_cache(maxsize=None)
 def _load(device: str) -> InceptionResnetV1:
-    net = InceptionResnetV1()
-    net.load_state_dict(load_state_dict())
-    net.eval().requires_grad_(False)  # frozen: gradients flow to inputs only
-    return net.to(device)
+    # The first call may come from inside torch.inference_mode() (embed_aligned); weights created there would
+    # be inference tensors and break every later differentiable use, so build them outside it.
+    with torch.inference_mode(False):
+        net = InceptionResnetV1()
+        net.load_state_dict(load_state_dict())
+        net.eval().requires_grad_(False)  # frozen: gradients flow to inputs only
+        return net.to(device)
 
 
 def load_facenet(device: str | torch.device = "cpu") -> InceptionResnetV1:
