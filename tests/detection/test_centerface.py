@@ -163,3 +163,24 @@ def test_nms() -> None:
     boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [50, 50, 60, 60]], np.float32)
     assert nms(boxes, np.array([0.5, 0.9, 0.7]), 0.3).tolist() == [1, 2]
     assert nms(np.zeros((0, 4), np.float32), np.zeros(0), 0.3).tolist() == []
+
+
+def test_face_filling_the_image(astronaut: np.ndarray) -> None:
+    # A 700 px face: beyond what one CenterFace pass sizes correctly; the coarse level must report it whole.
+    crop = astronaut[CROP_Y, CROP_X]
+    f = 700 / (FACE_IN_CROP[2] - FACE_IN_CROP[0])
+    big = cv2.resize(crop, (round(crop.shape[1] * f), round(crop.shape[0] * f)), interpolation=cv2.INTER_LINEAR)
+    faces = detect_faces(big)
+    assert len(faces) == 1
+    want = np.array(FACE_IN_CROP) * f
+    assert iou(faces[0].box, want) > 0.5
+
+
+def test_tiles_cover_with_overlap() -> None:
+    from lookalike.detection.centerface import _tiles
+
+    for length, tile, ov in [(3000, 1024, 100), (1025, 1024, 60), (9000, 1024, 400), (500, 1024, 50)]:
+        t = _tiles(length, tile, ov)
+        assert t[0][0] == 0 and t[-1][1] == length
+        assert all(b - a <= tile for a, b in t)
+        assert all(t[i][1] - t[i + 1][0] >= min(ov, tile // 2) for i in range(len(t) - 1))

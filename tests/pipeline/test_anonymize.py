@@ -86,3 +86,10 @@ def test_bad_options_are_refused(astronaut):
 def test_detect_api_returns_landmarks_and_pose(astronaut):
     faces = lookalike.detect(astronaut)
     assert len(faces) == 1 and faces[0].landmarks.shape == (478, 3) and faces[0].pose is not None
+
+
+def test_a_face_on_its_side_is_anonymized_by_default(astronaut):
+    sideways = np.ascontiguousarray(np.rot90(astronaut))
+    result = anonymize(sideways, method="solid")
+    assert len(result.faces) == 1 and result.faces[0].face.rotation in (90, 270)
+    assert result.faces[0].face.landmarks is not None  # the mesh follows the face's own orientation

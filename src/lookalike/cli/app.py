@@ -36,7 +36,7 @@ def anonymize_command(
     method: Annotated[str, typer.Option(help="blur | pixelate | solid")] = "blur",
     mask_scale: Annotated[float, typer.Option(help="Enlarge the elliptic face mask by this factor.")] = 1.3,
     threshold: Annotated[Optional[float], typer.Option(help="Detector confidence threshold (0-1).")] = None,
-    rotations: Annotated[bool, typer.Option("--rotations", help="Also find faces on their side or upside down (4x slower detection).")] = False,
+    rotations: Annotated[str, typer.Option(help="Faces on their side / upside down: off | coarse (whole-image passes) | full (as thorough as upright, ~4x detection time).")] = "coarse",
     verify: Annotated[Optional[list[str]], typer.Option(help="Measure each face against its original with this recognizer (dlib, facenet); repeatable.")] = None,
     keep_metadata: Annotated[bool, typer.Option("--keep-metadata", help="Keep EXIF/GPS/XMP/ICC metadata (stripped by default).")] = False,
     max_pixels: Annotated[int, typer.Option(help="Refuse images with more pixels than this (decompression bombs).")] = DEFAULT_MAX_PIXELS,
@@ -87,7 +87,7 @@ def detect_command(
     paths: Annotated[list[Path], typer.Argument(help="Image files and/or folders.")],
     draw: Annotated[Optional[Path], typer.Option(help="Write pictures with boxes, keypoints and landmarks drawn to this folder.")] = None,
     threshold: Annotated[Optional[float], typer.Option(help="Detector confidence threshold (0-1).")] = None,
-    rotations: Annotated[bool, typer.Option("--rotations", help="Also find faces on their side or upside down.")] = False,
+    rotations: Annotated[str, typer.Option(help="Faces on their side / upside down: off | coarse | full.")] = "coarse",
     as_json: Annotated[bool, typer.Option("--json", help="Print boxes, scores, keypoints, 478 landmarks and pose as JSON.")] = False,
     max_pixels: Annotated[int, typer.Option(help="Refuse images with more pixels than this.")] = DEFAULT_MAX_PIXELS,
 ) -> None:
@@ -96,6 +96,8 @@ def detect_command(
     from lookalike.pipeline import collect_inputs, detect
     from lookalike.visualize import draw_faces
 
+    if rotations not in ("off", "coarse", "full"):
+        _usage_error(f"--rotations: expected off, coarse or full, got {rotations!r}")
     inputs, _ = collect_inputs(paths, exclude=draw)
     if not inputs:
         _usage_error("no image files found in the given paths")

