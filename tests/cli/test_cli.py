@@ -62,11 +62,42 @@ def test_anonymize_options_and_keep_metadata(photo_tree, tmp_path):
     assert 0x8825 in Image.open(out / "a.jpg").getexif()
 
 
-def test_output_inside_the_input_folder_is_not_reprocessed(photo_tree):
-    out = photo_tree / "anon"
-    first = runner.invoke(app, ["anonymize", str(photo_tree / "sub"), "-o", str(out)])
-    second = runner.invoke(app, ["anonymize", str(photo_tree / "sub"), "-o", str(out)])
-    assert first.exit_code == second.exit_code == 0
+def test_output_inside_the_input_folder_is_not_reprocessed_and_not_overwritten(photo_tree):
+    out = photo_tree / "sub" / "anon"
+    first = runner.invoke(app, ["anonymize", str(photo_tree / "sub"), "-o", str(out), "--json"])
+    assert first.exit_code == 0 and json.loads(first.stdout)["summary"]["files"] == 2
+    written = (out / "b.png").read_bytes()
+    again = runner.invoke(app, ["anonymize", str(photo_tree / "sub"), "-o", str(out), "--json"])
+    assert again.exit_code == 1 and "output already exists (use --overwrite" in again.stderr
+    assert json.loads(again.stdout)["summary"]["files"] == 2  # the outputs were not picked up as inputs
+    assert (out / "b.png").read_bytes() == written
+    forced = runner.invoke(app, ["anonymize", str(photo_tree / "sub"), "-o", str(out), "--overwrite"])
+    assert forced.exit_code == 0
+
+
+def test_input_folder_inside_the_output_folder_keeps_other_originals(photo_tree):
+    original = (photo_tree / "a.jpg").read_bytes()
+    (photo_tree / "sub" / "a.jpg").write_bytes(original)  # would land on photos/a.jpg
+    result = runner.invoke(app, ["anonymize", str(photo_tree / "sub"), "-o", str(photo_tree)])
+    assert result.exit_code == 1
+    assert f"{photo_tree / 'a.jpg'}: output already exists" in result.stderr
+    assert (photo_tree / "a.jpg").read_bytes() == original
+
+
+def test_odd_files_fail_alone_with_one_line(tmp_path, astronaut):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.fromarray(astronaut).save(folder / "ok.png")
+    frames = [Image.fromarray(astronaut), Image.fromarray(astronaut[::-1].copy())]
+    frames[0].save(folder / "pages.tif", save_all=True, append_images=frames[1:])
+    Image.fromarray(astronaut).save(folder / "[draft].png")
+    (folder / ".hidden.jpg").write_bytes(b"x")
+    result = runner.invoke(app, ["anonymize", str(folder), "-o", str(tmp_path / "out"), "--json"])
+    report = json.loads(result.stdout)
+    assert result.exit_code == 1
+    assert report["summary"]["files_failed"] == 1 and report["summary"]["files_written"] == 2
+    assert "pages.tif: has 2 frames or pages" in result.stderr
+    assert str(folder / ".hidden.jpg") in report["skipped_non_images"]
 
 
 def test_output_folder_equal_to_an_input_is_refused(photo_tree):

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from lookalike.errors import ImageError
-from lookalike.io import copy_image, image_from_array, load_image, save_image
+from lookalike.io import compose_native, copy_image, image_from_array, load_image, save_image
 
 
 def _face_mask(shape, box=(10, 10, 40, 40)) -> np.ndarray:
@@ -16,6 +16,11 @@ def _face_mask(shape, box=(10, 10, 40, 40)) -> np.ndarray:
     x0, y0, x1, y1 = box
     mask[y0:y1, x0:x1] = 1.0
     return mask
+
+
+def _save(image, rgb, mask, path, **options):
+    """Blend ``rgb`` into the image under ``mask`` and write it, as the pipeline does."""
+    return save_image(image, compose_native(image, rgb, mask), path, **options)
 
 
 @pytest.fixture()
@@ -28,7 +33,7 @@ def test_each_format_round_trips_in_its_own_format(tmp_path, rgb, suffix):
     src = tmp_path / f"in{suffix}"
     Image.fromarray(rgb).save(src)
     image = load_image(src)
-    out = save_image(image, np.zeros_like(image.rgb), _face_mask(image.rgb.shape), tmp_path / "out" / f"o{suffix}")
+    out = _save(image, np.zeros_like(image.rgb), _face_mask(image.rgb.shape), tmp_path / "out" / f"o{suffix}")
     with Image.open(out) as written:
         assert written.format == Image.open(src).format
         pixels = np.asarray(written.convert("RGB"))
@@ -43,7 +48,7 @@ def test_grey_image_stays_grey(tmp_path):
     Image.fromarray(grey).save(tmp_path / "g.png")
     image = load_image(tmp_path / "g.png")
     assert image.mode == "L" and image.rgb.shape == (50, 50, 3)
-    out = save_image(image, np.full_like(image.rgb, 255), _face_mask(image.rgb.shape), tmp_path / "o.png")
+    out = _save(image, np.full_like(image.rgb, 255), _face_mask(image.rgb.shape), tmp_path / "o.png")
     written = np.asarray(Image.open(out))
     assert written.ndim == 2 and written[20, 20] == 255 and written[0, 0] == grey[0, 0]
 
@@ -52,7 +57,7 @@ def test_alpha_channel_is_kept(tmp_path, rgb):
     alpha = np.random.default_rng(3).integers(0, 256, rgb.shape[:2], dtype=np.uint8)
     Image.fromarray(np.dstack([rgb, alpha]), "RGBA").save(tmp_path / "a.png")
     image = load_image(tmp_path / "a.png")
-    out = save_image(image, np.zeros_like(image.rgb), _face_mask(image.rgb.shape), tmp_path / "o.png")
+    out = _save(image, np.zeros_like(image.rgb), _face_mask(image.rgb.shape), tmp_path / "o.png")
     written = np.asarray(Image.open(out))
     assert written.shape[2] == 4 and np.array_equal(written[:, :, 3], alpha)
     assert written[20, 20, :3].max() == 0
@@ -69,7 +74,7 @@ def test_16bit_grey_and_colour_keep_their_depth_outside_the_face(tmp_path):
     for name, original in (("g16.png", grey16), ("c16.png", colour16)):
         image = load_image(tmp_path / name)
         assert image.native.dtype == np.uint16
-        out = save_image(image, np.zeros_like(image.rgb), _face_mask(image.rgb.shape, (5, 5, 20, 20)), tmp_path / f"o{name}")
+        out = _save(image, np.zeros_like(image.rgb), _face_mask(image.rgb.shape, (5, 5, 20, 20)), tmp_path / f"o{name}")
         written = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
         written = written if written.ndim == 2 else written[:, :, ::-1]
         assert written.dtype == np.uint16
@@ -81,7 +86,7 @@ def test_cmyk_stays_cmyk(tmp_path, rgb):
     Image.fromarray(rgb).convert("CMYK").save(tmp_path / "c.jpg")
     image = load_image(tmp_path / "c.jpg")
     assert image.mode == "CMYK"
-    out = save_image(image, image.rgb, _face_mask(image.rgb.shape), tmp_path / "o.jpg")
+    out = _save(image, image.rgb, _face_mask(image.rgb.shape), tmp_path / "o.jpg")
     assert Image.open(out).mode == "CMYK"
 
 
@@ -102,8 +107,8 @@ def test_metadata_is_stripped_unless_kept(tmp_path, rgb):
     exif[0x8825] = {1: "N", 2: (52.0, 31.0, 12.0)}  # GPS
     Image.fromarray(rgb).save(tmp_path / "m.jpg", exif=exif.tobytes(), icc_profile=b"\0" * 128)
     image = load_image(tmp_path / "m.jpg")
-    stripped = save_image(image, image.rgb, _face_mask(rgb.shape), tmp_path / "s.jpg")
-    kept = save_image(image, image.rgb, _face_mask(rgb.shape), tmp_path / "k.jpg", keep_metadata=True)
+    stripped = _save(image, image.rgb, _face_mask(rgb.shape), tmp_path / "s.jpg")
+    kept = _save(image, image.rgb, _face_mask(rgb.shape), tmp_path / "k.jpg", keep_metadata=True)
     assert b"SecretCam" not in stripped.read_bytes()
     assert len(Image.open(stripped).getexif()) == 0 and "icc_profile" not in Image.open(stripped).info
     kept_exif = Image.open(kept).getexif()
@@ -126,11 +131,11 @@ def test_refuses_to_overwrite_the_input(tmp_path, rgb):
     before = src.read_bytes()
     image = load_image(src)
     with pytest.raises(ImageError, match="refusing to write over an input"):
-        save_image(image, image.rgb, _face_mask(rgb.shape), tmp_path / "." / "in.png")
+        _save(image, image.rgb, _face_mask(rgb.shape), tmp_path / "." / "in.png")
     other = tmp_path / "other.png"
     Image.fromarray(rgb).save(other)
     with pytest.raises(ImageError, match="refusing"):
-        save_image(image, image.rgb, _face_mask(rgb.shape), other, protected=frozenset({other.resolve()}))
+        _save(image, image.rgb, _face_mask(rgb.shape), other, protected=frozenset({other.resolve()}))
     assert src.read_bytes() == before
 
 
@@ -139,7 +144,7 @@ def test_writes_are_atomic_and_leave_no_temporary_files(tmp_path, rgb, monkeypat
     Image.fromarray(rgb).save(src)
     image = load_image(src)
     target = tmp_path / "out" / "o.png"
-    save_image(image, image.rgb, _face_mask(rgb.shape), target)
+    _save(image, image.rgb, _face_mask(rgb.shape), target)
     previous = target.read_bytes()
 
     def fail(*args, **kwargs):
@@ -147,7 +152,7 @@ def test_writes_are_atomic_and_leave_no_temporary_files(tmp_path, rgb, monkeypat
 
     monkeypatch.setattr(os, "replace", fail)
     with pytest.raises(ImageError, match="o.png: could not write"):
-        save_image(image, np.zeros_like(image.rgb), _face_mask(rgb.shape), target)
+        _save(image, np.zeros_like(image.rgb), _face_mask(rgb.shape), target, overwrite=True)
     assert target.read_bytes() == previous  # the old output is intact
     assert sorted(p.name for p in target.parent.iterdir()) == ["o.png"]
 
@@ -188,3 +193,46 @@ def test_arrays_wrap_with_their_modes():
     assert image_from_array(np.zeros((4, 4, 3), np.uint16)).mode == "RGB;16"
     with pytest.raises(ImageError):
         image_from_array(np.zeros((4, 4, 2), np.uint8))
+
+
+def test_existing_outputs_are_kept_unless_overwrite(tmp_path, rgb):
+    Image.fromarray(rgb).save(tmp_path / "in.png")
+    image = load_image(tmp_path / "in.png")
+    target = tmp_path / "o.png"
+    target.write_bytes(b"precious")
+    with pytest.raises(ImageError, match="output already exists"):
+        copy_image(image, target)
+    assert target.read_bytes() == b"precious"
+    copy_image(image, target, overwrite=True)
+    assert np.array_equal(np.asarray(Image.open(target)), rgb)
+
+
+def test_multi_page_files_are_refused_not_truncated(tmp_path, rgb):
+    pages = [Image.fromarray(rgb), Image.fromarray(rgb[::-1].copy())]
+    pages[0].save(tmp_path / "p.tif", save_all=True, append_images=pages[1:])
+    with pytest.raises(ImageError, match="p.tif: has 2 frames or pages"):
+        load_image(tmp_path / "p.tif")
+
+
+def test_fax_tiff_and_lossless_webp_are_written_back(tmp_path, rgb):
+    Image.fromarray(rgb).convert("1").save(tmp_path / "fax.tif", compression="group4")
+    image = load_image(tmp_path / "fax.tif")
+    copy_image(image, tmp_path / "o.tif")
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "o.tif").convert("L")), image.native)
+    Image.fromarray(rgb).save(tmp_path / "l.webp", lossless=True)
+    image = load_image(tmp_path / "l.webp")
+    copy_image(image, tmp_path / "o.webp")
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "o.webp").convert("RGB")), rgb)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_16bit_colour_orientation_matches_pillow(orientation):
+    from lookalike.io.images import _apply_orientation
+
+    pixels = np.arange(24, dtype=np.uint8).reshape(2, 4, 3)
+    pil = Image.fromarray(pixels)
+    exif = pil.getexif()
+    exif[0x0112] = orientation
+    pil.info["exif"] = exif.tobytes()
+    expected = np.asarray(ImageOps.exif_transpose(pil))
+    assert np.array_equal(_apply_orientation(pixels, orientation), expected)

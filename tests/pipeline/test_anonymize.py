@@ -93,3 +93,19 @@ def test_a_face_on_its_side_is_anonymized_by_default(astronaut):
     result = anonymize(sideways, method="solid")
     assert len(result.faces) == 1 and result.faces[0].face.rotation in (90, 270)
     assert result.faces[0].face.landmarks is not None  # the mesh follows the face's own orientation
+
+
+def test_a_face_still_matched_after_a_weak_method_falls_back_to_solid(astronaut):
+    weak = anonymize(astronaut, method="blur", blur_sigma=0.005, verify=("dlib",))
+    record = weak.faces[0]
+    assert record.fallback and record.fallback.startswith("solid")
+    assert record.verification["dlib"]["match"] is False
+    cx, cy = (int(v) for v in record.face.center)
+    assert weak.image[cy, cx].max() == 0  # the fill colour
+
+
+def test_a_face_in_a_very_wide_panorama(astronaut):
+    panorama = np.zeros((300, 33000, 3), np.uint8)
+    panorama[:, 20000:20300] = astronaut[100:400, 100:400]
+    result = anonymize(panorama, method="solid")
+    assert len(result.faces) == 1 and result.faces[0].face.landmarks is not None

@@ -17,6 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -38,7 +39,8 @@ def anonymize_command(
     threshold: Annotated[Optional[float], typer.Option(help="Detector confidence threshold (0-1).")] = None,
     rotations: Annotated[str, typer.Option(help="Faces on their side / upside down: off | coarse (whole-image passes) | full (as thorough as upright, ~4x detection time).")] = "coarse",
     verify: Annotated[Optional[list[str]], typer.Option(help="Measure each face against its original with this recognizer (dlib, facenet); repeatable.")] = None,
-    keep_metadata: Annotated[bool, typer.Option("--keep-metadata", help="Keep EXIF/GPS/XMP/ICC metadata (stripped by default).")] = False,
+    keep_metadata: Annotated[bool, typer.Option("--keep-metadata", help="Keep EXIF (incl. GPS, without thumbnail), ICC and PNG text (all stripped by default).")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing files in OUTPUT (inputs are never replaced).")] = False,
     max_pixels: Annotated[int, typer.Option(help="Refuse images with more pixels than this (decompression bombs).")] = DEFAULT_MAX_PIXELS,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full report as JSON on stdout.")] = False,
     report_file: Annotated[Optional[Path], typer.Option("--report", help="Also write the full JSON report to this file.")] = None,
@@ -63,18 +65,22 @@ def anonymize_command(
 
         def on_file(result) -> None:
             if result.error:
-                progress.console.print(f"[red]error[/red] {result.error}", markup=True, highlight=False, soft_wrap=True)
+                _file_error(progress.console, result.error)
             progress.advance(task)
 
         report = anonymize_files(inputs, output, config, keep_metadata=keep_metadata, max_pixels=max_pixels,
-                                 on_file=on_file)
+                                 overwrite=overwrite, on_file=on_file)
     report.skipped = skipped
     if as_json:
         print(json.dumps(report.to_dict(), indent=2))
     if report_file is not None:
         from lookalike.io.images import write_text_atomic
 
-        write_text_atomic(report_file, json.dumps(report.to_dict(), indent=2))
+        try:
+            write_text_atomic(report_file, json.dumps(report.to_dict(), indent=2))
+        except LookalikeError as exc:
+            _file_error(err, str(exc))
+            raise typer.Exit(1)
     summary = report.to_dict()["summary"]
     err.print(f"faces found: {summary['faces_found']} | files written: {summary['files_written']} | "
               f"failed: {summary['files_failed']} | without faces: {summary['files_without_faces']}"
@@ -90,6 +96,7 @@ def detect_command(
     rotations: Annotated[str, typer.Option(help="Faces on their side / upside down: off | coarse | full.")] = "coarse",
     as_json: Annotated[bool, typer.Option("--json", help="Print boxes, scores, keypoints, 478 landmarks and pose as JSON.")] = False,
     max_pixels: Annotated[int, typer.Option(help="Refuse images with more pixels than this.")] = DEFAULT_MAX_PIXELS,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing pictures in the --draw folder.")] = False,
 ) -> None:
     """Find faces: boxes, scores, 5 keypoints, 478 dense landmarks and head pose per face."""
     from lookalike.io.images import load_image
@@ -102,6 +109,7 @@ def detect_command(
     if not inputs:
         _usage_error("no image files found in the given paths")
     results, failed = [], 0
+    protected = frozenset(i.source.resolve() for i in inputs)
     with _progress() as progress:
         task = progress.add_task("detecting", total=len(inputs))
         for item in inputs:
@@ -109,16 +117,16 @@ def detect_command(
                 image = load_image(item.source, max_pixels=max_pixels)
                 faces = detect(image.rgb, threshold=threshold, rotations=rotations)
                 if draw is not None:
-                    from lookalike.io.images import save_image
                     import numpy as np
 
-                    drawn = draw_faces(image.rgb, faces)
-                    save_image(image, drawn, np.ones(drawn.shape[:2], np.float32), draw / item.relative,
-                               protected=frozenset({item.source.resolve()}))
+                    from lookalike.io.images import compose_native, save_image
+
+                    drawn = compose_native(image, draw_faces(image.rgb, faces), np.ones(image.rgb.shape[:2], np.float32))
+                    save_image(image, drawn, draw / item.relative, protected=protected, overwrite=overwrite)
                 results.append({"source": str(item.source), "faces": [f.to_dict(with_landmarks=True) for f in faces]})
             except LookalikeError as exc:
                 failed += 1
-                progress.console.print(f"[red]error[/red] {exc}", markup=True, highlight=False, soft_wrap=True)
+                _file_error(progress.console, str(exc))
                 results.append({"source": str(item.source), "error": str(exc), "faces": []})
             progress.advance(task)
     if as_json:
@@ -154,8 +162,8 @@ def embed_command(
         _usage_error(f"unknown recognizer {unknown[0]!r}; choose from {', '.join(available_recognizers())}")
     try:
         rows = compare_main_faces(image_a, image_b, names)
-    except LookalikeError as exc:
-        err.print(f"error: {exc}", highlight=False, markup=False, soft_wrap=True)
+    except (LookalikeError, RuntimeError) as exc:
+        _file_error(err, str(exc))
         raise typer.Exit(1)
     if as_json:
         print(json.dumps({"a": str(image_a), "b": str(image_b), "recognizers": rows}, indent=2))
@@ -170,6 +178,11 @@ def embed_command(
 def _progress() -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                     TimeRemainingColumn(), console=err)
+
+
+def _file_error(console: Console, message: str) -> None:
+    """One line, file name first; the message is printed literally (a file may be called "[draft].jpg")."""
+    console.print(f"[red]error[/red] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def _usage_error(message: str) -> None:

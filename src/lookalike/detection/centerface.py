@@ -343,7 +343,7 @@ class CenterFaceDetector:
         >>> det = CenterFaceDetector().with_config(score_threshold=0.3)
         """
         other = CenterFaceDetector(replace(self.config, **changes), self.model_path)
-        other._session = self._session
+        other._session = self.session  # loads it here if needed, so it is created once for both
         return other
 
 

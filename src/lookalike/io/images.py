@@ -86,7 +86,8 @@ def load_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Loaded
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            Image.MAX_IMAGE_PIXELS = None  # our own cap below gives the clearer message
+            # our own cap below gives the clearer message; Pillow's stays as a second guard
+            Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS or 0, max_pixels)
             with Image.open(path) as img:
                 fmt = img.format or ""
                 if fmt not in SUPPORTED_FORMATS:
@@ -99,14 +100,20 @@ def load_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Loaded
                                            f"if you trust this file)")
                 if width == 0 or height == 0:
                     raise ImageError(path, "image has no pixels")
+                frames = getattr(img, "n_frames", 1)
+                if frames > 1 and fmt != "MPO":  # MPO: the primary picture comes first; the rest are previews
+                    raise ImageError(path, f"has {frames} frames or pages; multi-frame images are not supported "
+                                           f"(split it into single images first)")
+                encoder = _encoder_hints_of(img)  # before load(), which may close the file
                 img.load()
                 metadata = _metadata_of(img)
-                encoder = _encoder_hints_of(img)
                 if _is_16bit_colour(path, img):
                     native, mode = _read_16bit_colour(path, img)
                 else:
                     native, mode = _native_pixels(img)
-    except ImageError:
+    except ImageError as exc:
+        if exc.path is None:
+            raise ImageError(path, exc.problem) from None
         raise
     except UnidentifiedImageError:
         raise ImageError(path, "not an image (unrecognised file content)") from None
@@ -192,32 +199,33 @@ def blend_under_mask(base: np.ndarray, overlay: np.ndarray, mask: np.ndarray) ->
     return out
 
 
-def save_image(image: LoadedImage, rgb: np.ndarray, mask: np.ndarray, path: str | Path, *,
-               keep_metadata: bool = False, protected: frozenset[Path] = frozenset()) -> Path:
-    """Write ``rgb`` (blended under ``mask``) in the original's format and mode, atomically.
+def save_image(image: LoadedImage, pixels: np.ndarray, path: str | Path, *, keep_metadata: bool = False,
+               protected: frozenset[Path] = frozenset(), overwrite: bool = False) -> Path:
+    """Write native ``pixels`` (same shape and dtype as ``image.native``) in the original's format, atomically.
 
-    ``protected`` lists resolved paths that must never be written (the inputs of a batch); writing over
-    the image's own source is always refused.
+    Refuses to replace an existing file unless ``overwrite``, and never writes over the image's own source
+    or any path in ``protected`` (resolved paths, e.g. all inputs of a batch).
     """
     path = Path(path)
+    if pixels.shape != image.native.shape or pixels.dtype != image.native.dtype:
+        raise ValueError(f"pixels {pixels.shape} {pixels.dtype} do not match the image's "
+                         f"{image.native.shape} {image.native.dtype}")
     target = path.resolve()
     sources = set(protected)
     if image.path is not None:
         sources.add(image.path.resolve())
     if target in sources or any(_same_file(target, s) for s in sources):
         raise ImageError(path, "refusing to write over an input file")
-    fmt = _format_for(path, image.format)
-    native = compose_native(image, rgb, mask)
-    payload = _encode(native, image, fmt, keep_metadata, path)
+    if not overwrite and path.exists():
+        raise ImageError(path, "output already exists (use --overwrite to replace it)")
+    payload = _encode(pixels, image, _format_for(path, image.format), keep_metadata, path)
     _atomic_write(path, payload)
     return path
 
 
-def copy_image(image: LoadedImage, path: str | Path, *, keep_metadata: bool = False,
-               protected: frozenset[Path] = frozenset()) -> Path:
-    """Write an image unchanged in content (metadata stripped unless kept), e.g. when it has no face."""
-    return save_image(image, image.rgb, np.zeros(image.rgb.shape[:2], np.float32), path,
-                      keep_metadata=keep_metadata, protected=protected)
+def copy_image(image: LoadedImage, path: str | Path, **options) -> Path:
+    """Write an image with unchanged pixels (metadata stripped unless kept), e.g. when it has no face."""
+    return save_image(image, image.native, path, **options)
 
 
 # --- reading helpers --------------------------------------------------------------------------------
@@ -296,23 +304,31 @@ def _read_16bit_colour(path: Path, img: Image.Image) -> tuple[np.ndarray, str]:
 
 def _apply_orientation(pixels: np.ndarray, orientation: int) -> np.ndarray:
     ops = {2: lambda p: p[:, ::-1], 3: lambda p: p[::-1, ::-1], 4: lambda p: p[::-1],
-           5: lambda p: np.swapaxes(p, 0, 1), 6: lambda p: np.rot90(p, -1), 7: lambda p: np.rot90(p, 1)[::-1],
+           5: lambda p: np.swapaxes(p, 0, 1), 6: lambda p: np.rot90(p, -1), 7: lambda p: np.rot90(p, -1)[::-1],
            8: lambda p: np.rot90(p, 1)}
     return ops.get(orientation, lambda p: p)(pixels)
 
 
 def _metadata_of(img: Image.Image) -> dict:
+    """What ``--keep-metadata`` keeps: EXIF (without its thumbnail), ICC profile, DPI, PNG text.
+
+    XMP is never kept: it can carry a preview of the un-anonymized picture. A metadata block too broken
+    to parse is dropped rather than failing the image.
+    """
     meta: dict = {}
-    if len(img.getexif()):
-        exif = Image.Exif()
-        exif.load(img.getexif().tobytes())  # a copy: the image's own EXIF still drives the transpose
-        exif[_EXIF_ORIENTATION] = 1  # pixels are stored upright from now on
-        meta["exif"] = exif.tobytes()
-    for key in ("icc_profile", "xmp", "dpi"):
-        if img.info.get(key):
-            meta[key] = img.info[key]
-    if img.format == "PNG":
-        meta["png_text"] = {k: v for k, v in getattr(img, "text", {}).items() if isinstance(v, str)}
+    try:
+        if len(img.getexif()):
+            exif = Image.Exif()
+            exif.load(img.getexif().tobytes())  # a copy: the image's own EXIF still drives the transpose
+            exif[_EXIF_ORIENTATION] = 1  # pixels are stored upright from now on
+            meta["exif"] = exif.tobytes()  # IFD0 and its sub-IFDs; the IFD1 thumbnail is not written
+        for key in ("icc_profile", "dpi"):
+            if img.info.get(key):
+                meta[key] = img.info[key]
+        if img.format == "PNG":
+            meta["png_text"] = {k: v for k, v in getattr(img, "text", {}).items() if isinstance(v, str)}
+    except Exception:
+        meta = {}
     return meta
 
 
@@ -324,11 +340,26 @@ def _encoder_hints_of(img: Image.Image) -> dict:
             hints["subsampling"] = JpegImagePlugin.get_sampling(img)
         except Exception:
             pass
-    if img.format == "TIFF" and img.info.get("compression") not in (None, "raw"):
+    # only general-purpose codecs: fax (group3/4) and JPEG-in-TIFF do not fit every output mode
+    if img.format == "TIFF" and img.info.get("compression") in ("tiff_lzw", "tiff_deflate", "tiff_adobe_deflate",
+                                                                 "packbits"):
         hints["compression"] = img.info["compression"]
-    if img.format == "WEBP" and img.info.get("lossless"):
+    if img.format == "WEBP" and _is_lossless_webp(img):
         hints["lossless"] = True
     return hints
+
+
+def _is_lossless_webp(img: Image.Image) -> bool:
+    """A WebP whose image chunk is VP8L (Pillow does not report it)."""
+    try:
+        fp = img.fp
+        position = fp.tell()
+        fp.seek(0)
+        header = fp.read(64)
+        fp.seek(position)
+    except (AttributeError, OSError, ValueError):
+        return False
+    return b"VP8L" in header
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -410,8 +441,6 @@ def _metadata_options(meta: dict, fmt: str) -> dict:
         options["icc_profile"] = meta["icc_profile"]
     if meta.get("dpi"):
         options["dpi"] = meta["dpi"]
-    if meta.get("xmp") and fmt in ("JPEG", "WEBP"):
-        options["xmp"] = meta["xmp"]
     if meta.get("png_text") and fmt == "PNG":
         from PIL.PngImagePlugin import PngInfo
 
@@ -442,9 +471,10 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
 
 
 def _atomic_write(path: Path, payload: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp: str | None = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as fh:
             fh.write(payload)
             fh.flush()
@@ -452,7 +482,8 @@ def _atomic_write(path: Path, payload: bytes) -> None:
         os.chmod(tmp, 0o666 & ~_current_umask())  # mkstemp makes 0600; outputs get ordinary permissions
         os.replace(tmp, path)
     except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
         if isinstance(exc, OSError):
             raise ImageError(path, f"could not write ({exc.strerror or exc})") from None
         raise

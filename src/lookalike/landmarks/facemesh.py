@@ -72,8 +72,14 @@ class FaceMeshLandmarker:
         if min(face.width, face.height) < cfg.min_face:
             return None
         matrix = _crop_matrix(face, cfg.crop_scale, cfg.crop_size)
-        crop = cv2.warpAffine(image, matrix, (cfg.crop_size, cfg.crop_size), flags=cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+        # warp from a window around the face: cheaper, and OpenCV refuses sources of 32767 px or more
+        reach = 0.75 * cfg.crop_scale * max(face.width, face.height) + 2
+        x0, y0 = (max(int(v - reach), 0) for v in face.center)
+        x1, y1 = min(int(face.center[0] + reach) + 1, image.shape[1]), min(int(face.center[1] + reach) + 1, image.shape[0])
+        window = matrix.copy()
+        window[:, 2] += matrix[:, :2] @ np.array([x0, y0], np.float64)
+        crop = cv2.warpAffine(np.ascontiguousarray(image[y0:y1, x0:x1]), window, (cfg.crop_size, cfg.crop_size),
+                              flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
         with self._lock:
             # the first call prints mediapipe's C++ start-up warnings, which say nothing to our users
             with _quiet_native_stderr() if not self._warm else contextlib.nullcontext():

@@ -45,7 +45,7 @@ class AnonymizeConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     method: Method = "blur"
-    mask_scale: float = Field(1.3, ge=0.5, le=4.0)
+    mask_scale: float = Field(1.3, ge=1.0, le=4.0)
     threshold: float | None = Field(None, gt=0.0, lt=1.0)
     rotations: Rotations = "coarse"
     blur_sigma: float = Field(0.15, gt=0.0, le=2.0)
@@ -57,8 +57,9 @@ class AnonymizeConfig(BaseModel):
     def detector_config(self) -> DetectorConfig:
         options: dict = {"rotations": (0,) if self.rotations == "off" else (0, 90, 180, 270),
                          "rotated_tiles": self.rotations == "full"}
-        if self.threshold is not None:
+        if self.threshold is not None:  # an explicit choice applies to every pass, rotated ones included
             options["score_threshold"] = self.threshold
+            options["rotated_score_threshold"] = self.threshold
         return DetectorConfig(**options)
 
     def classic_params(self) -> ClassicParams:
@@ -75,6 +76,7 @@ class FaceRecord:
     mask: dict
     status: str = "anonymized"
     verification: dict[str, dict] = field(default_factory=dict)
+    fallback: str | None = None
 
     def to_dict(self, with_landmarks: bool = False) -> dict:
         out = {"index": self.index, "status": self.status, "method": self.method,
@@ -82,6 +84,8 @@ class FaceRecord:
                "landmarks_found": self.face.landmarks is not None}
         if self.verification:
             out["verification"] = self.verification
+        if self.fallback:
+            out["fallback"] = self.fallback
         return out
 
 
@@ -128,17 +132,24 @@ def anonymize(image: np.ndarray | LoadedImage, method: Method | None = None,
     rgb = loaded.rgb
     faces = add_landmarks(rgb, detect_faces(rgb, config.detector_config()))
     ellipses = [face_ellipse(f, config.mask_scale) for f in faces]
-    treated = apply_classic(rgb, ellipses, config.method, config.classic_params())
+    params = config.classic_params()
+    treated = apply_classic(rgb, ellipses, config.method, params)
     feather = [config.feather * 2.0 * e.a for e in ellipses]
     mask = ellipse_mask(rgb.shape, ellipses, feather=max(feather, default=0.0))
-    blended = rgb.copy()
-    for box in mask_regions(mask):
-        blended[box] = blend_under_mask(rgb[box], treated[box], mask[box])
+    blended = _blend(rgb, treated, mask)
     records = [FaceRecord(index=i, face=f, method=config.method, mask={"ellipse": e.to_dict()})
                for i, (f, e) in enumerate(zip(faces, ellipses))]
     if config.verify:
         _verify(rgb, blended, records, config.verify)
-    native = compose_native(loaded, blended, (mask > 0).astype(np.float32))
+        recognizable = [r for r in records if any(v["match"] for v in r.verification.values())]
+        if recognizable:
+            # fail closed: a face a recognizer still matches gets the strongest method, and says so
+            treated = apply_classic(treated, [ellipses[r.index] for r in recognizable], "solid", params)
+            blended = _blend(rgb, treated, mask)
+            for record in recognizable:
+                record.fallback = f"solid (after {config.method} was still matched)"
+            _verify(rgb, blended, recognizable, config.verify)
+    native = compose_native(loaded, treated, mask)
     return AnonymizationResult(image=native, mask=mask, faces=records, seconds=time.perf_counter() - started,
                                rgb=blended)
 
@@ -150,6 +161,13 @@ def _merge(config: AnonymizeConfig | None, method: str | None, options: dict) ->
     if options:
         config = AnonymizeConfig.model_validate({**config.model_dump(), **options})
     return config
+
+
+def _blend(original: np.ndarray, treated: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    out = original.copy()
+    for box in mask_regions(mask):
+        out[box] = blend_under_mask(original[box], treated[box], mask[box])
+    return out
 
 
 def _verify(original: np.ndarray, anonymized: np.ndarray, records: list[FaceRecord], names: tuple[str, ...]) -> None:

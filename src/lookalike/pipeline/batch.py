@@ -5,12 +5,13 @@ are never written to; an image without a face is copied through (metadata stripp
 """
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from lookalike.errors import ImageError, LookalikeError
+from lookalike.errors import ImageError
 from lookalike.io.images import DEFAULT_MAX_PIXELS, copy_image, is_image_path, load_image, save_image
 from lookalike.pipeline.anonymize import AnonymizeConfig, anonymize
 
@@ -65,51 +66,62 @@ def collect_inputs(paths: Iterable[str | Path], exclude: Path | None = None) -> 
     """Expand files and folders (recursively) into inputs with their output-relative paths.
 
     A file given by name keeps its name; files found in a folder keep their path inside it. Files in
-    folders without an image suffix are returned separately as skipped. Anything under ``exclude``
-    (the output folder) is ignored, so re-running into a folder inside the input never reprocesses outputs.
-    Missing paths are kept as inputs, so they are reported as failures rather than silently dropped.
+    folders that are hidden or lack an image suffix are returned separately as skipped. When the output
+    folder ``exclude`` lies inside an input folder, it is not searched, so outputs are never reprocessed.
+    Missing paths and unreadable folders are kept as inputs, so they are reported as failures rather than
+    silently dropped.
     """
     inputs: list[InputFile] = []
     skipped: list[str] = []
     exclude = exclude.resolve() if exclude else None
     for raw in paths:
         path = Path(raw)
-        if path.is_dir():
-            for child in sorted(p for p in path.rglob("*") if p.is_file()):
-                if exclude and _is_within(child.resolve(), exclude):
-                    continue
-                if child.name.startswith("."):
-                    continue
-                if is_image_path(child):
-                    inputs.append(InputFile(child, child.relative_to(path)))
-                else:
-                    skipped.append(str(child))
-        else:
+        if not path.is_dir():
             inputs.append(InputFile(path, Path(path.name)))
+            continue
+        unreadable: list[OSError] = []
+        for folder, subfolders, files in os.walk(path, onerror=unreadable.append):
+            here = Path(folder)
+            subfolders[:] = sorted(d for d in subfolders if not (exclude and (here / d).resolve() == exclude))
+            for name in sorted(files):
+                child = here / name
+                if name.startswith(".") or not is_image_path(child):
+                    skipped.append(str(child))
+                else:
+                    inputs.append(InputFile(child, child.relative_to(path)))
+        for error in unreadable:
+            folder = Path(error.filename or path)
+            inputs.append(InputFile(folder, folder.relative_to(path) if folder != path else Path(path.name)))
     return inputs, skipped
 
 
 def anonymize_files(inputs: list[InputFile], output_dir: Path, config: AnonymizeConfig | None = None, *,
-                    keep_metadata: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS,
+                    keep_metadata: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS, overwrite: bool = False,
                     on_file: Callable[[FileResult], None] | None = None) -> BatchReport:
-    """Anonymize every input into ``output_dir``; ``on_file`` is called after each file (progress)."""
+    """Anonymize every input into ``output_dir``; ``on_file`` is called after each file (progress).
+
+    Existing outputs are replaced only with ``overwrite``; inputs never are.
+    """
     config = config or AnonymizeConfig()
     report = BatchReport()
-    protected = frozenset(i.source.resolve() for i in inputs if i.source.exists())
+    protected = frozenset(i.source.resolve() for i in inputs)
     claimed: dict[Path, Path] = {}
+    writing = {"keep_metadata": keep_metadata, "protected": protected, "overwrite": overwrite}
     for item in inputs:
-        result = _process_one(item, output_dir, config, keep_metadata, max_pixels, protected, claimed)
+        result = _process_one(item, output_dir, config, max_pixels, writing, claimed)
         report.files.append(result)
         if on_file:
             on_file(result)
     return report
 
 
-def _process_one(item: InputFile, output_dir: Path, config: AnonymizeConfig, keep_metadata: bool, max_pixels: int,
-                 protected: frozenset[Path], claimed: dict[Path, Path]) -> FileResult:
+def _process_one(item: InputFile, output_dir: Path, config: AnonymizeConfig, max_pixels: int, writing: dict,
+                 claimed: dict[Path, Path]) -> FileResult:
     started = time.perf_counter()
     target = output_dir / item.relative
     try:
+        if item.source.is_dir():
+            raise ImageError(item.source, "folder cannot be read (permission denied?)")
         key = target.resolve()
         if key in claimed:
             raise ImageError(item.source, f"output {target} would also be written from {claimed[key]}; "
@@ -118,25 +130,18 @@ def _process_one(item: InputFile, output_dir: Path, config: AnonymizeConfig, kee
         image = load_image(item.source, max_pixels=max_pixels)
         result = anonymize(image, config=config)
         if result.faces:
-            save_image(image, result.rgb, (result.mask > 0).astype("float32"), target,
-                       keep_metadata=keep_metadata, protected=protected)
-            status = "anonymized"
+            save_image(image, result.image, target, **writing)
         else:
-            copy_image(image, target, keep_metadata=keep_metadata, protected=protected)
-            status = "no_face"
-        return FileResult(str(item.source), str(target), status, [f.to_dict() for f in result.faces],
-                          seconds=time.perf_counter() - started)
-    except LookalikeError as exc:
-        message = str(exc) if isinstance(exc, ImageError) and exc.path else f"{item.source}: {exc}"
-        return FileResult(str(item.source), None, "failed", error=message, seconds=time.perf_counter() - started)
+            copy_image(image, target, **writing)
+        return FileResult(str(item.source), str(target), "anonymized" if result.faces else "no_face",
+                          [f.to_dict() for f in result.faces], seconds=time.perf_counter() - started)
+    except ImageError as exc:
+        message = str(exc) if exc.path else f"{item.source}: {exc}"
     except MemoryError:
-        return FileResult(str(item.source), None, "failed", error=f"{item.source}: out of memory",
-                          seconds=time.perf_counter() - started)
+        message = f"{item.source}: out of memory"
+    except Exception as exc:  # one odd file must not end the batch; nothing was written for it
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        message = f"{item.source}: internal error ({type(exc).__name__}{': ' + detail if detail else ''})"
+    return FileResult(str(item.source), None, "failed", error=message, seconds=time.perf_counter() - started)
 
 
-def _is_within(path: Path, folder: Path) -> bool:
-    try:
-        path.relative_to(folder)
-        return True
-    except ValueError:
-        return False
