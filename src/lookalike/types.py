@@ -4,6 +4,7 @@ Coordinates are always in pixels of the full image, x to the right and y down, a
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -56,6 +57,12 @@ class Face:
     @property
     def height(self) -> float:
         return float(self.box[3] - self.box[1])
+
+    @property
+    def eye_angle(self) -> float:
+        """In-plane angle of the line from the right to the left eye keypoint, degrees (0: eyes level)."""
+        right_eye, left_eye = self.keypoints[0], self.keypoints[1]
+        return math.degrees(math.atan2(float(left_eye[1] - right_eye[1]), float(left_eye[0] - right_eye[0])))
 
     @property
     def center(self) -> np.ndarray:

@@ -37,7 +37,7 @@ def anonymize_command(
     method: Annotated[str, typer.Option(help="blur | pixelate | solid")] = "blur",
     mask_scale: Annotated[float, typer.Option(help="Enlarge the elliptic face mask by this factor.")] = 1.3,
     threshold: Annotated[Optional[float], typer.Option(help="Detector confidence threshold (0-1).")] = None,
-    rotations: Annotated[str, typer.Option(help="Faces on their side / upside down: off | coarse (whole-image passes) | full (as thorough as upright, ~4x detection time).")] = "coarse",
+    rotations: Annotated[str, typer.Option(help="Turned faces: off (upright search only; finds faces turned up to ~150 degrees) | coarse (adds an upside-down whole-image search) | full (all four quarter turns, tiles included, ~4x detection time).")] = "coarse",
     verify: Annotated[Optional[list[str]], typer.Option(help="Measure each face against its original with this recognizer (dlib, facenet); repeatable.")] = None,
     keep_metadata: Annotated[bool, typer.Option("--keep-metadata", help="Keep EXIF (incl. GPS, without thumbnail), ICC and PNG text (all stripped by default).")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing files in OUTPUT (inputs are never replaced).")] = False,

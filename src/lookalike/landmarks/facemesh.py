@@ -132,8 +132,7 @@ def _quiet_native_stderr():
 
 def _crop_matrix(face: Face, crop_scale: float, crop_size: int) -> np.ndarray:
     """Image -> crop affine matrix: square around the face, eyes level, face centred."""
-    right_eye, left_eye = face.keypoints[0], face.keypoints[1]
-    angle = math.degrees(math.atan2(float(left_eye[1] - right_eye[1]), float(left_eye[0] - right_eye[0])))
+    angle = face.eye_angle
     side = crop_scale * max(face.width, face.height)
     centre = tuple(float(v) for v in face.center)
     matrix = cv2.getRotationMatrix2D(centre, angle, crop_size / side)

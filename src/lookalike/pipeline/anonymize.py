@@ -32,10 +32,11 @@ class AnonymizeConfig(BaseModel):
     mask_scale: the face ellipse (fitted to the face oval, forehead to chin) is enlarged by this factor.
     threshold: detector confidence needed to count as a face (None: the detector's default). Lower
         finds more faces and more false ones; for anonymization a false face costs little.
-    rotations: how hard to look for faces on their side or upside down. "coarse" (default) adds one
-        whole-image detector run per quarter turn, which finds such faces unless they are tiny in a large
-        picture; "full" searches each quarter turn as thoroughly as upright (about 4x the detection time);
-        "off" finds upright faces only (tilted up to about 45 degrees).
+    rotations: how hard to look for turned faces. The upright search already finds faces turned up to
+        about 150 degrees either way (``benchmarks/bench_rotation.py``); "coarse" (default) adds a
+        whole-image search of the picture turned upside down, which covers the rest unless the face is
+        tiny in a large picture; "full" searches all four quarter turns as thoroughly as upright (about 4x
+        the detection time); "off" searches upright only.
     blur_sigma, pixel_blocks, fill_color: strength of the classic methods, see
         :class:`~lookalike.synthesis.ClassicParams`.
     feather: soft edge outside the ellipse, as a fraction of the face width.
@@ -55,8 +56,8 @@ class AnonymizeConfig(BaseModel):
     verify: tuple[Literal["dlib", "facenet"], ...] = ()
 
     def detector_config(self) -> DetectorConfig:
-        options: dict = {"rotations": (0,) if self.rotations == "off" else (0, 90, 180, 270),
-                         "rotated_tiles": self.rotations == "full"}
+        turns = {"off": (0,), "coarse": (0, 180), "full": (0, 90, 180, 270)}[self.rotations]
+        options: dict = {"rotations": turns, "rotated_tiles": self.rotations == "full"}
         if self.threshold is not None:  # an explicit choice applies to every pass, rotated ones included
             options["score_threshold"] = self.threshold
             options["rotated_score_threshold"] = self.threshold

@@ -2,7 +2,7 @@
 
 Strengths are relative to the face, so a face gets the same treatment at any resolution. The defaults
 are deliberately strong: a light blur (sigma = face width / 40) leaves people recognizable to face
-recognition (see ``../shared/DESIGN.md``); measure with ``lookalike benchmark`` before weakening them.
+recognition (see ``../shared/DESIGN.md``); check any weaker setting with ``verify=("dlib", "facenet")``.
 
 >>> import numpy as np
 >>> from lookalike.synthesis.masks import Ellipse

@@ -69,8 +69,7 @@ def face_ellipse(face: Face, scale: float = 1.0) -> Ellipse:
 def _box_ellipse(face: Face) -> Ellipse:
     x0, y0, x1, y1 = (float(v) for v in face.box)
     width, height = x1 - x0, y1 - y0
-    right_eye, left_eye = face.keypoints[0], face.keypoints[1]
-    roll = math.degrees(math.atan2(float(left_eye[1] - right_eye[1]), float(left_eye[0] - right_eye[0])))
+    roll = face.eye_angle
     # the box stops near the brows: move the centre up and lengthen the vertical axis to the hairline
     up = np.array([math.sin(math.radians(roll)), -math.cos(math.radians(roll))])
     cx, cy = np.array([(x0 + x1) / 2, (y0 + y1) / 2]) + up * 0.08 * height
