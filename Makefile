@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: setup
-	$(VENV)/bin/lookalike anonymize examples/group.jpg -o out --report out/report.json
+	$(VENV)/bin/lookalike anonymize examples/group.jpg -o out --overwrite --report out/report.json
 	@echo "anonymized image: out/group.jpg   per-face report: out/report.json"
 
 test: setup
