@@ -115,6 +115,19 @@ def test_metadata_is_stripped_unless_kept(tmp_path, rgb):
     assert kept_exif[0x010F] == "SecretCam" and 0x8825 in kept_exif
 
 
+def test_kept_exif_loses_its_thumbnail_and_maker_note(tmp_path, rgb):
+    exif = Image.Exif()
+    exif[0x010F] = "SecretCam"
+    exif.get_ifd(0x8769)[0x927C] = b"VENDORPREVIEW" * 8
+    exif_bytes = exif.tobytes()
+    Image.fromarray(rgb).save(tmp_path / "m.jpg", exif=exif_bytes)
+    assert b"VENDORPREVIEW" in (tmp_path / "m.jpg").read_bytes()
+    image = load_image(tmp_path / "m.jpg")
+    kept = copy_image(image, tmp_path / "k.jpg", keep_metadata=True)
+    assert b"VENDORPREVIEW" not in kept.read_bytes()
+    assert Image.open(kept).getexif()[0x010F] == "SecretCam"
+
+
 def test_png_text_chunks_are_stripped(tmp_path, rgb):
     from PIL.PngImagePlugin import PngInfo
 

@@ -39,6 +39,7 @@ DEFAULT_MAX_PIXELS = 120_000_000
 
 _SUFFIX_TO_FORMAT = {s: fmt for fmt, suffixes in SUPPORTED_FORMATS.items() for s in suffixes}
 _EXIF_ORIENTATION = 0x0112
+_EXIF_IFD, _MAKER_NOTE = 0x8769, 0x927C
 
 
 @dataclass
@@ -310,7 +311,7 @@ def _apply_orientation(pixels: np.ndarray, orientation: int) -> np.ndarray:
 
 
 def _metadata_of(img: Image.Image) -> dict:
-    """What ``--keep-metadata`` keeps: EXIF (without its thumbnail), ICC profile, DPI, PNG text.
+    """What ``--keep-metadata`` keeps: EXIF (without its thumbnail and maker note), ICC profile, DPI, PNG text.
 
     XMP is never kept: it can carry a preview of the un-anonymized picture. A metadata block too broken
     to parse is dropped rather than failing the image.
@@ -321,7 +322,8 @@ def _metadata_of(img: Image.Image) -> dict:
             exif = Image.Exif()
             exif.load(img.getexif().tobytes())  # a copy: the image's own EXIF still drives the transpose
             exif[_EXIF_ORIENTATION] = 1  # pixels are stored upright from now on
-            meta["exif"] = exif.tobytes()  # IFD0 and its sub-IFDs; the IFD1 thumbnail is not written
+            exif.get_ifd(_EXIF_IFD).pop(_MAKER_NOTE, None)  # vendor blobs can hold preview images
+            meta["exif"] = exif.tobytes()  # IFD0, Exif and GPS IFDs; the IFD1 thumbnail is not written
         for key in ("icc_profile", "dpi"):
             if img.info.get(key):
                 meta[key] = img.info[key]
