@@ -99,12 +99,15 @@ def detect_command(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing pictures in the --draw folder.")] = False,
 ) -> None:
     """Find faces: boxes, scores, 5 keypoints, 478 dense landmarks and head pose per face."""
+    from typing import get_args
+
     from lookalike.io.images import load_image
     from lookalike.pipeline import collect_inputs, detect
+    from lookalike.pipeline.anonymize import Rotations
     from lookalike.visualize import draw_faces
 
-    if rotations not in ("off", "coarse", "full"):
-        _usage_error(f"--rotations: expected off, coarse or full, got {rotations!r}")
+    if rotations not in get_args(Rotations):
+        _usage_error(f"--rotations: expected one of {', '.join(get_args(Rotations))}, got {rotations!r}")
     inputs, _ = collect_inputs(paths, exclude=draw)
     if not inputs:
         _usage_error("no image files found in the given paths")
