@@ -16,18 +16,15 @@ os.environ.setdefault("GLOG_minloglevel", "2")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from lookalike.cli.console import err, file_error, out, progress_bar, pydantic_message, usage_error
 from lookalike.errors import LookalikeError
 from lookalike.io.images import DEFAULT_MAX_PIXELS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
-                  help="Anonymize faces in photos and folders; inspect detections and identity distances.")
-err = Console(stderr=True)
-out = Console()
+                  help="Anonymize faces in photos and folders; inspect detections and identity distances; "
+                       "measure how well faces are anonymized.")
 
 
 @app.command("anonymize")
@@ -54,18 +51,18 @@ def anonymize_command(
         config = AnonymizeConfig(method=method, mask_scale=mask_scale, threshold=threshold, rotations=rotations,
                                  verify=tuple(verify or ()))
     except ValidationError as exc:
-        _usage_error(_pydantic_message(exc))
+        usage_error(pydantic_message(exc))
     if any(p.is_dir() and p.resolve() == output.resolve() for p in paths):
-        _usage_error(f"{output}: the output folder is an input folder; outputs would replace the originals")
+        usage_error(f"{output}: the output folder is an input folder; outputs would replace the originals")
     inputs, skipped = collect_inputs(paths, exclude=output)
     if not inputs:
-        _usage_error("no image files found in the given paths")
-    with _progress() as progress:
+        usage_error("no image files found in the given paths")
+    with progress_bar() as progress:
         task = progress.add_task("anonymizing", total=len(inputs))
 
         def on_file(result) -> None:
             if result.error:
-                _file_error(progress.console, result.error)
+                file_error(progress.console, result.error)
             progress.advance(task)
 
         report = anonymize_files(inputs, output, config, keep_metadata=keep_metadata, max_pixels=max_pixels,
@@ -79,7 +76,7 @@ def anonymize_command(
         try:
             write_text_atomic(report_file, json.dumps(report.to_dict(), indent=2))
         except LookalikeError as exc:
-            _file_error(err, str(exc))
+            file_error(err, str(exc))
             raise typer.Exit(1)
     summary = report.to_dict()["summary"]
     err.print(f"faces found: {summary['faces_found']} | files written: {summary['files_written']} | "
@@ -107,13 +104,13 @@ def detect_command(
     from lookalike.visualize import draw_faces
 
     if rotations not in get_args(Rotations):
-        _usage_error(f"--rotations: expected one of {', '.join(get_args(Rotations))}, got {rotations!r}")
+        usage_error(f"--rotations: expected one of {', '.join(get_args(Rotations))}, got {rotations!r}")
     inputs, _ = collect_inputs(paths, exclude=draw)
     if not inputs:
-        _usage_error("no image files found in the given paths")
+        usage_error("no image files found in the given paths")
     results, failed = [], 0
     protected = frozenset(i.source.resolve() for i in inputs)
-    with _progress() as progress:
+    with progress_bar() as progress:
         task = progress.add_task("detecting", total=len(inputs))
         for item in inputs:
             try:
@@ -129,7 +126,7 @@ def detect_command(
                 results.append({"source": str(item.source), "faces": [f.to_dict(with_landmarks=True) for f in faces]})
             except LookalikeError as exc:
                 failed += 1
-                _file_error(progress.console, str(exc))
+                file_error(progress.console, str(exc))
                 results.append({"source": str(item.source), "error": str(exc), "faces": []})
             progress.advance(task)
     if as_json:
@@ -162,11 +159,11 @@ def embed_command(
     names = tuple(recognizer or available_recognizers())
     unknown = [n for n in names if n not in available_recognizers()]
     if unknown:
-        _usage_error(f"unknown recognizer {unknown[0]!r}; choose from {', '.join(available_recognizers())}")
+        usage_error(f"unknown recognizer {unknown[0]!r}; choose from {', '.join(available_recognizers())}")
     try:
         rows = compare_main_faces(image_a, image_b, names)
     except (LookalikeError, RuntimeError) as exc:
-        _file_error(err, str(exc))
+        file_error(err, str(exc))
         raise typer.Exit(1)
     if as_json:
         print(json.dumps({"a": str(image_a), "b": str(image_b), "recognizers": rows}, indent=2))
@@ -178,25 +175,9 @@ def embed_command(
     out.print(table)
 
 
-def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TimeRemainingColumn(), console=err)
+from lookalike.cli import evaluate as _evaluate  # noqa: E402  (registers evaluate and benchmark on app)
 
-
-def _file_error(console: Console, message: str) -> None:
-    """One line, file name first; the message is printed literally (a file may be called "[draft].jpg")."""
-    console.print(f"[red]error[/red] {escape(message)}", highlight=False, soft_wrap=True)
-
-
-def _usage_error(message: str) -> None:
-    err.print(f"error: {message}", highlight=False, markup=False, soft_wrap=True)
-    raise typer.Exit(2)
-
-
-def _pydantic_message(exc) -> str:
-    first = exc.errors()[0]
-    field = ".".join(str(p) for p in first.get("loc", ())) or "option"
-    return f"--{field.replace('_', '-')}: {first.get('msg', 'invalid value')}"
+_evaluate.register(app)
 
 
 def main() -> None:

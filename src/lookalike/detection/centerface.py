@@ -224,6 +224,7 @@ class CenterFaceDetector:
                             f"{self.model_path} is missing; build it with scripts/make_centerface_model.py")
                     so = ort.SessionOptions()
                     so.log_severity_level = 3  # the model carries unused BN initialisers that ort warns about
+                    so.intra_op_num_threads = _THREADS
                     self._session = ort.InferenceSession(str(self.model_path), so,
                                                          providers=["CPUExecutionProvider"])
         return self._session
@@ -386,6 +387,16 @@ def _unrotate_boxes(b: np.ndarray, k: int, H: int, W: int) -> np.ndarray:
 
 
 _DEFAULT: CenterFaceDetector | None = None
+_THREADS = 0  # onnxruntime's default: one per core
+
+
+def set_threads(count: int) -> None:
+    """Threads the detector's runtime may use (0: one per core); applies to sessions created afterwards.
+
+    A process among several that share the cores (benchmark workers) should use 1.
+    """
+    global _THREADS
+    _THREADS = max(0, int(count))
 
 
 def detect_faces(image: np.ndarray, config: DetectorConfig | None = None) -> list[Face]:

@@ -19,8 +19,12 @@ class Recognizer(Protocol):
     threshold: float
     embedding_size: int
 
-    def align(self, image: np.ndarray, face: Face) -> np.ndarray:
-        """The aligned RGB uint8 crop this model embeds (its own size and template)."""
+    def align(self, image: np.ndarray, face: Face, reference: np.ndarray | None = None) -> np.ndarray:
+        """The aligned RGB uint8 crop this model embeds (its own size and template).
+
+        ``reference``: an image of the same size whose face geometry decides the alignment, for cutting an
+        edited image (an anonymized one) exactly where its original was cut.
+        """
         ...
 
     def embed_aligned(self, crops: np.ndarray) -> np.ndarray:

@@ -57,15 +57,20 @@ class DlibRecognizer:
             self._model = dlib.face_recognition_model_v1(str(folder / "dlib_face_recognition_resnet_model_v1.dat"))
         return self._predictor, self._model
 
-    def align(self, image: np.ndarray, face: Face) -> np.ndarray:
-        """150x150 RGB chip, as dlib's model was trained on (5-point alignment, padding 0.25)."""
+    def align(self, image: np.ndarray, face: Face, reference: np.ndarray | None = None) -> np.ndarray:
+        """150x150 RGB chip, as dlib's model was trained on (5-point alignment, padding 0.25).
+
+        The five points are found by dlib's shape predictor inside the face box, on ``reference`` when
+        given (the original of an edited image, so both are cut out with the same geometry).
+        """
         import dlib
 
         predictor, _ = self._load()
         x0, y0, x1, y1 = (float(v) for v in face.box)
         image = np.ascontiguousarray(image)
+        geometry = image if reference is None else np.ascontiguousarray(reference)
         with self._lock:
-            shape = predictor(image, dlib.rectangle(int(round(x0)), int(round(y0)), int(round(x1)), int(round(y1))))
+            shape = predictor(geometry, dlib.rectangle(int(round(x0)), int(round(y0)), int(round(x1)), int(round(y1))))
             chip = dlib.get_face_chip(image, shape, size=CHIP_SIZE, padding=CHIP_PADDING)
         return np.asarray(chip, np.uint8)
 

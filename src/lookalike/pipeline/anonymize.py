@@ -120,18 +120,22 @@ def detect(image: np.ndarray, *, threshold: float | None = None, rotations: Rota
 
 
 def anonymize(image: np.ndarray | LoadedImage, method: Method | None = None,
-              config: AnonymizeConfig | None = None, **options) -> AnonymizationResult:
+              config: AnonymizeConfig | None = None, *, faces: list[Face] | None = None,
+              **options) -> AnonymizationResult:
     """Detect and anonymize every face.
 
     ``image`` is an array (grey, RGB or RGBA; uint8 or uint16) or a :class:`~lookalike.io.LoadedImage`.
     The returned image has the input's shape and dtype; only pixels under the returned mask differ.
-    ``method`` and keyword ``options`` override fields of ``config``.
+    ``method`` and keyword ``options`` override fields of ``config``. ``faces``, when given, are
+    anonymized instead of detecting them (from :func:`detect` on the same image), which lets a caller
+    treat one image several ways with one detection; ``seconds`` then excludes detection.
     """
     started = time.perf_counter()
     config = _merge(config, method, options)
     loaded = image if isinstance(image, LoadedImage) else image_from_array(image)
     rgb = loaded.rgb
-    faces = add_landmarks(rgb, detect_faces(rgb, config.detector_config()))
+    if faces is None:
+        faces = add_landmarks(rgb, detect_faces(rgb, config.detector_config()))
     ellipses = [face_ellipse(f, config.mask_scale) for f in faces]
     params = config.classic_params()
     treated = apply_classic(rgb, ellipses, config.method, params)

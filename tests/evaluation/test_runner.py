@@ -1,0 +1,122 @@
+"""Whole evaluations on small folders composed from the astronaut: counting rules, bad input, workers."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from lookalike.evaluation import EvaluationConfig, evaluate_folders, run_benchmark
+from lookalike.pipeline import anonymize
+from lookalike.pipeline.methods import MethodSpec, get_method
+
+
+def _save(path: Path, rgb: np.ndarray) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(rgb).save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def originals(tmp_path_factory, astronaut) -> Path:
+    folder = tmp_path_factory.mktemp("originals")
+    _save(folder / "a.jpg", astronaut)
+    _save(folder / "b.png", astronaut[:, ::-1].copy())
+    canvas = np.full((700, 900, 3), 90, np.uint8)
+    canvas[100:600, 300:800] = cv2.resize(astronaut, (500, 500))
+    _save(folder / "sub" / "c.jpg", canvas)
+    _save(folder / "empty.png", np.full((200, 300, 3), 200, np.uint8))
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def benchmark_run(originals):
+    variants = get_method("solid").variants() + get_method("blur").variants([0.025])
+    return run_benchmark(originals, variants, jobs=1)
+
+
+def test_benchmark_counts_every_file(benchmark_run):
+    report = benchmark_run.report
+    assert report["files"] == {"total": 5, "measured": 3, "no_face": 1, "failed": 1, "faces": 3}
+    failed = [row for row in report["per_file"] if row["status"] == "failed"]
+    assert failed[0]["file"] == "broken.jpg" and "broken.jpg" in failed[0]["error"]
+    assert report["gallery"]["faces"] == 3
+    assert [v["label"] for v in report["variants"]] == ["solid", "blur 0.025"]
+    assert all(v["faces"] == 3 for v in report["variants"])
+    assert len(report["per_face"]) == 6
+
+
+def test_benchmark_measures_what_each_method_does(benchmark_run):
+    solid, light_blur = benchmark_run.report["variants"]
+    assert solid["utility"]["detection_rate"] == 0.0
+    assert solid["protection"]["dlib"]["match_rate"] == 0.0
+    assert light_blur["utility"]["detection_rate"] == 1.0
+    assert light_blur["protection"]["dlib"]["match_rate"] == 1.0  # a light blur does not hide the person
+    assert light_blur["utility"]["landmark_error"]["n"] == 3
+    for variant in (solid, light_blur):
+        assert variant["utility"]["ssim_outside"]["min"] > 0.999  # only the face changed
+        assert variant["speed"]["seconds_per_face"] > 0
+        assert variant["held_out"] == ["dlib", "facenet"]
+    assert light_blur["utility"]["face_ssim"]["mean"] > solid["utility"]["face_ssim"]["mean"]
+
+
+def test_benchmark_keeps_thumbnails_for_the_galleries(benchmark_run):
+    keys = set(benchmark_run.thumbnails)
+    assert ("a.jpg", 0, "original") in keys and ("sub/c.jpg", 0, "solid") in keys
+    assert benchmark_run.thumbnails[("a.jpg", 0, "blur 0.025")][:2] == b"\xff\xd8"  # JPEG
+
+
+def test_a_failing_method_counts_its_faces_as_recognized(originals):
+    broken = MethodSpec("no-such-method", "a method the pipeline does not know").variant()
+    run = run_benchmark(originals, [broken], limit=2)
+    variant = run.report["variants"][0]
+    assert variant["faces"] == 2 and variant["unmeasured_faces"] == 2
+    for name in ("dlib", "facenet"):
+        assert variant["protection"][name]["match_rate"] == 1.0
+        assert variant["protection"][name]["top1_rate"] == 1.0
+    assert variant["utility"]["detection_rate"] == 0.0
+    statuses = {row["file"]: row["variants"]["no-such-method"]["status"] for row in run.report["per_file"]}
+    assert statuses == {"a.jpg": "method_failed", "b.png": "method_failed"}
+
+
+def test_evaluate_pairs_folders_and_reports_every_problem(tmp_path, originals, astronaut):
+    anonymized = tmp_path / "anonymized"
+    _save(anonymized / "a.jpg", anonymize(astronaut, method="solid").image)
+    _save(anonymized / "b.jpg", astronaut[:, ::-1].copy())  # other suffix, same stem: paired; unchanged
+    _save(anonymized / "empty.png", np.full((100, 100, 3), 200, np.uint8))  # no face in the original anyway
+    _save(anonymized / "stray.jpg", astronaut)  # no original
+    # sub/c.jpg is missing
+    run = evaluate_folders(originals, anonymized, label="tool")
+    report = run.report
+    rows = {row["file"]: row for row in report["per_file"]}
+    assert rows["a.jpg"]["variants"]["tool"]["status"] == "measured"
+    assert rows["b.png"]["variants"]["tool"]["status"] == "measured"
+    assert rows["sub/c.jpg"]["variants"]["tool"]["status"] == "missing"
+    assert rows["broken.jpg"]["status"] == "failed"
+    assert report["unpaired_anonymized"] == ["stray.jpg"]
+    variant = report["variants"][0]
+    assert variant["faces"] == 3 and variant["unmeasured_faces"] == 1
+    # b is unchanged and c is missing: both count as matched; a (solid) is not
+    assert variant["protection"]["dlib"]["match_rate"] == pytest.approx(2 / 3, abs=1e-4)
+    assert variant["protection"]["dlib"]["distance"]["n"] == 2
+
+
+def test_evaluate_reports_a_resized_image(tmp_path, astronaut):
+    original, anonymized = tmp_path / "o", tmp_path / "a"
+    _save(original / "x.png", astronaut)
+    _save(anonymized / "x.png", cv2.resize(astronaut, (256, 256)))
+    run = evaluate_folders(original, anonymized)
+    row = run.report["per_file"][0]["variants"]["anonymized"]
+    assert row["status"] == "size_mismatch" and "256x256" in row["error"]
+
+
+def test_workers_give_the_same_figures(originals):
+    variants = get_method("pixelate").variants([8])
+    config = EvaluationConfig(recognizers=("dlib",))
+    one = run_benchmark(originals, variants, config, jobs=1, limit=2).report
+    two = run_benchmark(originals, variants, config, jobs=2, limit=2).report
+    assert [r["dlib_distance"] for r in one["per_face"]] == [r["dlib_distance"] for r in two["per_face"]]
+    assert [r["file"] for r in two["per_file"]] == ["a.jpg", "b.png"]
