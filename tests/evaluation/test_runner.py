@@ -120,3 +120,16 @@ def test_workers_give_the_same_figures(originals):
     two = run_benchmark(originals, variants, config, jobs=2, limit=2).report
     assert [r["dlib_distance"] for r in one["per_face"]] == [r["dlib_distance"] for r in two["per_face"]]
     assert [r["file"] for r in two["per_file"]] == ["a.jpg", "b.png"]
+
+
+def test_a_crashing_worker_fails_only_its_image():
+    import operator
+    import os
+
+    from lookalike.evaluation.runner import _run
+
+    tasks = [(operator.add, (1, 2)), (os._exit, (7,)), (operator.add, (3, 4)), (operator.add, (5, 6))]
+    names = [(Path(f"in/{n}.jpg"), f"{n}.jpg") for n in "abcd"]
+    results = _run(tasks, names, jobs=2, progress=None)
+    assert results[0] == 3 and results[2] == 7 and results[3] == 11
+    assert results[1].status == "failed" and results[1].error.startswith("in/b.jpg: the process measuring it crashed")

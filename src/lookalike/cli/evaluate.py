@@ -125,7 +125,7 @@ def _jobs(jobs: int | None) -> int:
 
 
 def _finish(run, output: Path, as_json: bool) -> None:
-    from lookalike.evaluation.report import write_report
+    from lookalike.evaluation import write_report
 
     try:
         paths = write_report(run, output)
@@ -166,9 +166,11 @@ def _problems(report: dict) -> list[str]:
 
 def _summary_table(report: dict) -> Table:
     names = list(report["recognizers"])
-    table = Table("method/level", "faces", *[f"{n} match / top-1" for n in names], "detected", "face SSIM",
-                  "SSIM outside", "s/face", title=f"lower match and top-1 = better protection "
-                                                   f"(chance top-1: {_pct(report['gallery']['chance_top1'])})")
+    table = Table(title=f"lower match and top-1 = better protection (chance top-1: "
+                        f"{_pct(report['gallery']['chance_top1'])})")
+    table.add_column("method/level", no_wrap=True)
+    for column in ("faces", *[f"{n} match / top-1" for n in names], "detected", "face SSIM", "SSIM outside", "s/face"):
+        table.add_column(column, justify="right")
     for v in report["variants"]:
         cells = [f"{_pct(v['protection'][n]['match_rate'])} / {_pct(v['protection'][n]['top1_rate'])}" for n in names]
         utility = v["utility"]

@@ -5,7 +5,8 @@ a folder anonymized by anything against its originals; ``write_report`` turns ei
 ``report.json`` and a self-contained ``report.html``. Metric definitions: :data:`METRICS`.
 """
 from lookalike.evaluation.measure import EvaluationConfig
+from lookalike.evaluation.report import write_report
 from lookalike.evaluation.runner import EvaluationRun, evaluate_folders, run_benchmark
 from lookalike.evaluation.summary import METRICS
 
-__all__ = ["METRICS", "EvaluationConfig", "EvaluationRun", "evaluate_folders", "run_benchmark"]
+__all__ = ["METRICS", "EvaluationConfig", "EvaluationRun", "evaluate_folders", "run_benchmark", "write_report"]

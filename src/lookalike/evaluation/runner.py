@@ -10,6 +10,7 @@ import platform
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
@@ -55,7 +56,7 @@ def run_benchmark(images: str | Path, variants: list[Variant], config: Evaluatio
         raise ValueError(f"a method/level is listed twice: {labels}")
     tasks = [(_benchmark_image, (path, relative, variants, config)) for path, relative in files]
     started = time.perf_counter()
-    outcomes = _run(tasks, jobs, progress)
+    outcomes = _run(tasks, files, jobs, progress)
     steering = {v.label: v.method.steered_by for v in variants}
     report = _report("benchmark", outcomes, labels, config, steering, time.perf_counter() - started,
                      inputs={"images": str(images), "limit": limit, "jobs": jobs})
@@ -85,7 +86,7 @@ def evaluate_folders(original: str | Path, anonymized: str | Path, config: Evalu
         used.add(match)
         tasks.append((_evaluate_image, (path, relative, None if match is None else anonymized / match, label, config)))
     started = time.perf_counter()
-    outcomes = _run(tasks, jobs, progress)
+    outcomes = _run(tasks, files, jobs, progress)
     report = _report("evaluate", outcomes, [label], config, {}, time.perf_counter() - started,
                      inputs={"original": str(original), "anonymized": str(anonymized), "limit": limit, "jobs": jobs})
     report["unpaired_anonymized"] = sorted(str(p) for p in counterparts.values() if p not in used) if limit is None else []
@@ -169,7 +170,9 @@ def _counterpart(relative: str, counterparts: dict[str, Path]) -> Path | None:
     return same_stem[0] if len(same_stem) == 1 else None
 
 
-def _run(tasks: list[tuple[Callable, tuple]], jobs: int, progress: Progress | None) -> list[ImageOutcome]:
+def _run(tasks: list[tuple[Callable, tuple]], names: list[tuple[Path, str]], jobs: int,
+         progress: Progress | None) -> list[ImageOutcome]:
+    """Run each task (function, args) for one image, named (path, relative path) in ``names``."""
     total = len(tasks)
     if jobs <= 1 or total <= 1:
         outcomes = []
@@ -179,15 +182,38 @@ def _run(tasks: list[tuple[Callable, tuple]], jobs: int, progress: Progress | No
                 progress(done, total)
         return outcomes
     results: list[ImageOutcome | None] = [None] * total
-    # spawn, not fork: forking a process that already runs torch or onnxruntime threads can deadlock
-    with ProcessPoolExecutor(max_workers=min(jobs, total), mp_context=get_context("spawn"),
-                             initializer=_init_worker) as pool:
-        futures = {pool.submit(function, *args): i for i, (function, args) in enumerate(tasks)}
-        for done, future in enumerate(as_completed(futures), 1):
-            results[futures[future]] = future.result()
-            if progress:
-                progress(done, total)
+    finished = 0
+
+    def record(i: int, outcome: ImageOutcome) -> None:
+        nonlocal finished
+        results[i], finished = outcome, finished + 1
+        if progress:
+            progress(finished, total)
+
+    try:
+        with _pool(jobs) as pool:
+            futures = {pool.submit(tasks[i][0], *tasks[i][1]): i for i in range(total)}
+            for future in as_completed(futures):
+                record(futures[future], future.result())
+    except BrokenProcessPool:
+        # A worker died (killed for memory, or a native crash) and took the pool down. The rest run one at a
+        # time, so an image that kills its worker again is known, reported as failed, and the run goes on.
+        pool = _pool(1)
+        for i in [i for i, r in enumerate(results) if r is None]:
+            try:
+                record(i, pool.submit(tasks[i][0], *tasks[i][1]).result())
+            except BrokenProcessPool:
+                path, relative = names[i]
+                record(i, ImageOutcome(relative, "failed", f"{path}: the process measuring it crashed (out of memory?)"))
+                pool.shutdown()
+                pool = _pool(1)
+        pool.shutdown()
     return results  # type: ignore[return-value]
+
+
+def _pool(jobs: int) -> ProcessPoolExecutor:
+    # spawn, not fork: forking a process that already runs torch or onnxruntime threads can deadlock
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"), initializer=_init_worker)
 
 
 def _init_worker() -> None:

@@ -53,8 +53,10 @@ class MethodSpec:
 
     def variants(self, levels: list | tuple | None = None) -> list["Variant"]:
         """The method at each of ``levels`` (default: :attr:`default_levels`, or its one setting)."""
+        if levels is not None and self.level_field is None:
+            raise LookalikeError(f"method {self.name!r} has no levels (got {', '.join(map(str, levels))})")
         chosen = self.default_levels if levels is None else tuple(levels)
-        return [self.variant(level) for level in chosen] if chosen and self.level_field else [self.variant()]
+        return [self.variant(level) for level in chosen] if chosen else [self.variant()]
 
 
 @dataclass(frozen=True)

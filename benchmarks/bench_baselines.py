@@ -1,0 +1,91 @@
+"""The README's baseline figures: `lookalike benchmark` on the OMI faces with blur, pixelate and solid.
+
+Runs the real command (timed from the outside, model loading included), then prints the summary table
+as Markdown, saves the aggregate figures to benchmarks/results/baselines_omi.json and copies the two
+plots to docs/images/. The full report (per face) stays in --report-dir.
+
+    python benchmarks/bench_baselines.py                       # all 804 faces, ~17 min on 2 cores
+    python benchmarks/bench_baselines.py --limit 40            # a quick look
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+OMI_FACES = REPO.parent / "shared" / "data" / "omi" / "faces"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=Path, default=OMI_FACES)
+    parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--report-dir", type=Path, default=Path("/tmp/lookalike-baselines"))
+    parser.add_argument("--no-save", action="store_true", help="do not update benchmarks/results and docs/images")
+    args = parser.parse_args()
+    if not args.images.is_dir():
+        print(f"skipped: {args.images} not found (the OMI faces are only on the development machines)")
+        return 0
+
+    command = ["lookalike", "benchmark", "--images", str(args.images), "--methods", "blur,pixelate,solid",
+               "-o", str(args.report_dir)] + (["--limit", str(args.limit)] if args.limit else [])
+    lookalike = Path(sys.executable).with_name("lookalike")
+    started = time.perf_counter()
+    finished = subprocess.run([str(lookalike), *command[1:]], stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - started
+    report = json.loads((args.report_dir / "report.json").read_text())
+    print(f"$ {' '.join(command)}\nexit {finished.returncode}, wall time {wall / 60:.1f} min\n")
+    print(markdown_table(report))
+
+    if not args.no_save and args.limit is None:
+        summary = {key: report[key] for key in ("created", "inputs", "seconds_total", "config", "recognizers",
+                                                  "software", "gallery", "files", "detection_seconds_per_image", "variants")}
+        summary["command"] = " ".join(command)
+        summary["wall_seconds"] = round(wall, 1)
+        results = REPO / "benchmarks" / "results" / "baselines_omi.json"
+        results.write_text(json.dumps(summary, indent=1) + "\n")
+        images = REPO / "docs" / "images"
+        images.mkdir(parents=True, exist_ok=True)
+        for name in ("tradeoff.png", "distances.png"):
+            shutil.copyfile(args.report_dir / name, images / f"baselines_{name}")
+        print(f"\nsaved {results.relative_to(REPO)} and docs/images/baselines_*.png")
+    return finished.returncode
+
+
+def markdown_table(report: dict) -> str:
+    names = list(report["recognizers"])
+    head = ["method", *[f"{n} match / top-1 / median rank" for n in names], "detected", "landmark err",
+            "face SSIM", "SSIM outside (min)", "s/face"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for v in report["variants"]:
+        u = v["utility"]
+        cells = [v["label"]]
+        for n in names:
+            p = v["protection"][n]
+            cells.append(f"{_pct(p['match_rate'])} / {_pct(p['top1_rate'])} / {_num(p['median_rank'], 0)}")
+        cells += [_pct(u["detection_rate"]), _num(u["landmark_error"]["mean"], 3), _num(u["face_ssim"]["mean"], 3),
+                  f"{_num(u['ssim_outside']['mean'], 5)} ({_num(u['ssim_outside']['min'], 4)})",
+                  _num(v["speed"]["seconds_per_face"], 3)]
+        lines.append("| " + " | ".join(cells) + " |")
+    gallery = report["gallery"]
+    lines.append(f"\nGallery: {gallery['faces']} originals (chance top-1 {_pct(gallery['chance_top1'], 2)}); "
+                 f"files {report['files']}; detection+landmarks+embedding of originals "
+                 f"{report['detection_seconds_per_image']} s/image; total {report['seconds_total']} s.")
+    return "\n".join(lines)
+
+
+def _pct(value, digits: int = 1) -> str:
+    return "n/a" if value is None else f"{100 * value:.{digits}f}%"
+
+
+def _num(value, digits: int) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

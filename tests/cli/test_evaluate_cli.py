@@ -1,0 +1,76 @@
+"""`lookalike benchmark` and `lookalike evaluate`: reports written, bad input reported, usage errors."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from lookalike.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory, astronaut) -> Path:
+    folder = tmp_path_factory.mktemp("photos")
+    Image.fromarray(astronaut).save(folder / "a.jpg")
+    Image.fromarray(astronaut[:, ::-1].copy()).save(folder / "b.png")
+    Image.fromarray(astronaut[40:, 20:]).save(folder / "c.jpg")
+    return folder
+
+
+def test_benchmark_writes_the_report(photos, tmp_path):
+    out = tmp_path / "report"
+    result = runner.invoke(app, ["benchmark", "--images", str(photos), "--methods", "solid,blur",
+                                 "--levels", "blur=0.05", "--limit", "2", "-o", str(out), "--jobs", "1"])
+    assert result.exit_code == 0, result.stderr
+    assert {p.name for p in out.iterdir()} >= {"report.json", "report.html", "tradeoff.png", "distances.png"}
+    report = json.loads((out / "report.json").read_text())
+    assert [v["label"] for v in report["variants"]] == ["solid", "blur 0.05"]
+    assert report["files"]["total"] == 2  # --limit
+    assert "solid" in result.stdout and "blur 0.05" in result.stdout  # the summary table
+    assert "at least 200 originals" in result.stderr
+
+
+def test_evaluate_reports_a_missing_file_and_exits_1(photos, tmp_path, astronaut):
+    anonymized = tmp_path / "anon"
+    anonymized.mkdir()
+    Image.fromarray(np.zeros_like(astronaut)).save(anonymized / "a.jpg")
+    out = tmp_path / "report"
+    result = runner.invoke(app, ["evaluate", "--original", str(photos), "--anonymized", str(anonymized),
+                                 "-o", str(out), "--recognizers", "dlib", "--jobs", "1", "--json"])
+    assert result.exit_code == 1
+    assert "b.png" in result.stderr and "c.jpg" in result.stderr and "no anonymized file" in result.stderr
+    report = json.loads(result.stdout)  # stdout is only the JSON
+    assert report["variants"][0]["faces"] == 3
+    assert list(report["recognizers"]) == ["dlib"]
+    assert (out / "report.html").exists()
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--methods", "blur,sharpen"], "unknown method 'sharpen'"),
+    (["--levels", "blur"], "expected METHOD=L1,L2"),
+    (["--methods", "blur", "--levels", "pixelate=8"], "'pixelate' is not among --methods"),
+    (["--levels", "blur=-1"], "level '-1' is not a valid blur_sigma"),
+    (["--levels", "blur=0.1,0.1"], "listed twice"),
+    (["--methods", "solid", "--levels", "solid=3"], "has no levels"),
+    (["--recognizers", "arcface"], "--recognizers"),
+    (["--limit", "0"], "--limit"),
+])
+def test_benchmark_usage_errors(photos, tmp_path, arguments, message):
+    result = runner.invoke(app, ["benchmark", "--images", str(photos), "-o", str(tmp_path / "r"), *arguments])
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "r").exists()
+
+
+def test_evaluate_names_a_missing_folder(tmp_path, photos):
+    result = runner.invoke(app, ["evaluate", "--original", str(photos), "--anonymized", str(tmp_path / "nope"),
+                                 "-o", str(tmp_path / "r")])
+    assert result.exit_code == 1
+    assert "nope: not a folder" in result.stderr
