@@ -11,8 +11,6 @@ import base64
 import html
 import io
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -22,7 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from lookalike.evaluation.runner import ORIGINAL, EvaluationRun
-from lookalike.io.images import write_text_atomic
+from lookalike.io.images import write_bytes_atomic, write_text_atomic
 
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 _LINESTYLES = ("-", "--", "-.", ":")
@@ -47,8 +45,8 @@ def write_report(run: EvaluationRun, out_dir: str | Path, *, examples: int = 6, 
     paths = {"json": write_text_atomic(out / "report.json", json.dumps(report, indent=1, allow_nan=False))}
     tradeoff, paths["tradeoff"] = _figure_bytes(_tradeoff_figure(report)), out / "tradeoff.png"
     distances, paths["distances"] = _figure_bytes(_distances_figure(report)), out / "distances.png"
-    _write_bytes_atomic(paths["tradeoff"], tradeoff)
-    _write_bytes_atomic(paths["distances"], distances)
+    write_bytes_atomic(paths["tradeoff"], tradeoff)
+    write_bytes_atomic(paths["distances"], distances)
     page = render_html(run, {"tradeoff": tradeoff, "distances": distances}, examples=examples, worst=worst)
     paths["html"] = write_text_atomic(out / "report.html", page)
     return {key: paths[key] for key in ("json", "html", "tradeoff", "distances")}
@@ -56,12 +54,12 @@ def write_report(run: EvaluationRun, out_dir: str | Path, *, examples: int = 6, 
 
 def plot_tradeoff(report: dict, path: str | Path) -> Path:
     """Protection (top-1 retrieval) against utility (face SSIM, detection), one point per variant and recognizer."""
-    return _write_bytes_atomic(Path(path), _figure_bytes(_tradeoff_figure(report)))
+    return write_bytes_atomic(Path(path), _figure_bytes(_tradeoff_figure(report)))
 
 
 def plot_distances(report: dict, path: str | Path) -> Path:
     """Per recognizer, a box plot of each variant's distances to the own original, beside the threshold."""
-    return _write_bytes_atomic(Path(path), _figure_bytes(_distances_figure(report)))
+    return write_bytes_atomic(Path(path), _figure_bytes(_distances_figure(report)))
 
 
 # ---------------------------------------------------------------- plots
@@ -262,20 +260,6 @@ def _figure_bytes(fig: Figure) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     return buffer.getvalue()
-
-
-def _write_bytes_atomic(path: Path, payload: bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a report is meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 # ---------------------------------------------------------------- HTML

@@ -10,7 +10,9 @@ from lookalike.io.images import (
     load_image,
     native_to_rgb,
     save_image,
+    write_bytes_atomic,
+    write_text_atomic,
 )
 
 __all__ = ["DEFAULT_MAX_PIXELS", "IMAGE_SUFFIXES", "LoadedImage", "compose_native", "copy_image",
-           "image_from_array", "is_image_path", "load_image", "native_to_rgb", "save_image"]
+           "image_from_array", "is_image_path", "load_image", "native_to_rgb", "save_image", "write_bytes_atomic", "write_text_atomic"]

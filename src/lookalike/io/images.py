@@ -467,8 +467,13 @@ def _encode_16bit_colour(native: np.ndarray, mode: str, fmt: str, path: Path) ->
 
 def write_text_atomic(path: str | Path, text: str) -> Path:
     """Write a text file (a report) atomically."""
+    return write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_bytes_atomic(path: str | Path, payload: bytes) -> Path:
+    """Write a file (a plot, a report) atomically: readers see the old file or the new one, never a part."""
     path = Path(path)
-    _atomic_write(path, text.encode("utf-8"))
+    _atomic_write(path, payload)
     return path
 
 
