@@ -6,6 +6,10 @@ plots to docs/images/. The full report (per face) stays in --report-dir.
 
     python benchmarks/bench_baselines.py                       # all 804 faces, ~17 min on 2 cores
     python benchmarks/bench_baselines.py --limit 40            # a quick look
+    python benchmarks/bench_baselines.py --from-report /tmp/lookalike-baselines   # tables of a finished run
+
+Hold-out: FaceNet's threshold was calibrated on OMI faces 0001-0400 (benchmarks/calibrate_facenet.py), so
+a second table recomputes protection on faces 0401-0804 alone (gallery still all originals).
 """
 from __future__ import annotations
 
@@ -27,7 +31,12 @@ def main() -> int:
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--report-dir", type=Path, default=Path("/tmp/lookalike-baselines"))
     parser.add_argument("--no-save", action="store_true", help="do not update benchmarks/results and docs/images")
+    parser.add_argument("--from-report", type=Path, help="print the tables of this finished report folder, run nothing")
     args = parser.parse_args()
+    if args.from_report:
+        report = json.loads((args.from_report / "report.json").read_text())
+        print(markdown_table(report) + "\n\n" + holdout_table(report))
+        return 0
     if not args.images.is_dir():
         print(f"skipped: {args.images} not found (the OMI faces are only on the development machines)")
         return 0
@@ -40,13 +49,14 @@ def main() -> int:
     wall = time.perf_counter() - started
     report = json.loads((args.report_dir / "report.json").read_text())
     print(f"$ {' '.join(command)}\nexit {finished.returncode}, wall time {wall / 60:.1f} min\n")
-    print(markdown_table(report))
+    print(markdown_table(report) + "\n\n" + holdout_table(report))
 
     if not args.no_save and args.limit is None:
         summary = {key: report[key] for key in ("created", "inputs", "seconds_total", "config", "recognizers",
                                                   "software", "gallery", "files", "detection_seconds_per_image", "variants")}
         summary["command"] = " ".join(command)
         summary["wall_seconds"] = round(wall, 1)
+        summary["holdout_0401_0804"] = holdout_figures(report)
         results = REPO / "benchmarks" / "results" / "baselines_omi.json"
         results.write_text(json.dumps(summary, indent=1) + "\n")
         images = REPO / "docs" / "images"
@@ -77,6 +87,35 @@ def markdown_table(report: dict) -> str:
                  f"files {report['files']}; detection+landmarks+embedding of originals "
                  f"{report['detection_seconds_per_image']} s/image; total {report['seconds_total']} s.")
     return "\n".join(lines)
+
+
+def holdout_figures(report: dict, first: int = 401) -> dict:
+    """Match and top-1 per variant and recognizer on faces numbered ``first`` and up (file names 0001.jpg ...)."""
+    rows = [r for r in report["per_face"] if _number(r["file"]) >= first]
+    figures = {}
+    for v in report["variants"]:
+        mine = [r for r in rows if r["variant"] == v["label"]]
+        figures[v["label"]] = {"faces": len(mine), **{
+            n: {"match_rate": round(sum(r[f"{n}_match"] for r in mine) / len(mine), 5) if mine else None,
+                "top1_rate": round(sum(r[f"{n}_rank"] == 1 for r in mine) / len(mine), 5) if mine else None}
+            for n in report["recognizers"]}}
+    return figures
+
+
+def holdout_table(report: dict) -> str:
+    figures = holdout_figures(report)
+    names = list(report["recognizers"])
+    lines = ["| method (faces 0401-0804) | faces | " + " | ".join(f"{n} match / top-1" for n in names) + " |",
+             "|" + "---|" * (2 + len(names))]
+    for label, f in figures.items():
+        lines.append(f"| {label} | {f['faces']} | " + " | ".join(
+            f"{_pct(f[n]['match_rate'])} / {_pct(f[n]['top1_rate'])}" for n in names) + " |")
+    return "\n".join(lines)
+
+
+def _number(file: str) -> int:
+    stem = Path(file).stem
+    return int(stem) if stem.isdigit() else 0
 
 
 def _pct(value, digits: int = 1) -> str:
