@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+from lookalike.io import write_bytes_atomic, write_text_atomic
+
 REPO = Path(__file__).resolve().parents[1]
 OMI_FACES = REPO.parent / "shared" / "data" / "omi" / "faces"
 
@@ -44,9 +46,13 @@ def main() -> int:
     command = ["lookalike", "benchmark", "--images", str(args.images), "--methods", "blur,pixelate,solid",
                "-o", str(args.report_dir)] + (["--limit", str(args.limit)] if args.limit else [])
     lookalike = Path(sys.executable).with_name("lookalike")
+    shutil.rmtree(args.report_dir, ignore_errors=True)  # never read an older run's report
     started = time.perf_counter()
     finished = subprocess.run([str(lookalike), *command[1:]], stdout=subprocess.DEVNULL)
     wall = time.perf_counter() - started
+    if finished.returncode not in (0, 1) or not (args.report_dir / "report.json").exists():
+        print(f"$ {' '.join(command)}\nfailed with exit {finished.returncode}; nothing saved")
+        return finished.returncode or 1
     report = json.loads((args.report_dir / "report.json").read_text())
     print(f"$ {' '.join(command)}\nexit {finished.returncode}, wall time {wall / 60:.1f} min\n")
     print(markdown_table(report) + "\n\n" + holdout_table(report))
@@ -58,11 +64,9 @@ def main() -> int:
         summary["wall_seconds"] = round(wall, 1)
         summary["holdout_0401_0804"] = holdout_figures(report)
         results = REPO / "benchmarks" / "results" / "baselines_omi.json"
-        results.write_text(json.dumps(summary, indent=1) + "\n")
-        images = REPO / "docs" / "images"
-        images.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(results, json.dumps(summary, indent=1) + "\n")
         for name in ("tradeoff.png", "distances.png"):
-            shutil.copyfile(args.report_dir / name, images / f"baselines_{name}")
+            write_bytes_atomic(REPO / "docs" / "images" / f"baselines_{name}", (args.report_dir / name).read_bytes())
         print(f"\nsaved {results.relative_to(REPO)} and docs/images/baselines_*.png")
     return finished.returncode
 

@@ -74,3 +74,18 @@ def test_evaluate_names_a_missing_folder(tmp_path, photos):
                                  "-o", str(tmp_path / "r")])
     assert result.exit_code == 1
     assert "nope: not a folder" in result.stderr
+
+
+def test_the_report_folder_may_not_be_an_input(photos, tmp_path):
+    result = runner.invoke(app, ["benchmark", "--images", str(photos), "-o", str(photos)])
+    assert result.exit_code == 2 and "is an input folder" in result.stderr
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = runner.invoke(app, ["benchmark", "--images", str(photos), "-o", str(blocker / "report")])
+    assert result.exit_code == 2 and "cannot create the report folder" in result.stderr
+
+
+def test_evaluate_steered_by(photos, tmp_path):
+    result = runner.invoke(app, ["evaluate", "--original", str(photos), "--anonymized", str(photos),
+                                 "--steered-by", "arcface"])
+    assert result.exit_code == 2 and "--steered-by" in result.stderr

@@ -133,3 +133,62 @@ def test_a_crashing_worker_fails_only_its_image():
     results = _run(tasks, names, jobs=2, progress=None)
     assert results[0] == 3 and results[2] == 7 and results[3] == 11
     assert results[1].status == "failed" and results[1].error.startswith("in/b.jpg: the process measuring it crashed")
+
+
+def test_a_folder_anonymized_into_the_originals_is_not_read_as_originals(tmp_path, astronaut):
+    photos = tmp_path / "photos"
+    _save(photos / "a.png", astronaut)
+    _save(photos / "anon" / "a.png", anonymize(astronaut, method="solid").image)
+    run = evaluate_folders(photos, photos / "anon", EvaluationConfig(recognizers=("dlib",)), steered_by=("dlib",))
+    report = run.report
+    assert report["files"]["total"] == 1 and report["gallery"]["faces"] == 1
+    assert report["unpaired_anonymized"] == []
+    variant = report["variants"][0]
+    assert variant["steered_by"] == ["dlib"] and variant["held_out"] == []
+
+
+def test_unknown_steering_marks_no_recognizer_held_out(tmp_path, astronaut):
+    original, anonymized = tmp_path / "o", tmp_path / "a"
+    _save(original / "x.png", astronaut)
+    _save(anonymized / "x.png", astronaut)
+    variant = evaluate_folders(original, anonymized, EvaluationConfig(recognizers=("dlib",))).report["variants"][0]
+    assert variant["steered_by"] is None and variant["held_out"] is None
+    assert variant["protection"]["dlib"]["match_rate"] == 1.0  # unchanged: still the person
+
+
+def test_evaluate_counts_a_face_added_elsewhere(tmp_path, astronaut):
+    portrait = cv2.resize(astronaut[0:300, 110:350], (240, 300))
+    canvas = np.full((400, 900, 3), 120, np.uint8)
+    canvas[50:350, 30:270] = portrait
+    added = anonymize(canvas, method="solid").image
+    added[50:350, 600:840] = portrait
+    original, anonymized = tmp_path / "o", tmp_path / "a"
+    _save(original / "x.png", canvas)
+    _save(anonymized / "x.png", added)
+    run = evaluate_folders(original, anonymized, EvaluationConfig(recognizers=("dlib",)))
+    assert run.report["variants"][0]["utility"]["extra_faces"] == 1
+    assert run.report["variants"][0]["utility"]["detection_rate"] == 0.0
+
+
+def test_a_failed_measurement_keeps_its_faces(tmp_path, astronaut, monkeypatch):
+    from lookalike.evaluation import runner
+
+    def explode(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(runner, "measure_versions", explode)
+    original, anonymized = tmp_path / "o", tmp_path / "a"
+    _save(original / "x.png", astronaut)
+    _save(anonymized / "x.png", astronaut)
+    report = evaluate_folders(original, anonymized, EvaluationConfig(recognizers=("dlib",))).report
+    version = report["per_file"][0]["variants"]["anonymized"]
+    assert version["status"] == "measure_failed" and version["error"].endswith("x.png: out of memory")
+    assert report["variants"][0]["faces"] == 1 and report["variants"][0]["protection"]["dlib"]["match_rate"] == 1.0
+
+
+def test_an_empty_folder_is_an_error(tmp_path):
+    from lookalike.errors import ImageError
+
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ImageError, match="no image files found"):
+        run_benchmark(tmp_path / "empty", get_method("solid").variants())

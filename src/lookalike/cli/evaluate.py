@@ -29,6 +29,7 @@ def evaluate_command(
     anonymized: Annotated[Path, typer.Option("--anonymized", help="Folder of anonymized images (same relative paths).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Report folder (report.json, report.html, plots).")] = REPORT_DIR,
     recognizers: Annotated[str, typer.Option(help=_RECOGNIZERS_HELP)] = "dlib,facenet",
+    steered_by: Annotated[Optional[str], typer.Option(help="Recognizers the anonymizer consulted, comma-separated ('none' if it consulted none); the others are reported as held out. Unknown by default.")] = None,
     limit: Annotated[Optional[int], typer.Option(help="Only the first N originals (sorted by path).")] = None,
     jobs: Annotated[Optional[int], typer.Option(help=_JOBS_HELP)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Also print report.json on stdout.")] = False,
@@ -38,10 +39,13 @@ def evaluate_command(
 
     config = _config(recognizers)
     _check_limit(limit)
+    steering = None if steered_by is None else _names(steered_by, "--steered-by", allow_none=True)
+    _check_output(output, [original, anonymized])
     with progress_bar() as progress:
         task = progress.add_task("evaluating", total=None)
         try:
-            run = evaluate_folders(original, anonymized, config, limit=limit, jobs=_jobs(jobs),
+            run = evaluate_folders(original, anonymized, config, steered_by=steering, limit=limit, jobs=_jobs(jobs),
+                                   exclude=(output,),
                                    progress=lambda done, total: progress.update(task, completed=done, total=total))
         except LookalikeError as exc:
             file_error(err, str(exc))
@@ -67,10 +71,11 @@ def benchmark_command(
     variants = _variants(methods, levels or [])
     if not images.is_dir():
         usage_error(f"{images}: not a folder")
+    _check_output(output, [images])
     with progress_bar() as progress:
         task = progress.add_task(f"benchmarking {len(variants)} method/levels", total=None)
         try:
-            run = run_benchmark(images, variants, config, limit=limit, jobs=_jobs(jobs),
+            run = run_benchmark(images, variants, config, limit=limit, jobs=_jobs(jobs), exclude=(output,),
                                 progress=lambda done, total: progress.update(task, completed=done, total=total))
         except LookalikeError as exc:
             file_error(err, str(exc))
@@ -104,13 +109,30 @@ def _variants(methods: str, levels: list[str]):
 
 def _config(recognizers: str):
     from lookalike.evaluation import EvaluationConfig
+
+    return EvaluationConfig(recognizers=_names(recognizers, "--recognizers"))
+
+
+def _names(text: str, option: str, allow_none: bool = False) -> tuple[str, ...]:
     from lookalike.identity import available_recognizers
 
-    names = tuple(dict.fromkeys(n.strip() for n in recognizers.split(",") if n.strip()))
-    unknown = [n for n in names if n not in available_recognizers()]
-    if not names or unknown:
-        usage_error(f"--recognizers: expected names among {', '.join(available_recognizers())}, got {recognizers!r}")
-    return EvaluationConfig(recognizers=names)
+    if allow_none and text.strip() == "none":
+        return ()
+    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    if not names or any(n not in available_recognizers() for n in names):
+        usage_error(f"{option}: expected names among {', '.join(available_recognizers())}, got {text!r}")
+    return names
+
+
+def _check_output(output: Path, inputs: list[Path]) -> None:
+    """The report folder must be creatable and must not be an input folder (its files could replace inputs)."""
+    for folder in inputs:
+        if folder.exists() and output.resolve() == folder.resolve():
+            usage_error(f"{output}: the report folder is an input folder; its files could replace inputs")
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        usage_error(f"{output}: cannot create the report folder ({exc.strerror or exc})")
 
 
 def _check_limit(limit: int | None) -> None:
@@ -129,8 +151,8 @@ def _finish(run, output: Path, as_json: bool) -> None:
 
     try:
         paths = write_report(run, output)
-    except LookalikeError as exc:
-        file_error(err, str(exc))
+    except (LookalikeError, OSError) as exc:
+        file_error(err, str(exc) if isinstance(exc, LookalikeError) else f"{output}: cannot write the report ({exc})")
         raise typer.Exit(1)
     report = run.report
     problems = _problems(report)
@@ -160,7 +182,7 @@ def _problems(report: dict) -> list[str]:
         for label, variant in row["variants"].items():
             if variant["status"] != "measured":
                 lines.append(f"{variant['error'] or row['file'] + ': ' + variant['status']} [{label}]")
-    lines += [f"{path}: anonymized file has no original" for path in report.get("unpaired_anonymized", [])]
+    lines += [f"{path}: anonymized file has no original" for path in report.get("unpaired_anonymized") or []]
     return lines
 
 

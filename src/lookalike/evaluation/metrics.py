@@ -48,17 +48,17 @@ def landmark_displacement(original: np.ndarray, anonymized: np.ndarray) -> float
     return float(shift.mean() / max(interocular(original), 1e-6))
 
 
-def mouth_opening(landmarks: np.ndarray) -> float:
-    """Gap between the inner lips, in inter-ocular distances (an expression proxy)."""
+def mouth_opening(landmarks: np.ndarray, unit: float | None = None) -> float:
+    """Gap between the inner lips, in ``unit`` pixels (default: this face's inter-ocular distance)."""
     top, bottom = (np.asarray(landmarks[i, :2], np.float64) for i in INNER_LIPS)
-    return float(np.linalg.norm(top - bottom) / max(interocular(landmarks), 1e-6))
+    return float(np.linalg.norm(top - bottom) / max(unit or interocular(landmarks), 1e-6))
 
 
-def eye_opening(landmarks: np.ndarray) -> float:
-    """Mean eyelid gap of both eyes, in inter-ocular distances (an expression and gaze proxy)."""
+def eye_opening(landmarks: np.ndarray, unit: float | None = None) -> float:
+    """Mean eyelid gap of both eyes, in ``unit`` pixels (default: this face's inter-ocular distance)."""
     gaps = [np.linalg.norm(np.asarray(landmarks[a, :2], np.float64) - np.asarray(landmarks[b, :2], np.float64))
             for a, b in EYELIDS]
-    return float(np.mean(gaps) / max(interocular(landmarks), 1e-6))
+    return float(np.mean(gaps) / max(unit or interocular(landmarks), 1e-6))
 
 
 def pose_error(original: Face, anonymized: Face) -> float | None:
@@ -120,12 +120,14 @@ def ssim_map(original: np.ndarray, anonymized: np.ndarray) -> np.ndarray:
     """
     grey = [cv2.cvtColor(np.ascontiguousarray(x), cv2.COLOR_RGB2GRAY) for x in (original, anonymized)]
     full = np.ones(grey[0].shape, np.float64)
-    changed = np.argwhere(grey[0] != grey[1])
-    if not len(changed):
+    differs = grey[0] != grey[1]
+    rows, cols = np.flatnonzero(differs.any(axis=1)), np.flatnonzero(differs.any(axis=0))
+    if not len(rows):
         return full
     h, w = full.shape
     pad = 2 * SSIM_WINDOW  # the windows touching a changed pixel, plus room for skimage's border handling
-    (y0, x0), (y1, x1) = np.maximum(changed.min(0) - pad, 0), np.minimum(changed.max(0) + pad + 1, (h, w))
+    y0, x0 = max(rows[0] - pad, 0), max(cols[0] - pad, 0)
+    y1, x1 = min(rows[-1] + pad + 1, h), min(cols[-1] + pad + 1, w)
     if min(y1 - y0, x1 - x0) < SSIM_WINDOW:
         y0, x0, y1, x1 = 0, 0, h, w
     _, part = structural_similarity(grey[0][y0:y1, x0:x1], grey[1][y0:y1, x0:x1], data_range=255,

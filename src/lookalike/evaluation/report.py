@@ -207,7 +207,12 @@ def _distances_figure(report: dict) -> Figure:
         _distance_panel(ax, report, name, labels, data)
     if not recognizers:
         _note(axes[0], "no recognizers in the report")
-    axes[0].set_yticks(range(len(labels)), labels)
+    counts = [sum(1 for r in rows if r.get("variant") == label) for label in labels]
+    measured = [[sum(1 for r in rows if r.get("variant") == label and r.get(f"{n}_distance") is not None)
+                 for n in recognizers] for label in labels]
+    # n = faces measured of faces counted: an unmeasured face has no distance to draw
+    axes[0].set_yticks(range(len(labels)), [f"{label}\n(n={min(m, default=0)} of {c})"
+                                            for label, m, c in zip(labels, measured, counts)], fontsize=8)
     axes[0].set_ylim(len(labels) - 0.5 if labels else 0.5, -0.5)  # first variant on top
     handles = [Line2D([], [], color="C3", lw=1.5, label="verification threshold"),
                Line2D([], [], color="C0", lw=1.5, ls="--", label="median distance to the nearest other person")]
@@ -372,7 +377,7 @@ def _summary_columns(recognizers: list[str]) -> list[_Column]:
                ("face SSIM", "face_ssim", ("mean",), _fixed(3))]
     columns += [_Column("utility", h, m, ("utility", m, *stat), show) for h, m, stat, show in utility]
     outside = [("SSIM mean", "ssim_outside", "mean", 4), ("SSIM min", "ssim_outside", "min", 4),
-               ("PSNR mean (dB)", "psnr_outside", "mean", 1), ("PSNR min (dB)", "psnr_outside", "min", 1)]
+               ("PSNR median (dB)", "psnr_outside", "median", 1), ("PSNR min (dB)", "psnr_outside", "min", 1)]
     columns += [_Column("outside the face", h, m, ("utility", m, stat), _fixed(d)) for h, m, stat, d in outside]
     columns += [_Column("outside the face", "extra faces", None, ("utility", "extra_faces"), _text),
                 _Column("speed", "s / face", "seconds_per_face", ("speed", "seconds_per_face"), _fixed(3))]
@@ -397,6 +402,9 @@ def _summary_table(report: dict) -> str:
     if any(v.get("held_out") for v in variants):
         notes.append(f"{_DAGGER} held out: the method did not consult this recognizer, so its figures are the "
                      "honest ones.")
+    if any(v.get("held_out") is None for v in variants):
+        notes.append("Which recognizers the anonymizer consulted is unknown (give evaluate --steered-by), so none "
+                     "is marked held out.")
     notes.append("Rates count every face found in the originals; unmeasured faces count as matched and retrieved "
                  "(see Problems). Errors are means over the faces still detected.")
     unmeasured = [f"{_e(v.get('label', ''))}: {_e(_text(v.get('unmeasured_faces')))}"
@@ -575,7 +583,11 @@ def _problems(report: dict) -> str:
                 rows.append((entry.get("file"), label, version.get("status"), version.get("error")))
     rows += [(path, "", "unpaired", "anonymized file without an original")
              for path in report.get("unpaired_anonymized") or []]
+    rows += [(path, "", "skipped", "not an image file (by its suffix); not counted")
+             for path in report.get("skipped_non_images") or []]
     rule = f"<p class=\"muted\">{_e(_COUNTING_RULE)}</p>"
+    if report.get("kind") == "evaluate" and report.get("unpaired_anonymized") is None:
+        rule += "<p class=\"muted\">Unpaired anonymized files are not looked for when only some originals are read (--limit).</p>"
     if not rows:
         return "<p>none</p>" + rule
     body = "".join("<tr>" + "".join(f"<td>{_e(_text(cell))}</td>" for cell in row) + "</tr>" for row in rows)

@@ -12,6 +12,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from collections import Counter
 from datetime import datetime, timezone
 from importlib import metadata
 from multiprocessing import get_context
@@ -21,7 +22,7 @@ from typing import Callable
 from lookalike.errors import ImageError, error_line
 from lookalike.evaluation.measure import EvaluationConfig, measure_original, measure_versions, unmeasured
 from lookalike.evaluation.summary import METRICS, ImageOutcome, summarize
-from lookalike.io.images import DEFAULT_MAX_PIXELS, is_image_path, load_image
+from lookalike.io.images import DEFAULT_MAX_PIXELS, load_image
 from lookalike.pipeline.anonymize import AnonymizeConfig, anonymize
 from lookalike.pipeline.batch import collect_inputs
 from lookalike.pipeline.methods import Variant
@@ -41,16 +42,18 @@ class EvaluationRun:
 
 
 def run_benchmark(images: str | Path, variants: list[Variant], config: EvaluationConfig | None = None, *,
-                  limit: int | None = None, jobs: int = 1, progress: Progress | None = None) -> EvaluationRun:
+                  limit: int | None = None, jobs: int = 1, progress: Progress | None = None,
+                  exclude: tuple[Path, ...] = ()) -> EvaluationRun:
     """Anonymize every image of a folder with every variant and measure each against the original.
 
     Detection runs once per image and every variant anonymizes the same faces, so the variants differ
     only in the method; each variant's time is its own (``seconds_per_face``). With ``jobs`` > 1 the
     images are spread over spawned worker processes, so a script calling this needs the usual
-    ``if __name__ == "__main__":`` guard.
+    ``if __name__ == "__main__":`` guard. Folders in ``exclude`` (a report folder inside ``images``) are
+    not searched.
     """
     config = config or EvaluationConfig()
-    files = _image_files(Path(images), limit)
+    files, skipped = _image_files(Path(images), limit, exclude)
     labels = [v.label for v in variants]
     if len(set(labels)) != len(labels):
         raise ValueError(f"a method/level is listed twice: {labels}")
@@ -62,34 +65,42 @@ def run_benchmark(images: str | Path, variants: list[Variant], config: Evaluatio
                      inputs={"images": str(images), "limit": limit, "jobs": jobs})
     for entry, variant in zip(report["variants"], variants):
         entry.update(method=variant.method.name, level=variant.level, level_meaning=variant.method.level_help or None)
+    report["skipped_non_images"] = skipped
     return EvaluationRun(report, _thumbnails(outcomes))
 
 
 def evaluate_folders(original: str | Path, anonymized: str | Path, config: EvaluationConfig | None = None, *,
-                     label: str = "anonymized", limit: int | None = None, jobs: int = 1,
-                     progress: Progress | None = None) -> EvaluationRun:
+                     label: str = "anonymized", steered_by: tuple[str, ...] | None = None, limit: int | None = None,
+                     jobs: int = 1, progress: Progress | None = None, exclude: tuple[Path, ...] = ()) -> EvaluationRun:
     """Pair the images of two folders by relative path and measure each anonymized image against its original.
 
     An anonymized file may have another image suffix than its original (``a.png`` for ``a.jpg``) when that
-    pairing is unique. Anonymized files without an original are listed in the report.
+    stem is unique on both sides. Anonymized files without an original are listed in the report. One
+    folder may lie inside the other (``anonymize photos -o photos/anon``); it is not searched as part of
+    the outer one, nor are folders in ``exclude``. ``steered_by`` names the recognizers the anonymizer
+    consulted, when known; unknown (None) marks no recognizer as held out.
     """
     config = config or EvaluationConfig()
     original, anonymized = Path(original), Path(anonymized)
     for folder in (original, anonymized):
         if not folder.is_dir():
             raise ImageError(folder, "not a folder")
-    files = _image_files(original, limit)
-    counterparts = _anonymized_files(anonymized)
-    tasks, used = [], set()
-    for path, relative in files:
-        match = _counterpart(relative, counterparts)
-        used.add(match)
-        tasks.append((_evaluate_image, (path, relative, None if match is None else anonymized / match, label, config)))
+    if original.resolve() == anonymized.resolve():
+        raise ImageError(anonymized, "is the originals folder itself")
+    files, skipped = _image_files(original, limit, (anonymized, *exclude))
+    counterparts, _ = _image_files(anonymized, None, (original, *exclude), allow_empty=True)
+    pairs = _pair_files([relative for _, relative in files], [relative for _, relative in counterparts])
+    tasks = [(_evaluate_image, (path, relative, None if pairs[relative] is None else anonymized / pairs[relative],
+                                label, config)) for path, relative in files]
     started = time.perf_counter()
     outcomes = _run(tasks, files, jobs, progress)
-    report = _report("evaluate", outcomes, [label], config, {}, time.perf_counter() - started,
+    steering = {label: steered_by}
+    report = _report("evaluate", outcomes, [label], config, steering, time.perf_counter() - started,
                      inputs={"original": str(original), "anonymized": str(anonymized), "limit": limit, "jobs": jobs})
-    report["unpaired_anonymized"] = sorted(str(p) for p in counterparts.values() if p not in used) if limit is None else []
+    used = set(pairs.values())
+    # with --limit only some originals were looked at, so an unused anonymized file proves nothing
+    report["unpaired_anonymized"] = None if limit is not None else sorted(r for _, r in counterparts if r not in used)
+    report["skipped_non_images"] = skipped
     return EvaluationRun(report, _thumbnails(outcomes))
 
 
@@ -113,7 +124,7 @@ def _benchmark_image(path: Path, relative: str, variants: list[Variant], config:
             outcome.variants[variant.label] = unmeasured(original, variant.label, "method_failed", error_line(path, exc))
             continue
         versions[variant.label], seconds[variant.label] = result.rgb, result.seconds
-    for label, measured in measure_versions(loaded.rgb, original, versions, config).items():
+    for label, measured in _measure(path, loaded.rgb, original, versions, config).items():
         measured.seconds = seconds[label]
         outcome.variants[label] = measured
     outcome.variants = {v.label: outcome.variants[v.label] for v in variants}  # in the order asked
@@ -138,36 +149,52 @@ def _evaluate_image(path: Path, relative: str, counterpart: Path | None, label: 
     except Exception as exc:
         outcome.variants[label] = unmeasured(original, label, "unreadable", error_line(counterpart, exc))
         return outcome
-    outcome.variants.update(measure_versions(loaded.rgb, original, {label: anonymized.rgb}, config))
+    outcome.variants.update(_measure(counterpart, loaded.rgb, original, {label: anonymized.rgb}, config,
+                                     whole_image=True))
     return outcome
 
 
-def _image_files(folder: Path, limit: int | None) -> list[tuple[Path, str]]:
+def _measure(path: Path, rgb, original, versions: dict, config: EvaluationConfig, **options) -> dict:
+    """measure_versions, with a failure recorded against every version instead of ending the run."""
+    try:
+        return measure_versions(rgb, original, versions, config, **options)
+    except Exception as exc:
+        message = error_line(path, exc)
+        return {label: unmeasured(original, label, "measure_failed", message) for label in versions}
+
+
+def _image_files(folder: Path, limit: int | None, exclude: tuple[Path, ...] = (),
+                 allow_empty: bool = False) -> tuple[list[tuple[Path, str]], list[str]]:
+    """(path, relative path) of the images under ``folder``, sorted; and the non-image files skipped."""
     if not folder.exists():
         raise ImageError(folder, "no such file or folder")
-    inputs, _ = collect_inputs([folder])
+    if not folder.is_dir():
+        raise ImageError(folder, "not a folder")
+    inputs, skipped = collect_inputs([folder], exclude=exclude)
     files = [(i.source, i.relative.as_posix()) for i in inputs]
-    return files[:limit] if limit is not None else files
+    if not files and not allow_empty:
+        raise ImageError(folder, "no image files found")
+    return (files[:limit] if limit is not None else files), skipped
 
 
-def _anonymized_files(folder: Path) -> dict[str, Path]:
-    """Relative path -> relative path of every image under ``folder``."""
-    found = {}
-    for root, _, names in os.walk(folder):
-        for name in names:
-            path = Path(root) / name
-            if is_image_path(path) and not name.startswith("."):
-                relative = path.relative_to(folder)
-                found[relative.as_posix()] = relative
-    return found
+def _pair_files(originals: list[str], candidates: list[str]) -> dict[str, str | None]:
+    """Original relative path -> anonymized relative path: the same path, else the same path with another
+    image suffix when that stem is unique among originals and among the candidates left.
 
-
-def _counterpart(relative: str, counterparts: dict[str, Path]) -> Path | None:
-    if relative in counterparts:
-        return counterparts[relative]
-    stem = relative.rsplit(".", 1)[0]
-    same_stem = [p for key, p in counterparts.items() if key.rsplit(".", 1)[0] == stem]
-    return same_stem[0] if len(same_stem) == 1 else None
+    >>> _pair_files(["a.jpg", "b.jpg", "c.jpg", "c.png"], ["a.jpg", "b.png", "c.webp"])
+    {'a.jpg': 'a.jpg', 'b.jpg': 'b.png', 'c.jpg': None, 'c.png': None}
+    """
+    pairs: dict[str, str | None] = {r: (r if r in set(candidates) else None) for r in originals}
+    taken = {p for p in pairs.values() if p}
+    stem = lambda relative: relative.rsplit(".", 1)[0]  # noqa: E731
+    original_stems = Counter(stem(r) for r in originals)
+    free = [c for c in candidates if c not in taken]
+    free_stems = Counter(stem(c) for c in free)
+    for relative in originals:
+        key = stem(relative)
+        if pairs[relative] is None and original_stems[key] == 1 and free_stems[key] == 1:
+            pairs[relative] = next(c for c in free if stem(c) == key)
+    return pairs
 
 
 def _run(tasks: list[tuple[Callable, tuple]], names: list[tuple[Path, str]], jobs: int,
@@ -194,7 +221,14 @@ def _run(tasks: list[tuple[Callable, tuple]], names: list[tuple[Path, str]], job
         with _pool(jobs) as pool:
             futures = {pool.submit(tasks[i][0], *tasks[i][1]): i for i in range(total)}
             for future in as_completed(futures):
-                record(futures[future], future.result())
+                i = futures[future]
+                try:
+                    outcome = future.result()
+                except BrokenProcessPool:
+                    raise
+                except Exception as exc:  # e.g. the result could not be sent back; the run goes on
+                    outcome = ImageOutcome(names[i][1], "failed", error_line(names[i][0], exc))
+                record(i, outcome)
     except BrokenProcessPool:
         # A worker died (killed for memory, or a native crash) and took the pool down. The rest run one at a
         # time, so an image that kills its worker again is known, reported as failed, and the run goes on.

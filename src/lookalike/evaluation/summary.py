@@ -50,8 +50,11 @@ class ImageOutcome:
 
 
 def summarize(images: list[ImageOutcome], labels: list[str], recognizers: tuple[str, ...],
-              steering: dict[str, tuple[str, ...]] | None = None) -> dict:
-    """Ranks, per-face rows and one aggregate row per label; JSON-ready."""
+              steering: dict[str, tuple[str, ...] | None] | None = None) -> dict:
+    """Ranks, per-face rows and one aggregate row per label; JSON-ready.
+
+    ``steering`` maps a label to the recognizers its method consulted (None: unknown).
+    """
     steering = steering or {}
     gallery, owners = _gallery(images, recognizers)
     per_face, per_file = [], []
@@ -76,10 +79,10 @@ def summarize(images: list[ImageOutcome], labels: list[str], recognizers: tuple[
     for label in labels:
         rows = [r for r in per_face if r["variant"] == label]
         outcomes = [image.variants[label] for image in images if label in image.variants]
-        steered = steering.get(label, ())
+        steered = steering.get(label, ())  # None: unknown (a folder anonymized by another tool)
         variants.append({
-            "label": label, "faces": len(rows), "steered_by": list(steered),
-            "held_out": [n for n in recognizers if n not in steered],
+            "label": label, "faces": len(rows), "steered_by": None if steered is None else list(steered),
+            "held_out": None if steered is None else [n for n in recognizers if n not in steered],
             "unmeasured_faces": sum(r["status"] != "measured" for r in rows),
             "protection": {name: _protection_summary(name, rows) for name in recognizers},
             "utility": _utility_summary(rows, outcomes),

@@ -62,18 +62,19 @@ class BatchReport:
                 "files": [f.to_dict() for f in self.files], "skipped_non_images": self.skipped}
 
 
-def collect_inputs(paths: Iterable[str | Path], exclude: Path | None = None) -> tuple[list[InputFile], list[str]]:
+def collect_inputs(paths: Iterable[str | Path],
+                   exclude: Path | Iterable[Path] | None = None) -> tuple[list[InputFile], list[str]]:
     """Expand files and folders (recursively) into inputs with their output-relative paths.
 
     A file given by name keeps its name; files found in a folder keep their path inside it. Files in
     folders that are hidden or lack an image suffix are returned separately as skipped. When the output
-    folder ``exclude`` lies inside an input folder, it is not searched, so outputs are never reprocessed.
+    folder ``exclude`` (or any of several) lies inside an input folder, it is not searched, so outputs are never reprocessed.
     Missing paths and unreadable folders are kept as inputs, so they are reported as failures rather than
     silently dropped.
     """
     inputs: list[InputFile] = []
     skipped: list[str] = []
-    exclude = exclude.resolve() if exclude else None
+    excluded = {Path(p).resolve() for p in ([exclude] if isinstance(exclude, (str, Path)) else exclude or ())}
     for raw in paths:
         path = Path(raw)
         if not path.is_dir():
@@ -82,7 +83,7 @@ def collect_inputs(paths: Iterable[str | Path], exclude: Path | None = None) -> 
         unreadable: list[OSError] = []
         for folder, subfolders, files in os.walk(path, onerror=unreadable.append):
             here = Path(folder)
-            subfolders[:] = sorted(d for d in subfolders if not (exclude and (here / d).resolve() == exclude))
+            subfolders[:] = sorted(d for d in subfolders if (here / d).resolve() not in excluded)
             for name in sorted(files):
                 child = here / name
                 if name.startswith(".") or not is_image_path(child):
