@@ -73,7 +73,7 @@ def main() -> int:
 
 def markdown_table(report: dict) -> str:
     names = list(report["recognizers"])
-    head = ["method", *[f"{n} match / top-1 / median rank" for n in names], "detected", "landmark err",
+    head = ["method", *[f"{n} match / top-1 / median rank" for n in names], "detected", "landmark err (faces)",
             "face SSIM", "SSIM outside (min)", "s/face"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for v in report["variants"]:
@@ -82,7 +82,9 @@ def markdown_table(report: dict) -> str:
         for n in names:
             p = v["protection"][n]
             cells.append(f"{_pct(p['match_rate'])} / {_pct(p['top1_rate'])} / {_num(p['median_rank'], 0)}")
-        cells += [_pct(u["detection_rate"]), _num(u["landmark_error"]["mean"], 3), _num(u["face_ssim"]["mean"], 3),
+        landmarks = u["landmark_error"]
+        cells += [_pct(u["detection_rate"]), f"{_num(landmarks['mean'], 3)} (n={landmarks['n']})",
+                  _num(u["face_ssim"]["mean"], 3),
                   f"{_num(u['ssim_outside']['mean'], 5)} ({_num(u['ssim_outside']['min'], 4)})",
                   _num(v["speed"]["seconds_per_face"], 3)]
         lines.append("| " + " | ".join(cells) + " |")
