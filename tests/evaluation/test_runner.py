@@ -132,7 +132,7 @@ def test_a_crashing_worker_fails_only_its_image():
     names = [(Path(f"in/{n}.jpg"), f"{n}.jpg") for n in "abcd"]
     results = _run(tasks, names, jobs=2, progress=None)
     assert results[0] == 3 and results[2] == 7 and results[3] == 11
-    assert results[1].status == "failed" and results[1].error.startswith("in/b.jpg: the process measuring it crashed")
+    assert results[1].status == "failed" and results[1].error.startswith("in/b.jpg: the process working on it crashed")
 
 
 def test_a_folder_anonymized_into_the_originals_is_not_read_as_originals(tmp_path, astronaut):

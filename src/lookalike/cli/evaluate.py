@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -143,7 +142,9 @@ def _check_limit(limit: int | None) -> None:
 def _jobs(jobs: int | None) -> int:
     if jobs is not None and jobs < 1:
         usage_error(f"--jobs: must be at least 1, got {jobs}")
-    return jobs or max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    from lookalike.parallel import default_jobs
+
+    return jobs or default_jobs()
 
 
 def _finish(run, output: Path, as_json: bool) -> None:

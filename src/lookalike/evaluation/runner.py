@@ -5,17 +5,13 @@ each worker loads the models once. Results come back in input order whatever ord
 """
 from __future__ import annotations
 
-import os
 import platform
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from collections import Counter
 from datetime import datetime, timezone
 from importlib import metadata
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Callable
 
@@ -23,6 +19,7 @@ from lookalike.errors import ImageError, error_line
 from lookalike.evaluation.measure import EvaluationConfig, measure_original, measure_versions, unmeasured
 from lookalike.evaluation.summary import METRICS, ImageOutcome, summarize
 from lookalike.io.images import DEFAULT_MAX_PIXELS, load_image
+from lookalike.parallel import run_tasks
 from lookalike.pipeline.anonymize import AnonymizeConfig, anonymize
 from lookalike.pipeline.batch import collect_inputs
 from lookalike.pipeline.methods import Variant
@@ -200,67 +197,10 @@ def _pair_files(originals: list[str], candidates: list[str]) -> dict[str, str | 
 def _run(tasks: list[tuple[Callable, tuple]], names: list[tuple[Path, str]], jobs: int,
          progress: Progress | None) -> list[ImageOutcome]:
     """Run each task (function, args) for one image, named (path, relative path) in ``names``."""
-    total = len(tasks)
-    if jobs <= 1 or total <= 1:
-        outcomes = []
-        for done, (function, args) in enumerate(tasks, 1):
-            outcomes.append(function(*args))
-            if progress:
-                progress(done, total)
-        return outcomes
-    results: list[ImageOutcome | None] = [None] * total
-    finished = 0
+    def failed(i: int, message: str) -> ImageOutcome:
+        return ImageOutcome(names[i][1], "failed", message)
 
-    def record(i: int, outcome: ImageOutcome) -> None:
-        nonlocal finished
-        results[i], finished = outcome, finished + 1
-        if progress:
-            progress(finished, total)
-
-    try:
-        with _pool(jobs) as pool:
-            futures = {pool.submit(tasks[i][0], *tasks[i][1]): i for i in range(total)}
-            for future in as_completed(futures):
-                i = futures[future]
-                try:
-                    outcome = future.result()
-                except BrokenProcessPool:
-                    raise
-                except Exception as exc:  # e.g. the result could not be sent back; the run goes on
-                    outcome = ImageOutcome(names[i][1], "failed", error_line(names[i][0], exc))
-                record(i, outcome)
-    except BrokenProcessPool:
-        # A worker died (killed for memory, or a native crash) and took the pool down. The rest run one at a
-        # time, so an image that kills its worker again is known, reported as failed, and the run goes on.
-        pool = _pool(1)
-        for i in [i for i, r in enumerate(results) if r is None]:
-            try:
-                record(i, pool.submit(tasks[i][0], *tasks[i][1]).result())
-            except BrokenProcessPool:
-                path, relative = names[i]
-                record(i, ImageOutcome(relative, "failed", f"{path}: the process measuring it crashed (out of memory?)"))
-                pool.shutdown()
-                pool = _pool(1)
-        pool.shutdown()
-    return results  # type: ignore[return-value]
-
-
-def _pool(jobs: int) -> ProcessPoolExecutor:
-    # spawn, not fork: forking a process that already runs torch or onnxruntime threads can deadlock
-    return ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"), initializer=_init_worker)
-
-
-def _init_worker() -> None:
-    """One thread per worker: the workers already fill the cores, more threads only contend."""
-    import cv2
-    import torch
-
-    from lookalike.detection.centerface import set_threads
-
-    torch.set_num_threads(1)
-    cv2.setNumThreads(1)
-    set_threads(1)
-    os.environ.setdefault("GLOG_minloglevel", "2")
+    return run_tasks(tasks, [path for path, _ in names], jobs=jobs, progress=progress, on_failure=failed)
 
 
 def _thumbnails(outcomes: list[ImageOutcome]) -> dict[tuple[str, int, str], bytes]:

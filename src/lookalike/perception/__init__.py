@@ -1,0 +1,1 @@
+"""Perceptual face similarity (PerFace): features, a metric learned from human judgments, donor choice."""
