@@ -14,15 +14,6 @@ from lookalike.cli import app
 runner = CliRunner()
 
 
-@pytest.fixture(scope="module")
-def photos(tmp_path_factory, astronaut) -> Path:
-    folder = tmp_path_factory.mktemp("photos")
-    Image.fromarray(astronaut).save(folder / "a.jpg")
-    Image.fromarray(astronaut[:, ::-1].copy()).save(folder / "b.png")
-    Image.fromarray(astronaut[40:, 20:]).save(folder / "c.jpg")
-    return folder
-
-
 def test_benchmark_writes_the_report(photos, tmp_path):
     out = tmp_path / "report"
     result = runner.invoke(app, ["benchmark", "--images", str(photos), "--methods", "solid,blur",
@@ -89,3 +80,4 @@ def test_evaluate_steered_by(photos, tmp_path):
     result = runner.invoke(app, ["evaluate", "--original", str(photos), "--anonymized", str(photos),
                                  "--steered-by", "arcface"])
     assert result.exit_code == 2 and "--steered-by" in result.stderr
+

@@ -175,9 +175,10 @@ def embed_command(
     out.print(table)
 
 
-from lookalike.cli import evaluate as _evaluate  # noqa: E402  (registers evaluate and benchmark on app)
+from lookalike.cli import evaluate as _evaluate, perception as _perception  # noqa: E402
 
 _evaluate.register(app)
+_perception.register(app)
 
 
 def main() -> None:

@@ -20,14 +20,8 @@ import cv2
 import numpy as np
 from skimage.metrics import structural_similarity
 
+from lookalike.landmarks.geometry import EYELIDS, INNER_LIPS, IRIS_CENTRES, eye_opening, interocular, mouth_opening  # noqa: F401  (re-exported)
 from lookalike.types import Face
-
-#: FaceMesh indices of the two iris centres (subject's right, left).
-IRIS_CENTRES = (468, 473)
-#: Upper and lower inner-lip midpoints.
-INNER_LIPS = (13, 14)
-#: Upper and lower eyelid midpoints of each eye.
-EYELIDS = ((159, 145), (386, 374))
 
 #: PSNR reported when two regions are identical (the true value is infinite, which JSON cannot hold).
 PSNR_IDENTICAL = 100.0
@@ -36,29 +30,10 @@ PSNR_IDENTICAL = 100.0
 SSIM_WINDOW = 7
 
 
-def interocular(landmarks: np.ndarray) -> float:
-    """Distance between the iris centres, pixels."""
-    a, b = (np.asarray(landmarks[i, :2], np.float64) for i in IRIS_CENTRES)
-    return float(np.linalg.norm(a - b))
-
-
 def landmark_displacement(original: np.ndarray, anonymized: np.ndarray) -> float:
     """Mean 2-D displacement of the 478 landmarks, in original inter-ocular distances (lower: geometry kept)."""
     shift = np.linalg.norm(np.asarray(anonymized, np.float64)[:, :2] - np.asarray(original, np.float64)[:, :2], axis=1)
     return float(shift.mean() / max(interocular(original), 1e-6))
-
-
-def mouth_opening(landmarks: np.ndarray, unit: float | None = None) -> float:
-    """Gap between the inner lips, in ``unit`` pixels (default: this face's inter-ocular distance)."""
-    top, bottom = (np.asarray(landmarks[i, :2], np.float64) for i in INNER_LIPS)
-    return float(np.linalg.norm(top - bottom) / max(unit or interocular(landmarks), 1e-6))
-
-
-def eye_opening(landmarks: np.ndarray, unit: float | None = None) -> float:
-    """Mean eyelid gap of both eyes, in ``unit`` pixels (default: this face's inter-ocular distance)."""
-    gaps = [np.linalg.norm(np.asarray(landmarks[a, :2], np.float64) - np.asarray(landmarks[b, :2], np.float64))
-            for a, b in EYELIDS]
-    return float(np.mean(gaps) / max(unit or interocular(landmarks), 1e-6))
 
 
 def pose_error(original: Face, anonymized: Face) -> float | None:

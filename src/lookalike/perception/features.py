@@ -19,9 +19,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from lookalike.evaluation.metrics import mouth_opening
 from lookalike.identity import get_recognizer
 from lookalike.landmarks import region_mask
+from lookalike.landmarks.geometry import IRIS_CENTRES, mouth_opening
 from lookalike.landmarks.regions import FACE_OVAL
 from lookalike.types import Face
 
@@ -33,8 +33,6 @@ EXTRAS = ("pose", "mouth")
 
 #: Regions whose colour is measured: skin (cheeks, forehead), lips, and hair (a band above the forehead).
 COLOUR_REGIONS = ("skin", "lips", "hair", "eyes")
-
-_IRIS_CENTRES = (468, 473)
 
 
 @dataclass
@@ -73,7 +71,7 @@ def normalized_shape(landmarks: np.ndarray) -> np.ndarray:
     True
     """
     p = np.asarray(landmarks, np.float64)[:, :2]
-    right, left = p[_IRIS_CENTRES[0]], p[_IRIS_CENTRES[1]]
+    right, left = p[IRIS_CENTRES[0]], p[IRIS_CENTRES[1]]
     axis = left - right
     scale = max(float(np.hypot(*axis)), 1e-6)
     angle = np.arctan2(axis[1], axis[0])

@@ -30,6 +30,8 @@ class PerceptionModel:
     shape_basis: np.ndarray            # (956, k) PCA directions, whitened
     weights: list[np.ndarray]          # W1, b1, W2, b2
     meta: dict = field(default_factory=dict)
+    attribute_names: list[str] = field(default_factory=list)
+    attribute_weights: np.ndarray | None = None  # (D + 1, A): ridge regression on the inputs, bias last
 
     def inputs(self, parts: dict[str, np.ndarray]) -> np.ndarray:
         """(N, D) network inputs from feature parts (name -> (N, d))."""
@@ -48,6 +50,13 @@ class PerceptionModel:
         out = hidden @ w2 + b2
         return (out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)).astype(np.float32)
 
+    def attributes(self, parts: dict[str, np.ndarray]) -> np.ndarray:
+        """(N, A) predicted human ratings (0..100) of :attr:`attribute_names` (see :func:`fit_attributes`)."""
+        if self.attribute_weights is None:
+            raise ValueError("this model has no attribute regressor")
+        x = self.inputs(parts)
+        return np.hstack([x, np.ones((len(x), 1))]) @ self.attribute_weights
+
     def save(self, path: str | Path) -> Path:
         from lookalike.io import write_bytes_atomic
 
@@ -55,7 +64,10 @@ class PerceptionModel:
         arrays |= {f"scale_{k}": v for k, v in self.scales.items()}
         arrays |= {f"w{i}": w for i, w in enumerate(self.weights)}
         buffer = io.BytesIO()
+        if self.attribute_weights is not None:
+            arrays["attribute_weights"] = self.attribute_weights
         np.savez_compressed(buffer, shape_basis=self.shape_basis.astype(np.float32), meta=json.dumps(self.meta),
+                            attribute_names=json.dumps(self.attribute_names),
                             **{k: v.astype(np.float32) for k, v in arrays.items()})
         return write_bytes_atomic(path, buffer.getvalue())
 
@@ -65,7 +77,9 @@ class PerceptionModel:
             centers = {k: data[f"center_{k}"].astype(np.float64) for k in PARTS}
             scales = {k: data[f"scale_{k}"].astype(np.float64) for k in PARTS}
             weights = [data[f"w{i}"].astype(np.float64) for i in range(4)]
-            return cls(centers, scales, data["shape_basis"].astype(np.float64), weights, json.loads(str(data["meta"])))
+            attributes = data["attribute_weights"].astype(np.float64) if "attribute_weights" in data else None
+            return cls(centers, scales, data["shape_basis"].astype(np.float64), weights, json.loads(str(data["meta"])),
+                       json.loads(str(data["attribute_names"])), attributes)
 
 
 def similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray | float:
@@ -84,7 +98,8 @@ def fit_preprocessing(parts: dict[str, np.ndarray], components: int = SHAPE_COMP
         x = x - centers[name]
         if name == "shape":
             _, singular, vt = np.linalg.svd(x, full_matrices=False)
-            k = min(components, vt.shape[0])
+            # directions with (almost) no variance in the training faces would be blown up by whitening
+            k = min(components, int(np.sum(singular > 1e-6 * max(singular.max(initial=0.0), 1e-12))))
             basis = vt[:k].T / np.maximum(singular[:k] / np.sqrt(max(len(x) - 1, 1)), 1e-9)
             x = x @ basis
             scales[name] = np.full(k, np.sqrt(k), np.float64)  # whitened: each part weighs like one unit vector
@@ -97,7 +112,21 @@ def fit_preprocessing(parts: dict[str, np.ndarray], components: int = SHAPE_COMP
 def train_head(parts: dict[str, np.ndarray], triplets: np.ndarray, *, epochs: int = 60, hidden: int = 256,
                out: int = 64, margin: float = 0.1, lr: float = 1e-3, weight_decay: float = 1e-3,
                dropout: float = 0.2, seed: int = 0, meta: dict | None = None) -> PerceptionModel:
-    """Train on ``triplets`` (T, 3) row indices into ``parts`` (anchor, positive, negative)."""
+    """Train on ``triplets`` (T, 3) row indices into ``parts`` (anchor, positive, negative).
+
+    The same data and ``seed`` give the same head on any run (training uses one thread).
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # threaded float sums differ run to run; one thread makes a seed reproduce the head
+    try:
+        return _train(parts, triplets, epochs, hidden, out, margin, lr, weight_decay, dropout, seed, meta)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(parts, triplets, epochs, hidden, out, margin, lr, weight_decay, dropout, seed, meta) -> PerceptionModel:
     import torch
 
     torch.manual_seed(seed)
@@ -124,6 +153,49 @@ def train_head(parts: dict[str, np.ndarray], triplets: np.ndarray, *, epochs: in
     model.weights = [first.weight.detach().numpy().T.astype(np.float64), first.bias.detach().numpy().astype(np.float64),
                      last.weight.detach().numpy().T.astype(np.float64), last.bias.detach().numpy().astype(np.float64)]
     return model
+
+
+def fit_attributes(model: PerceptionModel, parts: dict[str, np.ndarray], ratings: np.ndarray, names: list[str], *,
+                   alphas: tuple[float, ...] = (0.1, 0.3, 1, 3, 10, 30, 100), folds: int = 5, seed: int = 0) -> dict:
+    """Fit ``model``'s attribute regressor (ridge, on the metric's inputs) to (N, A) mean ratings.
+
+    The ridge strength is chosen by ``folds``-fold cross-validation on these faces only. Returns the
+    chosen alpha and the cross-validated R² per attribute.
+    """
+    x = model.inputs(parts)
+    x = np.hstack([x, np.ones((len(x), 1))])
+    y = np.asarray(ratings, np.float64)
+    fold = np.random.default_rng(seed).permutation(len(x)) % folds
+    best = None
+    for alpha in alphas:
+        predicted = np.zeros_like(y)
+        for k in range(folds):
+            train, test = fold != k, fold == k
+            predicted[test] = x[test] @ _ridge(x[train], y[train], alpha)
+        score = r2_scores(y, predicted)
+        if best is None or np.mean(score) > np.mean(best[1]):
+            best = (alpha, score)
+    model.attribute_weights = _ridge(x, y, best[0])
+    model.attribute_names = list(names)
+    return {"alpha": best[0], "cv_r2": dict(zip(names, np.round(best[1], 4).tolist()))}
+
+
+def _ridge(x: np.ndarray, y: np.ndarray, alpha: float) -> np.ndarray:
+    penalty = alpha * np.eye(x.shape[1])
+    penalty[-1, -1] = 0.0  # the bias is not shrunk
+    return np.linalg.solve(x.T @ x + penalty, x.T @ y)
+
+
+def r2_scores(truth: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """Coefficient of determination per column (1 = perfect, 0 = no better than the mean).
+
+    >>> r2_scores(np.array([[1.0], [2.0], [3.0]]), np.array([[1.0], [2.0], [3.0]]))
+    array([1.])
+    """
+    truth, predicted = np.asarray(truth, np.float64), np.asarray(predicted, np.float64)
+    residual = ((truth - predicted) ** 2).sum(0)
+    total = ((truth - truth.mean(0)) ** 2).sum(0)
+    return 1.0 - residual / np.maximum(total, 1e-12)
 
 
 def triplet_agreement(distances: np.ndarray, triplets: np.ndarray) -> float:

@@ -137,10 +137,16 @@ def read_ratings(path: str | Path, images: Path | None = None) -> Ratings:
     return Ratings(names, header[1:], np.asarray(values, np.float64))
 
 
+def usable_attributes(ratings: Ratings, wanted: tuple[str, ...] = APPEARANCE_ATTRIBUTES) -> list[str]:
+    """The wanted attributes this ratings file has; all of its attributes when it has none of them."""
+    return [a for a in wanted if a in ratings.attributes] or list(ratings.attributes)
+
+
 def triplets_from_ratings(ratings: Ratings, faces: list[str], *, per_anchor: int = 60, margin: float = 1.0,
                           attributes: tuple[str, ...] = APPEARANCE_ATTRIBUTES, seed: int = 0) -> list[Triplet]:
     """Triplets among ``faces`` only (so a split by face stays a split), from distances in z-scored
     attribute space: keep (a, p, n) when d(a, n) - d(a, p) >= ``margin`` (in standard deviations).
+    The space is :func:`usable_attributes`.
 
     >>> r = Ratings(["a", "b", "c"], ["age"], np.array([[20.0], [22.0], [80.0]]))
     >>> sorted(set(triplets_from_ratings(r, ["a", "b", "c"], per_anchor=20, attributes=("age",))))
@@ -148,7 +154,7 @@ def triplets_from_ratings(ratings: Ratings, faces: list[str], *, per_anchor: int
     """
     index = {n: i for i, n in enumerate(ratings.names)}
     faces = [f for f in faces if f in index]
-    columns = [ratings.attributes.index(a) for a in attributes]
+    columns = [ratings.attributes.index(a) for a in usable_attributes(ratings, attributes)]
     x = ratings.values[[index[f] for f in faces]][:, columns]
     x = (x - x.mean(0)) / np.maximum(x.std(0), 1e-9)
     distance = np.sqrt(((x[:, None] - x[None]) ** 2).sum(-1))
