@@ -74,7 +74,7 @@ def main() -> int:
 def markdown_table(report: dict) -> str:
     names = list(report["recognizers"])
     head = ["method", *[f"{n} match / top-1 / median rank" for n in names], "detected", "landmark err (faces)",
-            "face SSIM", "SSIM outside (min)", "s/face"]
+            "face SSIM", "perceptual sim. (faces)", "age / gender MAD", "SSIM outside (min)", "s/face"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for v in report["variants"]:
         u = v["utility"]
@@ -83,8 +83,11 @@ def markdown_table(report: dict) -> str:
             p = v["protection"][n]
             cells.append(f"{_pct(p['match_rate'])} / {_pct(p['top1_rate'])} / {_num(p['median_rank'], 0)}")
         landmarks = u["landmark_error"]
+        perceptual, attributes = u.get("perceptual_similarity") or {}, u.get("attributes") or {}
         cells += [_pct(u["detection_rate"]), f"{_num(landmarks['mean'], 3)} (n={landmarks['n']})",
                   _num(u["face_ssim"]["mean"], 3),
+                  f"{_num(perceptual.get('mean'), 3)} (n={perceptual.get('n', 0)})",
+                  " / ".join(_num((attributes.get(a) or {}).get("mad"), 1) for a in ("age", "gender")),
                   f"{_num(u['ssim_outside']['mean'], 5)} ({_num(u['ssim_outside']['min'], 4)})",
                   _num(v["speed"]["seconds_per_face"], 3)]
         lines.append("| " + " | ".join(cells) + " |")

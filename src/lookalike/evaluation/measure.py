@@ -37,6 +37,9 @@ class EvaluationConfig(BaseModel):
     pair_iou: a face found in the anonymized image is "the same face" when its box overlaps the
         original's by at least this intersection over union.
     thumbnail: side of the face thumbnails kept for the report's galleries, pixels.
+    perception: also measure the learned perceptual similarity to the original and the predicted
+        human-perceived attributes (the shipped PerFace head; needs both recognizers), on the faces
+        still detected.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -45,6 +48,7 @@ class EvaluationConfig(BaseModel):
     rotations: Rotations = "coarse"
     threshold: float | None = Field(None, gt=0.0, lt=1.0)
     face_scale: float = Field(1.7, ge=1.0, le=4.0)
+    perception: bool = True
     pair_iou: float = Field(0.3, gt=0.0, le=1.0)
     thumbnail: int = Field(112, ge=32, le=512)
 
@@ -58,6 +62,7 @@ class OriginalFaces:
     thumbnails: list[bytes]
     face_region: np.ndarray = field(repr=False)  # bool (H, W): union of the enlarged face ellipses
     seconds: float = 0.0
+    perceived: list[tuple[np.ndarray, np.ndarray] | None] = field(default_factory=list, repr=False)  # (embedding, attributes)
 
 
 @dataclass
@@ -74,6 +79,8 @@ class FaceOutcome:
     mouth_error: float | None = None
     eye_error: float | None = None
     face_ssim: float | None = None
+    perceptual_similarity: float | None = None
+    attributes: np.ndarray | None = field(default=None, repr=False)  # predicted ratings of the anonymized face
     thumbnail: bytes | None = field(default=None, repr=False)
 
 
@@ -101,7 +108,28 @@ def measure_original(rgb: np.ndarray, config: EvaluationConfig) -> OriginalFaces
         embeddings[name] = recognizer.embed_aligned(np.stack(crops)) if crops else np.zeros((0, recognizer.embedding_size), np.float32)
     region = ellipse_mask(rgb.shape, [face_ellipse(f, config.face_scale) for f in faces]) > 0
     thumbs = [thumbnail(rgb, f, config.thumbnail) for f in faces]
-    return OriginalFaces(faces=faces, embeddings=embeddings, thumbnails=thumbs, face_region=region)
+    original = OriginalFaces(faces=faces, embeddings=embeddings, thumbnails=thumbs, face_region=region)
+    if _perceiving(config):
+        original.perceived = [_perceive(rgb, face, {n: embeddings[n][i] for n in embeddings})
+                              for i, face in enumerate(faces)]
+    return original
+
+
+def _perceiving(config: EvaluationConfig) -> bool:
+    return config.perception and {"dlib", "facenet"} <= set(config.recognizers)
+
+
+def _perceive(rgb: np.ndarray, face: Face, embeddings: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:
+    """Perceptual embedding and predicted attributes of a face whose recognizer embeddings are known."""
+    from lookalike.perception import load_model
+    from lookalike.perception.features import appearance, normalized_shape
+
+    if face.landmarks is None:
+        return None
+    model = load_model()
+    parts = {"dlib": embeddings["dlib"][None], "facenet": embeddings["facenet"][None],
+             "shape": normalized_shape(face.landmarks)[None], "appearance": appearance(rgb, face.landmarks)[None]}
+    return model.embed(parts)[0], model.attributes(parts)[0]
 
 
 def measure_versions(original_rgb: np.ndarray, original: OriginalFaces, versions: dict[str, np.ndarray],
@@ -135,7 +163,25 @@ def measure_versions(original_rgb: np.ndarray, original: OriginalFaces, versions
                 _geometry(outcome, face, found[label][j])
     if found and original.faces:
         _identity(original_rgb, original, {label: versions[label] for label in found}, outcomes, config)
+        if _perceiving(config):
+            for label in found:
+                _perception(versions[label], original, found[label], outcomes[label], config)
     return outcomes
+
+
+def _perception(rgb: np.ndarray, original: OriginalFaces, found: list[Face], outcome: VariantOutcome,
+                config: EvaluationConfig) -> None:
+    """Perceptual similarity and predicted attributes of each face still detected (shape from its own mesh)."""
+    from lookalike.perception.model import similarity
+
+    pairs = metrics.pair_faces(original.faces, found, config.pair_iou)
+    for face_outcome, j, reference in zip(outcome.faces, pairs, original.perceived):
+        if j is None or reference is None or len(face_outcome.embeddings) < 2:
+            continue
+        perceived = _perceive(rgb, found[j], face_outcome.embeddings)
+        if perceived is not None:
+            face_outcome.perceptual_similarity = float(similarity(reference[0], perceived[0]))
+            face_outcome.attributes = perceived[1]
 
 
 def _identity(original_rgb: np.ndarray, original: OriginalFaces, versions: dict[str, np.ndarray],

@@ -31,6 +31,12 @@ METRICS: dict[str, tuple[str, str]] = {
     "mouth_error": ("lower", "absolute change of the inner-lip gap, in inter-ocular distances"),
     "eye_error": ("lower", "absolute change of the mean eyelid gap, in inter-ocular distances"),
     "face_ssim": ("higher", "SSIM inside the face ellipse: pixel-level likeness of the face to the original"),
+    "perceptual_similarity": ("higher", "learned perceptual similarity (PerFace head, 0..1) of the anonymized face to "
+                                        "the original, on faces still detected"),
+    "attribute_mad": ("lower", "mean absolute change of each predicted human-perceived attribute (0-100 rating "
+                               "scale: age, gender, skin colour, hair colour, long hair, happy), faces still detected"),
+    "attribute_correlation": ("higher", "correlation across faces between each predicted attribute of the original "
+                                        "and of the anonymized face"),
     "ssim_outside": ("higher", "SSIM outside the enlarged face region, per image (1 = untouched)"),
     "psnr_outside": ("higher", "PSNR outside the enlarged face region, dB, per image (100 = identical)"),
     "seconds_per_face": ("lower", "the method's own time per face (detection shared by all methods excluded)"),
@@ -58,6 +64,7 @@ def summarize(images: list[ImageOutcome], labels: list[str], recognizers: tuple[
     steering = steering or {}
     gallery, owners = _gallery(images, recognizers)
     per_face, per_file = [], []
+    attribute_pairs: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
     for image in images:
         per_file.append(_file_row(image, labels))
         if image.original is None:
@@ -70,10 +77,14 @@ def summarize(images: list[ImageOutcome], labels: list[str], recognizers: tuple[
                        "detected": outcome.detected}
                 for name in recognizers:
                     row.update(_protection(name, outcome, gallery[name], owners.index((image.file, outcome.index))))
-                for key in ("landmark_error", "pose_error", "mouth_error", "eye_error", "face_ssim"):
+                for key in ("landmark_error", "pose_error", "mouth_error", "eye_error", "face_ssim",
+                            "perceptual_similarity"):
                     value = getattr(outcome, key)
                     row[key] = None if value is None else round(value, 4)
                 per_face.append(row)
+                reference = image.original.perceived[outcome.index] if image.original.perceived else None
+                if outcome.attributes is not None and reference is not None:
+                    attribute_pairs.setdefault(label, []).append((reference[1], outcome.attributes))
 
     variants = []
     for label in labels:
@@ -85,7 +96,7 @@ def summarize(images: list[ImageOutcome], labels: list[str], recognizers: tuple[
             "held_out": None if steered is None else [n for n in recognizers if n not in steered],
             "unmeasured_faces": sum(r["status"] != "measured" for r in rows),
             "protection": {name: _protection_summary(name, rows) for name in recognizers},
-            "utility": _utility_summary(rows, outcomes),
+            "utility": _utility_summary(rows, outcomes) | {"attributes": _attribute_summary(attribute_pairs.get(label, []))},
             "speed": _speed_summary(outcomes),
         })
     return {
@@ -151,11 +162,33 @@ def _utility_summary(rows: list[dict], outcomes: list[VariantOutcome]) -> dict:
     return {
         "detection_rate": _rate(sum(r["detected"] for r in rows), len(rows)),
         **{key: _stats([r[key] for r in rows if r[key] is not None])
-           for key in ("landmark_error", "pose_error", "mouth_error", "eye_error", "face_ssim")},
+           for key in ("landmark_error", "pose_error", "mouth_error", "eye_error", "face_ssim", "perceptual_similarity")},
         "ssim_outside": _stats([o.ssim_outside for o in measured if o.ssim_outside is not None]),
         "psnr_outside": _stats([o.psnr_outside for o in measured if o.psnr_outside is not None]),
         "extra_faces": sum(o.extra_faces for o in measured),
     }
+
+
+#: Predicted attributes the report follows: what a viewer notices first about a face.
+KEY_ATTRIBUTES = ("age", "gender", "skin-color", "hair-color", "long-haired", "happy")
+
+
+def _attribute_summary(pairs: list[tuple[np.ndarray, np.ndarray]]) -> dict:
+    """Per key attribute: mean absolute change and correlation (original vs anonymized) over the faces."""
+    if not pairs:
+        return {"n": 0}
+    from lookalike.perception import load_model
+
+    names = load_model().attribute_names
+    before, after = (np.asarray([p[k] for p in pairs], np.float64) for k in (0, 1))
+    out: dict = {"n": len(pairs)}
+    for name in KEY_ATTRIBUTES:
+        if name not in names:
+            continue
+        a, b = before[:, names.index(name)], after[:, names.index(name)]
+        r = float(np.corrcoef(a, b)[0, 1]) if len(a) > 2 and a.std() > 0 and b.std() > 0 else None
+        out[name] = {"mad": _round(np.abs(a - b).mean(), 3), "correlation": _round(r, 4)}
+    return out
 
 
 def _speed_summary(outcomes: list[VariantOutcome]) -> dict:
