@@ -175,10 +175,11 @@ def embed_command(
     out.print(table)
 
 
-from lookalike.cli import evaluate as _evaluate, perception as _perception  # noqa: E402
+from lookalike.cli import evaluate as _evaluate, perception as _perception, saliency as _saliency  # noqa: E402
 
 _evaluate.register(app)
 _perception.register(app)
+_saliency.register(app)
 
 
 def main() -> None:

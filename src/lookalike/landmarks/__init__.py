@@ -1,7 +1,8 @@
 """Dense landmarks (478 FaceMesh points), named facial regions and head pose."""
 from lookalike.landmarks.facemesh import FaceMeshLandmarker, LandmarkConfig, add_landmarks, default_landmarker
+from lookalike.landmarks.mesh import mesh_neighbours, mesh_triangles
 from lookalike.landmarks.pose import head_pose
 from lookalike.landmarks.regions import REGION_NAMES, REGIONS, region_mask, region_polygon
 
 __all__ = ["FaceMeshLandmarker", "LandmarkConfig", "REGIONS", "REGION_NAMES", "add_landmarks",
-           "default_landmarker", "head_pose", "region_mask", "region_polygon"]
+           "default_landmarker", "head_pose", "mesh_neighbours", "mesh_triangles", "region_mask", "region_polygon"]

@@ -55,7 +55,7 @@ def apply_classic(image: np.ndarray, ellipses: list[Ellipse], method: str,
             sigma = max(params.blur_sigma * face_width, 0.5)
             roi = _roi(ellipse, out.shape, margin=3.0 * sigma)
             if roi is not None:
-                out[roi] = _gaussian_blur(out[roi], sigma)
+                out[roi] = gaussian_blur(out[roi], sigma)
         elif method == "pixelate":
             roi = _roi(ellipse, out.shape, margin=0.0)
             if roi is not None:
@@ -77,7 +77,7 @@ def _roi(ellipse: Ellipse, shape: tuple[int, ...], margin: float) -> tuple[slice
     return slice(top, bottom), slice(left, right)
 
 
-def _gaussian_blur(patch: np.ndarray, sigma: float) -> np.ndarray:
+def gaussian_blur(patch: np.ndarray, sigma: float) -> np.ndarray:
     """Gaussian blur; large sigmas run on a downscaled copy, which is equivalent and far faster."""
     factor = max(1.0, sigma / 4.0)
     height, width = patch.shape[:2]

@@ -1,0 +1,446 @@
+"""Which parts of one face carry its identity for a face recognizer, and the mask a strength selects.
+
+Two ways to ask a recognizer:
+
+- **occlusion** (any recognizer): neutralise one region at a time (replace it with a heavy blur of the
+  face, which keeps its colour and shading but no features) and measure how far the identity embedding
+  moves from the unchanged face's.
+- **gradient** (a differentiable recognizer: FaceNet): integrated gradients of the embedding's cosine
+  similarity to the unchanged embedding, on the straight path from the neutralised face to the face. The
+  pixel attributions add up to the similarity lost by neutralising the whole face, so a region's sum
+  estimates what neutralising it alone would cost, from ``steps`` forward and backward passes instead of
+  one forward pass per region.
+
+A region's **share** is its part of the face's total identity score (shares add up to 1); its **density**
+is share per share of face area. Regions are ranked by density, so taking them in order changes the
+fewest pixels for a given amount of identity. Several recognizers are combined by averaging their shares
+and their normalised pixel maps, so a mask does not overfit one model.
+
+>>> from skimage.data import astronaut
+>>> from lookalike.pipeline import detect
+>>> image = astronaut()
+>>> saliency = identity_saliency(image, detect(image)[0], recognizer="facenet", method="gradient")
+>>> saliency.status, len(saliency.regions), round(sum(r.share for r in saliency.regions), 6)
+('computed', 12, 1.0)
+>>> mask = identity_mask(saliency, 0.5)
+>>> mask.shape == image.shape[:2], 0.0 < mask.mean() < 0.1
+(True, True)
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from typing import Literal, Sequence
+
+import cv2
+import numpy as np
+
+from lookalike.synthesis.classic import gaussian_blur
+from lookalike.saliency.regions import SALIENCY_REGIONS, region_areas, region_labels
+from lookalike.types import Face
+
+Method = Literal["auto", "gradient", "occlusion"]
+RecognizerChoice = Literal["facenet", "dlib", "both"]
+
+#: Statuses of a face's saliency: computed as asked; computed with a caveat (``reason``); not computed.
+STATUSES = ("computed", "degraded", "skipped")
+
+
+@dataclass(frozen=True)
+class SaliencyConfig:
+    """How saliency is computed.
+
+    Attributes
+    ----------
+    steps : integrated-gradient steps (forward + backward passes, batched) for the gradient method.
+    neutral_blur : sigma of the identity-neutral fill, as a fraction of the face box width. At 0.15 a blur
+        leaves dlib matching 0.6% and FaceNet 0% of OMI faces (``benchmarks/bench_baselines.py``).
+    feather : softness of region edges when regions are neutralised and in :func:`identity_mask`, as a
+        fraction of the face width.
+    margin : the window cut out around the face box, as a fraction of its size on each side.
+    small_face : faces narrower than this (pixels) are upsampled by the recognizers: ``degraded``.
+    tiny_face : faces narrower than this are ``skipped``.
+    profile_yaw : faces turned further than this (degrees) hide regions: ``degraded``.
+    border_fraction : a face with more than this fraction of its landmarks outside the image: ``degraded``.
+    """
+
+    steps: int = 2
+    neutral_blur: float = 0.15
+    feather: float = 0.02
+    margin: float = 0.5
+    small_face: int = 64
+    tiny_face: int = 16
+    profile_yaw: float = 45.0
+    border_fraction: float = 0.05
+
+    def __post_init__(self) -> None:
+        if self.steps < 1:
+            raise ValueError("steps must be at least 1")
+        if not 0 < self.neutral_blur <= 1:
+            raise ValueError("neutral_blur must be in (0, 1]")
+
+
+@dataclass(frozen=True)
+class RegionScore:
+    """One region's part in a face's identity.
+
+    ``score`` is in the recognizer's distance units when one recognizer was asked (the identity shift the
+    region is responsible for), and equals ``share`` for combined recognizers.
+    """
+
+    name: str
+    score: float
+    share: float
+    area: float
+    density: float
+
+    def to_dict(self) -> dict:
+        return {"region": self.name, "score": round(self.score, 5), "share": round(self.share, 4),
+                "area": round(self.area, 4), "density": round(self.density, 3)}
+
+
+@dataclass
+class IdentitySaliency:
+    """Identity saliency of one face.
+
+    The pixel map and the region labels are stored for ``window`` (x0, y0, x1, y1 in image pixels) only;
+    :meth:`pixel_map` and :meth:`label_map` paste them into an image-sized array.
+
+    Attributes
+    ----------
+    status : "computed", "degraded" (computed; ``reason`` says what limits it) or "skipped" (not computed).
+    methods : the method used for each recognizer.
+    regions : ranked, most identity per area first.
+    total_shift : per recognizer, how far its embedding moves when the whole face is neutralised.
+    """
+
+    face: Face
+    image_shape: tuple[int, int]
+    recognizers: tuple[str, ...]
+    methods: dict[str, str]
+    status: str
+    reason: str | None = None
+    window: tuple[int, int, int, int] = (0, 0, 0, 0)
+    values: np.ndarray | None = None
+    labels: np.ndarray | None = None
+    regions: list[RegionScore] = field(default_factory=list)
+    per_recognizer: dict[str, dict[str, float]] = field(default_factory=dict)
+    total_shift: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def ranking(self) -> list[str]:
+        return [r.name for r in self.regions]
+
+    def pixel_map(self) -> np.ndarray:
+        """(H, W) float32 map of the image in [0, 1]: 1 at the face's most identity-carrying pixels (its 99th
+        percentile and above), 0 off the window."""
+        return self._paste(self.values, 0.0, np.float32)
+
+    def label_map(self) -> np.ndarray:
+        """(H, W) int16 region index (into :data:`SALIENCY_REGIONS`) under each pixel, -1 off the face."""
+        return self._paste(self.labels, -1, np.int16)
+
+    def _paste(self, values: np.ndarray | None, fill, dtype) -> np.ndarray:
+        out = np.full(self.image_shape, fill, dtype)
+        if values is not None:
+            x0, y0, x1, y1 = self.window
+            out[y0:y1, x0:x1] = values
+        return out
+
+    def to_dict(self) -> dict:
+        return {
+            "status": self.status,
+            "reason": self.reason,
+            "box": [round(float(v), 1) for v in self.face.box],
+            "recognizers": list(self.recognizers),
+            "methods": self.methods,
+            "regions": [r.to_dict() for r in self.regions],
+            "per_recognizer_share": {k: {n: round(v, 4) for n, v in shares.items()}
+                                     for k, shares in self.per_recognizer.items()},
+            "total_shift": {k: round(v, 4) for k, v in self.total_shift.items()},
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass
+class FaceWindow:
+    """A face cut out of its image with a margin, its identity-neutral fill and its region labels.
+
+    ``face`` is in window coordinates. :meth:`neutralized` is how both saliency and the deletion-curve
+    benchmark remove regions, so they measure the same edit.
+    """
+
+    crop: np.ndarray
+    neutral: np.ndarray
+    labels: np.ndarray
+    face: Face
+    offset: tuple[int, int]
+    feather: float
+
+    @property
+    def face_area(self) -> float:
+        return float((self.labels >= 0).sum())
+
+    def region_mask(self, names: Sequence[str]) -> np.ndarray:
+        """Soft (H, W) float32 mask of the named regions in the window."""
+        indices = [SALIENCY_REGIONS.index(n) for n in names]
+        mask = np.isin(self.labels, indices).astype(np.float32)
+        if self.feather > 0 and indices:
+            mask = np.maximum(mask, cv2.GaussianBlur(mask, (0, 0), self.feather))
+        return mask
+
+    def neutralized(self, names: Sequence[str]) -> np.ndarray:
+        """The window's pixels with the named regions replaced by the identity-neutral fill."""
+        if not names:
+            return self.crop
+        alpha = self.region_mask(names)[..., None]
+        mixed = self.crop.astype(np.float32) * (1 - alpha) + self.neutral.astype(np.float32) * alpha
+        return np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
+
+
+def face_window(image: np.ndarray, face: Face, config: SaliencyConfig | None = None) -> FaceWindow:
+    """Cut out ``face`` (which needs dense landmarks) with its neutral fill and region labels."""
+    config = config or SaliencyConfig()
+    if face.landmarks is None:
+        raise ValueError("the face has no dense landmarks")
+    x0, y0, x1, y1 = _window(image.shape, face, config.margin)
+    crop = np.ascontiguousarray(image[y0:y1, x0:x1])
+    sigma = config.neutral_blur * face.width
+    neutral = gaussian_blur(crop, sigma)
+    labels = region_labels(crop.shape, face.landmarks, offset=(x0, y0))
+    return FaceWindow(crop=crop, neutral=neutral, labels=labels, face=_shifted(face, x0, y0), offset=(x0, y0),
+                      feather=config.feather * face.width)
+
+
+def identity_saliency(image: np.ndarray, face: Face, recognizer: RecognizerChoice | str = "facenet",
+                      method: Method | str = "auto", config: SaliencyConfig | None = None) -> IdentitySaliency:
+    """Identity saliency of one face of an RGB uint8 image (the face needs dense landmarks).
+
+    ``recognizer``: "facenet", "dlib" or "both" (shares and maps averaged). ``method``: "gradient" (needs a
+    differentiable recognizer), "occlusion", or "auto" (gradient where the recognizer allows it, occlusion
+    otherwise). Never raises for a difficult face: the result's ``status`` and ``reason`` say what happened.
+    """
+    config = config or SaliencyConfig()
+    methods = resolve_methods(recognizer, method)
+    names = tuple(methods)
+    started = time.perf_counter()
+    result = IdentitySaliency(face=face, image_shape=tuple(image.shape[:2]), recognizers=names, methods=methods,
+                              status="computed")
+    problem = _problem(image.shape, face, config)
+    if problem and problem[0] == "skipped":
+        result.status, result.reason = problem
+        return result
+    try:
+        window = face_window(image, face, config)
+        if window.face_area < 1:
+            raise ValueError("the face's regions cover no pixel of the image")
+        maps, shares, raw_scores = [], [], {}
+        for name in names:
+            scores, total, pixel_map = _SCORERS[methods[name]](window, name, config)
+            result.total_shift[name] = total
+            raw_scores[name] = scores
+            share = _shares(scores)
+            result.per_recognizer[name] = share
+            shares.append(share)
+            maps.append(_unit(pixel_map))
+    except Exception as exc:  # noqa: BLE001 - a face that cannot be measured is reported, not fatal
+        result.status, result.reason = "skipped", f"saliency failed: {type(exc).__name__}: {exc}"
+        result.seconds = time.perf_counter() - started
+        return result
+    combined = {n: float(np.mean([s[n] for s in shares])) for n in SALIENCY_REGIONS}
+    areas = region_areas(window.labels) / window.face_area
+    regions = []
+    for index, region in enumerate(SALIENCY_REGIONS):
+        share = combined[region]
+        score = raw_scores[names[0]][region] if len(names) == 1 else share
+        density = share / areas[index] if areas[index] > 0 else 0.0
+        regions.append(RegionScore(region, float(score), share, float(areas[index]), float(density)))
+    result.regions = sorted(regions, key=lambda r: (-r.density, SALIENCY_REGIONS.index(r.name)))
+    result.values = _unit(np.mean(maps, axis=0))
+    result.labels = window.labels
+    x0, y0 = window.offset
+    result.window = (x0, y0, x0 + window.crop.shape[1], y0 + window.crop.shape[0])
+    if problem:
+        result.status, result.reason = problem
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def select_regions(saliency: IdentitySaliency, strength: float) -> list[str]:
+    """The regions a strength in [0, 1] selects for this face: the fewest, in ranked order, whose shares
+    add up to ``strength`` of the face's identity (0: none; 1: every region, the whole face)."""
+    if not 0.0 <= strength <= 1.0:
+        raise ValueError(f"strength must be in [0, 1], got {strength}")
+    if saliency.status == "skipped":
+        raise ValueError(f"no saliency for this face ({saliency.reason})")
+    if strength >= 1.0:
+        return [r.name for r in saliency.regions]
+    chosen, reached = [], 0.0
+    for region in saliency.regions:
+        if reached >= strength - 1e-9 or region.share <= 0:
+            break
+        chosen.append(region.name)
+        reached += region.share
+    return chosen
+
+
+def identity_mask(saliency: IdentitySaliency, strength: float, *, crop: bool = False) -> np.ndarray:
+    """Soft float32 mask in [0, 1] of the regions :func:`select_regions` picks for ``strength``.
+
+    The threshold adapts to the face: a face whose identity sits in its eyes gets a smaller mask at the
+    same strength than one whose identity is spread over eyes, nose and jaw. Image-sized by default;
+    ``crop=True`` returns it for ``saliency.window`` only. Raises ``ValueError`` for a skipped face, so a
+    caller cannot mistake "no saliency" for "nothing to change".
+    """
+    names = select_regions(saliency, strength)
+    indices = [SALIENCY_REGIONS.index(n) for n in names]
+    mask = np.isin(saliency.labels, indices).astype(np.float32)
+    feather = SaliencyConfig.feather * saliency.face.width
+    if indices and feather > 0:
+        mask = np.maximum(mask, cv2.GaussianBlur(mask, (0, 0), feather))
+    if crop:
+        return mask
+    return saliency._paste(mask, 0.0, np.float32)
+
+
+def _occlusion(window: FaceWindow, name: str, config: SaliencyConfig) -> tuple[dict[str, float], float, np.ndarray]:
+    """Identity shift of neutralising each region alone, and of the whole face."""
+    from lookalike.identity import get_recognizer
+
+    recognizer = get_recognizer(name)
+    present = [n for n, a in zip(SALIENCY_REGIONS, region_areas(window.labels)) if a > 0]
+    variants = [window.crop] + [window.neutralized([n]) for n in present] + [window.neutralized(present)]
+    chips = np.stack([recognizer.align(v, window.face, reference=window.crop) for v in variants])
+    embeddings = recognizer.embed_aligned(chips)
+    shifts = np.atleast_1d(recognizer.distance(embeddings[0][None], embeddings[1:]))
+    scores = {n: 0.0 for n in SALIENCY_REGIONS}
+    scores.update({n: float(s) for n, s in zip(present, shifts[:-1])})
+    pixel_map = np.zeros(window.labels.shape, np.float32)
+    areas = region_areas(window.labels)
+    for index, region in enumerate(SALIENCY_REGIONS):
+        if areas[index] > 0:
+            pixel_map[window.labels == index] = max(scores[region], 0.0) / areas[index]
+    pixel_map = cv2.GaussianBlur(pixel_map, (0, 0), max(window.feather, 0.5))
+    return scores, float(shifts[-1]), pixel_map
+
+
+def _gradient(window: FaceWindow, name: str, config: SaliencyConfig) -> tuple[dict[str, float], float, np.ndarray]:
+    """Integrated gradients of the cosine similarity to the unchanged embedding, neutral fill as baseline."""
+    import torch
+
+    from lookalike.identity import get_recognizer
+    from lookalike.identity.facenet import alignment_matrix, standardize, warp_face
+
+    recognizer = get_recognizer(name)
+    matrix = alignment_matrix(window.face)
+    size = recognizer.input_size
+    chips = np.stack([warp_face(window.crop, matrix, size), warp_face(window.neutral, matrix, size)])
+    face_x, neutral_x = standardize(chips)
+    with torch.inference_mode():
+        reference = recognizer.embed_tensor(torch.stack([face_x, neutral_x]))
+    target, total = reference[0].clone(), float(1.0 - (reference[0] * reference[1]).sum())
+    alphas = (torch.arange(config.steps, dtype=torch.float32) + 0.5) / config.steps
+    path = (neutral_x + alphas[:, None, None, None] * (face_x - neutral_x)).requires_grad_(True)
+    similarity = (recognizer.embed_tensor(path) * target).sum()
+    (gradient,) = torch.autograd.grad(similarity, path)
+    attribution = ((face_x - neutral_x) * gradient.mean(0)).sum(0).numpy().astype(np.float32)
+    labels = cv2.warpAffine(window.labels.astype(np.float32), matrix, (size, size), flags=cv2.INTER_NEAREST,
+                            borderMode=cv2.BORDER_CONSTANT, borderValue=-1).astype(np.int16)
+    scores = {n: float(attribution[labels == i].sum()) for i, n in enumerate(SALIENCY_REGIONS)}
+    # Raw attributions are speckled pixel by pixel; a few pixels of blur at 160 px show the features they mark.
+    smoothed = cv2.GaussianBlur(np.maximum(attribution, 0), (0, 0), 4.0)
+    height, width = window.labels.shape
+    pixel_map = cv2.warpAffine(smoothed, matrix, (width, height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return scores, total, pixel_map
+
+
+_SCORERS = {"occlusion": _occlusion, "gradient": _gradient}
+
+
+def resolve_methods(recognizer: str, method: str) -> dict[str, str]:
+    """The method each recognizer will use; ``ValueError`` for an unknown or impossible choice.
+
+    >>> resolve_methods("both", "auto")
+    {'dlib': 'occlusion', 'facenet': 'gradient'}
+    """
+    return {name: _method_for(name, method) for name in _recognizer_names(recognizer)}
+
+
+def _unit(values: np.ndarray) -> np.ndarray:
+    """Scaled so the 99th percentile of the nonzero values is 1 (one hot pixel should not wash out the rest)."""
+    values = np.asarray(values, np.float32)
+    positive = values[values > 0]
+    if positive.size == 0:
+        return np.zeros_like(values)
+    return np.clip(values / float(np.percentile(positive, 99)), 0.0, 1.0)
+
+
+def _shares(scores: dict[str, float]) -> dict[str, float]:
+    positive = {n: max(v, 0.0) for n, v in scores.items()}
+    total = sum(positive.values())
+    if total <= 0:
+        raise ValueError("no region moves the identity (the recognizer does not see this face)")
+    return {n: v / total for n, v in positive.items()}
+
+
+def _recognizer_names(recognizer: str) -> tuple[str, ...]:
+    from lookalike.identity import available_recognizers
+
+    if recognizer == "both":
+        return available_recognizers()
+    if recognizer not in available_recognizers():
+        raise ValueError(f"unknown recognizer {recognizer!r}; choose facenet, dlib or both")
+    return (recognizer,)
+
+
+def _method_for(recognizer: str, method: str) -> str:
+    differentiable = recognizer == "facenet"
+    if method == "auto":
+        return "gradient" if differentiable else "occlusion"
+    if method == "gradient" and not differentiable:
+        raise ValueError(f"gradient saliency needs a differentiable recognizer; {recognizer} is not "
+                         "(use method 'occlusion' or 'auto')")
+    if method not in _SCORERS:
+        raise ValueError(f"unknown saliency method {method!r}; choose gradient, occlusion or auto")
+    return method
+
+
+def _problem(shape: tuple[int, ...], face: Face, config: SaliencyConfig) -> tuple[str, str] | None:
+    if face.landmarks is None:
+        return "skipped", "no dense landmarks (profile, occluded or too small a face)"
+    width = face.width
+    if width < config.tiny_face:
+        return "skipped", f"face is {width:.0f} px wide; below {config.tiny_face} px there is no identity to map"
+    height, image_width = shape[:2]
+    points = face.landmarks[:, :2]
+    outside = float(np.mean((points[:, 0] < 0) | (points[:, 1] < 0) | (points[:, 0] >= image_width)
+                            | (points[:, 1] >= height)))
+    if outside > config.border_fraction:
+        return "degraded", f"{outside:.0%} of the face lies outside the image; only the visible part is mapped"
+    if face.pose is not None and abs(face.pose.yaw) > config.profile_yaw:
+        return "degraded", (f"profile face (yaw {face.pose.yaw:.0f} degrees): regions on the far side are hidden "
+                            "and recognizers are less sure")
+    if width < config.small_face:
+        return "degraded", (f"face is {width:.0f} px wide; recognizers upsample it, so fine detail is guessed")
+    return None
+
+
+def _window(shape: tuple[int, ...], face: Face, margin: float) -> tuple[int, int, int, int]:
+    height, width = shape[:2]
+    x0, y0, x1, y1 = (float(v) for v in face.box)
+    points = face.landmarks[:, :2]
+    x0, y0 = min(x0, float(points[:, 0].min())), min(y0, float(points[:, 1].min()))
+    x1, y1 = max(x1, float(points[:, 0].max())), max(y1, float(points[:, 1].max()))
+    pad_x, pad_y = margin * (x1 - x0), margin * (y1 - y0)
+    return (max(0, int(np.floor(x0 - pad_x))), max(0, int(np.floor(y0 - pad_y))),
+            min(width, int(np.ceil(x1 + pad_x))), min(height, int(np.ceil(y1 + pad_y))))
+
+
+def _shifted(face: Face, dx: float, dy: float) -> Face:
+    offset = np.array([dx, dy], np.float32)
+    landmarks = face.landmarks.copy()
+    landmarks[:, :2] -= offset
+    return replace(face, box=face.box - np.tile(offset, 2), keypoints=face.keypoints - offset, landmarks=landmarks,
+                   notes=list(face.notes))
