@@ -19,7 +19,7 @@ def test_saliency_json_and_picture(photos, tmp_path):
     assert result.exit_code == 0, result.stderr
     record = json.loads(result.stdout)
     (face,) = record["faces"]
-    assert face["status"] == "computed" and face["methods"] == {"facenet": "gradient"}
+    assert face["status"] == "computed" and face["methods"] == {"facenet": "occlusion"}
     assert {r["region"] for r in face["regions"]} == set(SALIENCY_REGIONS)
     assert face["mask"]["strength"] == 0.4 and face["mask"]["regions"]
     shares = {r["region"]: r["share"] for r in face["regions"]}

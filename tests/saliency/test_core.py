@@ -14,6 +14,7 @@ from lookalike.saliency import (
     resolve_methods,
     select_regions,
 )
+from lookalike.saliency.regions import FEATURE_OF, FEATURES
 from lookalike.types import HeadPose
 
 
@@ -39,11 +40,15 @@ def test_saliency_ranks_regions_by_identity_per_area(gradient, occlusion):
         assert saliency.status == "computed" and saliency.reason is None
         assert sorted(saliency.ranking) == sorted(SALIENCY_REGIONS)
         assert sum(r.share for r in saliency.regions) == pytest.approx(1.0)
-        densities = [r.density for r in saliency.regions]
+        features = list(dict.fromkeys(FEATURE_OF[n] for n in saliency.ranking))
+        assert sorted(features) == sorted(FEATURES)  # each feature's regions are ranked together
+        densities = [sum(r.share for r in saliency.regions if FEATURE_OF[r.name] == f)
+                     / sum(r.area for r in saliency.regions if FEATURE_OF[r.name] == f) for f in features]
         assert densities == sorted(densities, reverse=True)
         assert sum(r.area for r in saliency.regions) == pytest.approx(1.0)
     # Occlusion scores are identity shifts in the recognizer's own units.
-    assert 0 < occlusion.regions[0].score < occlusion.total_shift["dlib"] + 0.3
+    assert 0 < occlusion.regions[0].score < 1.5 and occlusion.total_shift == {}
+    assert 0 < gradient.total_shift["facenet"] <= 2.0
     assert occlusion.methods == {"dlib": "occlusion"} and gradient.methods == {"facenet": "gradient"}
 
 
@@ -101,8 +106,9 @@ def test_a_face_whose_identity_is_concentrated_needs_fewer_regions(gradient):
     concentrated = dataclasses.replace(gradient, regions=[
         dataclasses.replace(r, share=0.9 if i == 0 else 0.1 / (len(gradient.regions) - 1))
         for i, r in enumerate(gradient.regions)])
-    assert len(select_regions(concentrated, 0.5)) == 1
-    assert len(select_regions(gradient, 0.5)) > 1
+    chosen = select_regions(concentrated, 0.5)
+    assert set(chosen) == set(FEATURES[FEATURE_OF[gradient.regions[0].name]])  # one feature, both sides
+    assert len(select_regions(gradient, 0.5)) > len(chosen)
 
 
 def test_pixel_map_is_image_aligned(gradient, astronaut, face):
@@ -114,11 +120,12 @@ def test_pixel_map_is_image_aligned(gradient, astronaut, face):
     assert inside > 5 * max(pixel_map[:, :max(1, x0 - 60)].mean(), 1e-6)
 
 
-def test_both_recognizers_average_their_shares(astronaut, face, gradient, occlusion):
+def test_both_recognizers_average_their_shares(astronaut, face, occlusion):
     both = identity_saliency(astronaut, face, "both")
-    assert both.methods == {"dlib": "occlusion", "facenet": "gradient"}
+    facenet = identity_saliency(astronaut, face, "facenet")
+    assert both.methods == {"dlib": "occlusion", "facenet": "occlusion"}
     for region in both.regions:
-        expected = (occlusion.per_recognizer["dlib"][region.name] + gradient.per_recognizer["facenet"][region.name]) / 2
+        expected = (occlusion.per_recognizer["dlib"][region.name] + facenet.per_recognizer["facenet"][region.name]) / 2
         assert region.share == pytest.approx(expected, abs=1e-6)
 
 
@@ -132,9 +139,25 @@ def test_impossible_choices_are_refused():
     with pytest.raises(ValueError, match="differentiable"):
         resolve_methods("dlib", "gradient")
     with pytest.raises(ValueError, match="unknown recognizer"):
-        resolve_methods("arcface", "auto")
+        resolve_methods("arcface", "occlusion")
     with pytest.raises(ValueError, match="unknown saliency method"):
         resolve_methods("facenet", "lime")
+    with pytest.raises(ValueError, match="differentiable"):
+        resolve_methods("both", "gradient")
+
+
+def test_greedy_occlusion_measures_features_after_the_ones_chosen(astronaut, face, occlusion):
+    from lookalike.saliency import SaliencyConfig
+
+    greedy = identity_saliency(astronaut, face, "dlib", "occlusion", SaliencyConfig(greedy_steps=3))
+    assert greedy.status == "computed"
+    features = list(dict.fromkeys(FEATURE_OF[n] for n in greedy.ranking))
+    assert len(features) == len(FEATURES)
+    first = FEATURE_OF[greedy.ranking[0]]
+    assert first == FEATURE_OF[occlusion.ranking[0]]  # the first choice is the same measurement
+    assert sum(r.share for r in greedy.regions) == pytest.approx(1.0)
+    # later features are scored as marginal shifts once the first is gone, so their scores change
+    assert greedy.per_recognizer["dlib"] != occlusion.per_recognizer["dlib"]
 
 
 def test_difficult_faces_get_a_status_not_a_crash(astronaut, face):

@@ -176,7 +176,9 @@ def embed_command(
 
 
 from lookalike.cli import evaluate as _evaluate, perception as _perception, saliency as _saliency  # noqa: E402
+from lookalike.cli import donors as _donors  # noqa: E402
 
+_donors.register(app)
 _evaluate.register(app)
 _perception.register(app)
 _saliency.register(app)

@@ -21,14 +21,17 @@ def saliency_command(
     image_path: Annotated[Path, typer.Argument(metavar="IMAGE", help="An image with one or more faces.")],
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the picture (PNG): heatmap with colour bar, the mask, ranked regions, one row per face.")] = None,
     recognizer: Annotated[str, typer.Option(help="facenet | dlib | both (shares and maps averaged).")] = "facenet",
-    method: Annotated[str, typer.Option(help="gradient (FaceNet only) | occlusion (any recognizer) | auto (gradient where possible).")] = "auto",
+    method: Annotated[str, typer.Option(help="occlusion (any recognizer) | gradient (FaceNet only: faster, finer map, weaker ranking).")] = "occlusion",
+    greedy_steps: Annotated[int, typer.Option(min=1, max=8, help="Occlusion: choose the first N-1 features one after another, each measured with the ones before removed (slower, ranks better).")] = 1,
     strength: Annotated[float, typer.Option(min=0.0, max=1.0, help="Show the mask this strength selects: the fewest regions holding this share of the face's identity.")] = 0.5,
     as_json: Annotated[bool, typer.Option("--json", help="Print every face's record as JSON on stdout.")] = False,
 ) -> None:
     """Identity saliency of every face: a heatmap, the ranked named regions and the mask a strength selects."""
     from lookalike.io.images import load_image, write_bytes_atomic
     from lookalike.pipeline import detect
-    from lookalike.saliency import identity_saliency, resolve_methods, select_regions
+    from lookalike.saliency import SaliencyConfig, identity_saliency, resolve_methods, select_regions
+
+    config = SaliencyConfig(greedy_steps=greedy_steps)
 
     try:
         resolve_methods(recognizer, method)
@@ -50,7 +53,7 @@ def saliency_command(
         with progress_bar() as progress:
             task = progress.add_task("identity saliency", total=len(faces))
             for face in faces:
-                saliencies.append(identity_saliency(image.rgb, face, recognizer, method))
+                saliencies.append(identity_saliency(image.rgb, face, recognizer, method, config))
                 progress.advance(task)
     else:
         err.print(f"{image_path}: no face found", highlight=False, markup=False, soft_wrap=True)
@@ -76,7 +79,7 @@ def saliency_command(
         print(json.dumps({"image": str(image_path), "recognizer": recognizer, "method": method, "faces": records},
                          indent=2))
         return
-    table = Table("face", "status", "regions, most identity per area first (share of identity)",
+    table = Table("face", "status", "regions in ranked order (share of identity)",
                   f"mask at {strength:g}", "s", caption="share: each region's part of the face's identity")
     for record, saliency in zip(records, saliencies):
         if saliency.status == "skipped":

@@ -15,8 +15,8 @@ from lookalike.saliency.core import (
     resolve_methods,
     select_regions,
 )
-from lookalike.saliency.regions import CANONICAL_ORDER, SALIENCY_REGIONS, region_labels
+from lookalike.saliency.regions import CANONICAL_ORDER, FEATURES, SALIENCY_REGIONS, region_labels
 
-__all__ = ["CANONICAL_ORDER", "FaceWindow", "IdentitySaliency", "RegionScore", "SALIENCY_REGIONS", "SaliencyConfig",
+__all__ = ["CANONICAL_ORDER", "FEATURES", "FaceWindow", "IdentitySaliency", "RegionScore", "SALIENCY_REGIONS", "SaliencyConfig",
            "face_window", "identity_mask", "identity_saliency", "region_labels", "resolve_methods",
            "select_regions"]

@@ -2,9 +2,10 @@
 
 Two ways to ask a recognizer:
 
-- **occlusion** (any recognizer): neutralise one region at a time (replace it with a heavy blur of the
-  face, which keeps its colour and shading but no features) and measure how far the identity embedding
-  moves from the unchanged face's.
+- **occlusion** (any recognizer; the default): neutralise one feature at a time, both sides at once
+  (replace it with a heavy blur of the face, which keeps its colour and shading but no features), and
+  measure how far the identity embedding moves from the unchanged face's. Both sides go together because
+  recognizers read them redundantly: with one eye left, the face is still recognised.
 - **gradient** (a differentiable recognizer: FaceNet): integrated gradients of the embedding's cosine
   similarity to the unchanged embedding, on the straight path from the neutralised face to the face. The
   pixel attributions add up to the similarity lost by neutralising the whole face, so a region's sum
@@ -12,14 +13,15 @@ Two ways to ask a recognizer:
   one forward pass per region.
 
 A region's **share** is its part of the face's total identity score (shares add up to 1); its **density**
-is share per share of face area. Regions are ranked by density, so taking them in order changes the
-fewest pixels for a given amount of identity. Several recognizers are combined by averaging their shares
+is share per share of face area. Regions are ranked by feature (both eyes, both eyebrows, nose, mouth,
+cheeks, chin, forehead, jaw; see :data:`~lookalike.saliency.regions.FEATURES`), features by their density,
+so taking them in order changes the fewest pixels for a given amount of identity, and symmetrically. Several recognizers are combined by averaging their shares
 and their normalised pixel maps, so a mask does not overfit one model.
 
 >>> from skimage.data import astronaut
 >>> from lookalike.pipeline import detect
 >>> image = astronaut()
->>> saliency = identity_saliency(image, detect(image)[0], recognizer="facenet", method="gradient")
+>>> saliency = identity_saliency(image, detect(image)[0], recognizer="facenet")
 >>> saliency.status, len(saliency.regions), round(sum(r.share for r in saliency.regions), 6)
 ('computed', 12, 1.0)
 >>> mask = identity_mask(saliency, 0.5)
@@ -36,10 +38,10 @@ import cv2
 import numpy as np
 
 from lookalike.synthesis.classic import gaussian_blur
-from lookalike.saliency.regions import SALIENCY_REGIONS, region_areas, region_labels
+from lookalike.saliency.regions import FEATURE_OF, FEATURES, SALIENCY_REGIONS, region_areas, region_labels
 from lookalike.types import Face
 
-Method = Literal["auto", "gradient", "occlusion"]
+Method = Literal["occlusion", "gradient"]
 RecognizerChoice = Literal["facenet", "dlib", "both"]
 
 #: Statuses of a face's saliency: computed as asked; computed with a caveat (``reason``); not computed.
@@ -53,6 +55,8 @@ class SaliencyConfig:
     Attributes
     ----------
     steps : integrated-gradient steps (forward + backward passes, batched) for the gradient method.
+    greedy_steps : occlusion: 1 measures each feature removed alone; n > 1 chooses the first n - 1 features
+        one after another, each measured with the ones before already removed (slower, ranks better).
     neutral_blur : sigma of the identity-neutral fill, as a fraction of the face box width. At 0.15 a blur
         leaves dlib matching 0.6% and FaceNet 0% of OMI faces (``benchmarks/bench_baselines.py``).
     feather : softness of region edges when regions are neutralised and in :func:`identity_mask`, as a
@@ -65,6 +69,7 @@ class SaliencyConfig:
     """
 
     steps: int = 2
+    greedy_steps: int = 1
     neutral_blur: float = 0.15
     feather: float = 0.02
     margin: float = 0.5
@@ -95,7 +100,7 @@ class RegionScore:
     density: float
 
     def to_dict(self) -> dict:
-        return {"region": self.name, "score": round(self.score, 5), "share": round(self.share, 4),
+        return {"region": self.name, "feature": FEATURE_OF[self.name], "score": round(self.score, 5), "share": round(self.share, 4),
                 "area": round(self.area, 4), "density": round(self.density, 3)}
 
 
@@ -110,8 +115,9 @@ class IdentitySaliency:
     ----------
     status : "computed", "degraded" (computed; ``reason`` says what limits it) or "skipped" (not computed).
     methods : the method used for each recognizer.
-    regions : ranked, most identity per area first.
-    total_shift : per recognizer, how far its embedding moves when the whole face is neutralised.
+    regions : ranked: features by identity per area, each feature's regions together.
+    total_shift : per recognizer, how far its embedding moves when the whole face is neutralised (the
+        gradient method measures it on the way; occlusion does not).
     """
 
     face: Face
@@ -177,6 +183,8 @@ class FaceWindow:
     face: Face
     offset: tuple[int, int]
     feather: float
+    #: Features chosen one after another by greedy occlusion (they lead the ranking in this order).
+    greedy_order: list[str] = field(default_factory=list)
 
     @property
     def face_area(self) -> float:
@@ -184,19 +192,43 @@ class FaceWindow:
 
     def region_mask(self, names: Sequence[str]) -> np.ndarray:
         """Soft (H, W) float32 mask of the named regions in the window."""
-        indices = [SALIENCY_REGIONS.index(n) for n in names]
-        mask = np.isin(self.labels, indices).astype(np.float32)
-        if self.feather > 0 and indices:
-            mask = np.maximum(mask, cv2.GaussianBlur(mask, (0, 0), self.feather))
+        mask = np.zeros(self.labels.shape, np.float32)
+        box = self._support(names)
+        if box is not None:
+            mask[box] = self._soft_mask(names, box)
         return mask
 
     def neutralized(self, names: Sequence[str]) -> np.ndarray:
         """The window's pixels with the named regions replaced by the identity-neutral fill."""
-        if not names:
+        box = self._support(names)
+        if box is None:
             return self.crop
-        alpha = self.region_mask(names)[..., None]
-        mixed = self.crop.astype(np.float32) * (1 - alpha) + self.neutral.astype(np.float32) * alpha
-        return np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
+        alpha = self._soft_mask(names, box)[..., None]
+        out = self.crop.copy()
+        mixed = self.crop[box].astype(np.float32) * (1 - alpha) + self.neutral[box].astype(np.float32) * alpha
+        out[box] = np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
+        return out
+
+    def _support(self, names: Sequence[str]) -> tuple[slice, slice] | None:
+        """The rectangle the soft mask of the regions can reach (their pixels plus the feather's 3 sigma)."""
+        indices = [SALIENCY_REGIONS.index(n) for n in names]
+        if not indices:
+            return None
+        ys, xs = np.nonzero(np.isin(self.labels, indices))
+        if ys.size == 0:
+            return None
+        pad = int(np.ceil(3 * self.feather)) + 1
+        height, width = self.labels.shape
+        return (slice(max(0, ys.min() - pad), min(height, ys.max() + pad + 1)),
+                slice(max(0, xs.min() - pad), min(width, xs.max() + pad + 1)))
+
+    def _soft_mask(self, names: Sequence[str], box: tuple[slice, slice]) -> np.ndarray:
+        indices = [SALIENCY_REGIONS.index(n) for n in names]
+        mask = np.isin(self.labels[box], indices).astype(np.float32)
+        if self.feather > 0:
+            # The box reaches 3 sigma past the regions, so blurring inside it equals blurring the window.
+            mask = np.maximum(mask, cv2.GaussianBlur(mask, (0, 0), self.feather, borderType=cv2.BORDER_CONSTANT))
+        return mask
 
 
 def face_window(image: np.ndarray, face: Face, config: SaliencyConfig | None = None) -> FaceWindow:
@@ -214,12 +246,13 @@ def face_window(image: np.ndarray, face: Face, config: SaliencyConfig | None = N
 
 
 def identity_saliency(image: np.ndarray, face: Face, recognizer: RecognizerChoice | str = "facenet",
-                      method: Method | str = "auto", config: SaliencyConfig | None = None) -> IdentitySaliency:
+                      method: Method | str = "occlusion", config: SaliencyConfig | None = None) -> IdentitySaliency:
     """Identity saliency of one face of an RGB uint8 image (the face needs dense landmarks).
 
-    ``recognizer``: "facenet", "dlib" or "both" (shares and maps averaged). ``method``: "gradient" (needs a
-    differentiable recognizer), "occlusion", or "auto" (gradient where the recognizer allows it, occlusion
-    otherwise). Never raises for a difficult face: the result's ``status`` and ``reason`` say what happened.
+    ``recognizer``: "facenet", "dlib" or "both" (shares and maps averaged). ``method``: "occlusion" (any
+    recognizer; the default) or "gradient" (FaceNet only: faster and a finer pixel map, but its ranking
+    moves identity more slowly, see the README's figures). Never raises for a difficult face: the
+    result's ``status`` and ``reason`` say what happened.
     """
     config = config or SaliencyConfig()
     methods = resolve_methods(recognizer, method)
@@ -238,7 +271,8 @@ def identity_saliency(image: np.ndarray, face: Face, recognizer: RecognizerChoic
         maps, shares, raw_scores = [], [], {}
         for name in names:
             scores, total, pixel_map = _SCORERS[methods[name]](window, name, config)
-            result.total_shift[name] = total
+            if total is not None:
+                result.total_shift[name] = total
             raw_scores[name] = scores
             share = _shares(scores)
             result.per_recognizer[name] = share
@@ -256,7 +290,7 @@ def identity_saliency(image: np.ndarray, face: Face, recognizer: RecognizerChoic
         score = raw_scores[names[0]][region] if len(names) == 1 else share
         density = share / areas[index] if areas[index] > 0 else 0.0
         regions.append(RegionScore(region, float(score), share, float(areas[index]), float(density)))
-    result.regions = sorted(regions, key=lambda r: (-r.density, SALIENCY_REGIONS.index(r.name)))
+    result.regions = _ranked(regions, window.greedy_order if len(names) == 1 else [])
     result.values = _unit(np.mean(maps, axis=0))
     result.labels = window.labels
     x0, y0 = window.offset
@@ -268,8 +302,9 @@ def identity_saliency(image: np.ndarray, face: Face, recognizer: RecognizerChoic
 
 
 def select_regions(saliency: IdentitySaliency, strength: float) -> list[str]:
-    """The regions a strength in [0, 1] selects for this face: the fewest, in ranked order, whose shares
-    add up to ``strength`` of the face's identity (0: none; 1: every region, the whole face)."""
+    """The regions a strength in [0, 1] selects for this face: the fewest features (both sides together),
+    in ranked order, whose shares add up to ``strength`` of the face's identity (0: none; 1: every region,
+    the whole face)."""
     if not 0.0 <= strength <= 1.0:
         raise ValueError(f"strength must be in [0, 1], got {strength}")
     if saliency.status == "skipped":
@@ -277,11 +312,13 @@ def select_regions(saliency: IdentitySaliency, strength: float) -> list[str]:
     if strength >= 1.0:
         return [r.name for r in saliency.regions]
     chosen, reached = [], 0.0
-    for region in saliency.regions:
-        if reached >= strength - 1e-9 or region.share <= 0:
+    for feature in dict.fromkeys(FEATURE_OF[r.name] for r in saliency.regions):
+        members = [r for r in saliency.regions if FEATURE_OF[r.name] == feature]
+        share = sum(r.share for r in members)
+        if reached >= strength - 1e-9 or share <= 0:
             break
-        chosen.append(region.name)
-        reached += region.share
+        chosen.extend(r.name for r in members)
+        reached += share
     return chosen
 
 
@@ -304,25 +341,52 @@ def identity_mask(saliency: IdentitySaliency, strength: float, *, crop: bool = F
     return saliency._paste(mask, 0.0, np.float32)
 
 
-def _occlusion(window: FaceWindow, name: str, config: SaliencyConfig) -> tuple[dict[str, float], float, np.ndarray]:
-    """Identity shift of neutralising each region alone, and of the whole face."""
+def _occlusion(window: FaceWindow, name: str, config: SaliencyConfig) -> tuple[dict[str, float], None, np.ndarray]:
+    """Identity shift of neutralising each feature (both sides at once).
+
+    With ``config.greedy_steps`` = n > 1, the first n - 1 features are chosen one after another, each
+    measured with the features chosen before it already neutralised (its marginal shift), and the rest by
+    their marginal shift after those. Regions get their feature's score split by area.
+    """
     from lookalike.identity import get_recognizer
 
     recognizer = get_recognizer(name)
-    present = [n for n, a in zip(SALIENCY_REGIONS, region_areas(window.labels)) if a > 0]
-    variants = [window.crop] + [window.neutralized([n]) for n in present] + [window.neutralized(present)]
-    chips = np.stack([recognizer.align(v, window.face, reference=window.crop) for v in variants])
-    embeddings = recognizer.embed_aligned(chips)
-    shifts = np.atleast_1d(recognizer.distance(embeddings[0][None], embeddings[1:]))
+    areas = dict(zip(SALIENCY_REGIONS, region_areas(window.labels)))
+    features = {f: [r for r in regions if areas[r] > 0] for f, regions in FEATURES.items()}
+    features = {f: regions for f, regions in features.items() if regions}
+
+    def shifts(variants: list[list[str]]) -> np.ndarray:
+        chips = np.stack([recognizer.align(window.neutralized(v), window.face, reference=window.crop)
+                          for v in [[]] + variants])
+        embeddings = recognizer.embed_aligned(chips)
+        return np.atleast_1d(recognizer.distance(embeddings[0][None], embeddings[1:]))
+
+    remaining, removed, reached = list(features), [], 0.0
+    feature_scores: dict[str, float] = {}
+    for step in range(max(1, config.greedy_steps)):
+        measured = shifts([removed + features[f] for f in remaining])
+        gains = {f: float(m) - reached for f, m in zip(remaining, measured)}
+        last = step == config.greedy_steps - 1 or len(remaining) == 1
+        if last:
+            feature_scores.update(gains)
+            break
+        best = max(remaining, key=lambda f: gains[f] / sum(areas[r] for r in features[f]))
+        feature_scores[best] = max(gains[best], 1e-6)  # a chosen feature keeps a sliver of share
+        window.greedy_order.append(best)
+        removed += features[best]
+        reached += gains[best]
+        remaining.remove(best)
     scores = {n: 0.0 for n in SALIENCY_REGIONS}
-    scores.update({n: float(s) for n, s in zip(present, shifts[:-1])})
+    for feature, score in feature_scores.items():
+        feature_area = sum(areas[r] for r in features[feature])
+        for region in features[feature]:
+            scores[region] = score * areas[region] / feature_area
     pixel_map = np.zeros(window.labels.shape, np.float32)
-    areas = region_areas(window.labels)
     for index, region in enumerate(SALIENCY_REGIONS):
-        if areas[index] > 0:
-            pixel_map[window.labels == index] = max(scores[region], 0.0) / areas[index]
+        if areas[region] > 0:
+            pixel_map[window.labels == index] = max(scores[region], 0.0) / areas[region]
     pixel_map = cv2.GaussianBlur(pixel_map, (0, 0), max(window.feather, 0.5))
-    return scores, float(shifts[-1]), pixel_map
+    return scores, None, pixel_map
 
 
 def _gradient(window: FaceWindow, name: str, config: SaliencyConfig) -> tuple[dict[str, float], float, np.ndarray]:
@@ -362,10 +426,27 @@ _SCORERS = {"occlusion": _occlusion, "gradient": _gradient}
 def resolve_methods(recognizer: str, method: str) -> dict[str, str]:
     """The method each recognizer will use; ``ValueError`` for an unknown or impossible choice.
 
-    >>> resolve_methods("both", "auto")
-    {'dlib': 'occlusion', 'facenet': 'gradient'}
+    >>> resolve_methods("both", "occlusion")
+    {'dlib': 'occlusion', 'facenet': 'occlusion'}
     """
     return {name: _method_for(name, method) for name in _recognizer_names(recognizer)}
+
+
+def _ranked(regions: list[RegionScore], leading: Sequence[str] = ()) -> list[RegionScore]:
+    """Features by identity per area (share over area of both sides together), each feature's regions in a
+    row; ``leading`` features (chosen greedily) come first, in their order."""
+    by_feature: dict[str, list[RegionScore]] = {}
+    for region in regions:
+        by_feature.setdefault(FEATURE_OF[region.name], []).append(region)
+
+    def density(members: list[RegionScore]) -> float:
+        area = sum(r.area for r in members)
+        return sum(r.share for r in members) / area if area > 0 else 0.0
+
+    rest = sorted((f for f in by_feature if f not in leading),
+                  key=lambda f: (-density(by_feature[f]), list(FEATURES).index(f)))
+    order = [f for f in leading if f in by_feature] + rest
+    return [r for f in order for r in sorted(by_feature[f], key=lambda r: (-r.density, SALIENCY_REGIONS.index(r.name)))]
 
 
 def _unit(values: np.ndarray) -> np.ndarray:
@@ -396,14 +477,11 @@ def _recognizer_names(recognizer: str) -> tuple[str, ...]:
 
 
 def _method_for(recognizer: str, method: str) -> str:
-    differentiable = recognizer == "facenet"
-    if method == "auto":
-        return "gradient" if differentiable else "occlusion"
-    if method == "gradient" and not differentiable:
-        raise ValueError(f"gradient saliency needs a differentiable recognizer; {recognizer} is not "
-                         "(use method 'occlusion' or 'auto')")
     if method not in _SCORERS:
-        raise ValueError(f"unknown saliency method {method!r}; choose gradient, occlusion or auto")
+        raise ValueError(f"unknown saliency method {method!r}; choose occlusion or gradient")
+    if method == "gradient" and recognizer != "facenet":
+        raise ValueError(f"gradient saliency needs a differentiable recognizer; {recognizer} is not "
+                         "(use the occlusion method, or the facenet recognizer)")
     return method
 
 

@@ -92,7 +92,7 @@ def _ranked_bars(axis, saliency: IdentitySaliency, chosen: list[str]) -> None:
     for position, region in zip(positions, saliency.regions):
         axis.text(region.share, position, f" {region.share:.0%} ({region.area:.0%} of face)", va="center", fontsize=7)
     axis.set_xlim(0, max(shares + [0.01]) * 1.6)
-    axis.set_title("regions, most identity per area first (blue: in the mask)", fontsize=9)
+    axis.set_title("regions in ranked order: features by identity\nper area (blue: in the mask)", fontsize=9)
     axis.spines[["top", "right"]].set_visible(False)
 
 

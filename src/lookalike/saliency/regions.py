@@ -41,6 +41,23 @@ _SEEDS: dict[str, tuple[int, ...]] = {
 #: Region names, in the order of their integer labels in :func:`region_labels`.
 SALIENCY_REGIONS: tuple[str, ...] = tuple(_SEEDS)
 
+#: Features: the regions that are ranked and selected together. A face is changed symmetrically (one eye
+#: alone would look odd), and recognizers read the two sides redundantly: with one eye left, the face is
+#: still recognised, so an eye's worth is only seen with its pair.
+FEATURES: dict[str, tuple[str, ...]] = {
+    "eyes": ("right_eye", "left_eye"),
+    "eyebrows": ("right_eyebrow", "left_eyebrow"),
+    "nose": ("nose",),
+    "mouth": ("mouth",),
+    "cheeks": ("right_cheek", "left_cheek"),
+    "chin": ("chin",),
+    "forehead": ("forehead",),
+    "jaw": ("right_jaw", "left_jaw"),
+}
+
+#: The feature each region belongs to.
+FEATURE_OF: dict[str, str] = {region: feature for feature, regions in FEATURES.items() for region in regions}
+
 #: The order a person would neutralise features in without saliency ("canonical order" baseline).
 CANONICAL_ORDER: tuple[str, ...] = ("right_eye", "left_eye", "nose", "mouth", "right_eyebrow", "left_eyebrow",
                                     "right_cheek", "left_cheek", "chin", "forehead", "right_jaw", "left_jaw")

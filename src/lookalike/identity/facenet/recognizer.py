@@ -162,7 +162,11 @@ class FaceNetRecognizer:
     def net(self) -> InceptionResnetV1:
         """The torch module (loaded lazily, shared by all recognizers of the process)."""
         if self._net is None:
-            self._net = load_facenet(self.device)
+            # Channels-last runs this network's convolutions about 1.5x faster on CPU (oneDNN), same weights.
+            # Converted outside inference mode (the first call may come from inside it), so the converted
+            # weights stay usable by the gradient saliency.
+            with torch.inference_mode(False):
+                self._net = load_facenet(self.device).to(memory_format=torch.channels_last)
         return self._net
 
     def align_with_matrix(self, image: np.ndarray, face: Face) -> tuple[np.ndarray, np.ndarray]:
@@ -176,7 +180,7 @@ class FaceNetRecognizer:
 
     def embed_tensor(self, x: torch.Tensor) -> torch.Tensor:
         """Differentiable: standardised (N, 3, 160, 160) float tensor -> (N, 512) unit embeddings."""
-        return self.net(x.to(self.device))
+        return self.net(x.to(self.device).contiguous(memory_format=torch.channels_last))
 
     def embed_aligned(self, crops: np.ndarray) -> np.ndarray:
         crops = np.asarray(crops)

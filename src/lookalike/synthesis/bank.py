@@ -1,0 +1,510 @@
+"""A bank of donor faces, ready to be warped onto a target: crops, landmarks, embeddings, provenance.
+
+Each donor is kept as an aligned crop (RGB, ``size`` x ``size``, JPEG-encoded inside the file) in the
+canonical frame (:func:`canonical_transform`: a similarity on the stable landmarks, so every donor's eyes,
+nose bridge and upper face oval sit at the same place), its 478 landmarks in crop pixels, both
+recognizers' embeddings, the perceptual embedding, predicted attributes, head pose and mouth opening.
+:attr:`DonorBank.pool` is the :class:`~lookalike.perception.donors.DonorPool` view that
+:func:`~lookalike.perception.donors.select_donors` ranks; :meth:`DonorBank.donor_image` gives the pixels
+and landmarks of a chosen donor. A donor is one face, or a k-anonymous prototype (an average of k faces,
+:mod:`lookalike.synthesis.prototypes`) whose ``members`` name the faces it was made of, so a caller can
+refuse a donor that contains the target itself (:meth:`DonorBank.containing`).
+
+One ``.npz`` file holds a bank, with a format version and the fingerprint of the perception model that
+embedded it. Loading reads the small arrays only; the JPEG data is read the first time a donor's image
+is asked for. The shipped bank (k=4 prototypes of OMI faces 1-600) is loaded once per process by
+:func:`default_bank`.
+
+>>> from skimage.data import astronaut
+>>> from lookalike.pipeline import detect
+>>> image = astronaut()
+>>> landmarks = detect(image)[0].landmarks
+>>> matrix = canonical_transform(landmarks, 256)             # image -> 256 x 256 canonical crop
+>>> crop = warp_similarity(image, matrix, 256)
+>>> placed = apply_similarity(matrix, landmarks)[list(STABLE_INDICES), :2] / 256
+>>> crop.shape, bool(np.abs(placed - CANONICAL_STABLE).max() < 0.05)
+((256, 256, 3), True)
+"""
+from __future__ import annotations
+
+import io
+import json
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+
+from lookalike.perception.dataset import FeatureTable
+from lookalike.perception.donors import RECOGNIZERS, DonorPool, model_fingerprint
+from lookalike.synthesis.transplant import STABLE_INDICES, _similarity
+
+if TYPE_CHECKING:
+    from lookalike.perception.model import PerceptionModel
+    from lookalike.synthesis.prototypes import GroupRules
+
+__all__ = ["CANONICAL_STABLE", "DEFAULT_BANK", "BuildReport", "DonorBank", "apply_similarity", "canonical_transform",
+           "default_bank", "warp_similarity"]
+
+#: The bank shipped with the package (see ``models/LICENSE-donors-omi.txt``).
+DEFAULT_BANK = Path(__file__).resolve().parent / "models" / "donors_omi_k4.npz"
+
+_FORMAT = 1
+#: Name of the canonical frame below; a bank records it, so crops of another frame are never mixed in.
+_FRAME = "stable25-v1"
+
+#: Where the :data:`~lookalike.synthesis.transplant.STABLE_INDICES` landmarks go in the canonical frame,
+#: as fractions of the crop's side (x right, y down), in that order. They are the mean of OMI faces 1-600
+#: after generalized Procrustes alignment, made left-right symmetric, scaled so that the mean face oval
+#: runs from 15% to 83% of the height (forehead top to chin) and centred: the whole face with a margin
+#: of hair and background. The inter-ocular distance is 0.258 of the side (66 px in a 256 crop).
+CANONICAL_STABLE = np.array([
+    (0.3192, 0.3627), (0.4298, 0.3707), (0.5702, 0.3707), (0.6808, 0.3627),  # eye corners 33, 133, 362, 263
+    (0.5, 0.3495), (0.5, 0.3814), (0.5, 0.4111), (0.5, 0.4386),  # nose bridge 168, 6, 197, 195
+    (0.5, 0.15), (0.4224, 0.1521), (0.3569, 0.1633), (0.2960, 0.1873), (0.2562, 0.2241), (0.2309, 0.2703),
+    (0.2174, 0.3199), (0.2124, 0.3817), (0.2145, 0.4409),  # upper oval 10 ... 234
+    (0.5776, 0.1521), (0.6431, 0.1633), (0.7040, 0.1873), (0.7438, 0.2241), (0.7691, 0.2703),
+    (0.7826, 0.3199), (0.7876, 0.3817), (0.7855, 0.4409),  # upper oval 338 ... 454
+], np.float64)
+CANONICAL_STABLE.flags.writeable = False
+
+
+# --------------------------------------------------------------------------------- canonical frame
+
+
+def canonical_transform(landmarks: np.ndarray, size: int) -> np.ndarray:
+    """The (2, 3) similarity taking image pixels to the canonical frame of a ``size`` x ``size`` crop.
+
+    Least-squares (Umeyama) fit of the face's stable landmarks onto :data:`CANONICAL_STABLE` (no
+    reflection). Pixel centres are integer coordinates on both sides, as ``cv2.warpAffine`` has them.
+    """
+    source = np.asarray(landmarks, np.float64)[list(STABLE_INDICES), :2]
+    scale, rotation, translation = _similarity(source, CANONICAL_STABLE * size)
+    return np.hstack([scale * rotation, translation[:, None]])
+
+
+def apply_similarity(matrix: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """Landmarks (N, 3) moved by a (2, 3) similarity; z is scaled like x and y. Returns float32.
+
+    >>> m = np.array([[2.0, 0, 1], [0, 2.0, -1]])
+    >>> apply_similarity(m, np.array([[1.0, 1.0, 3.0]])).tolist()
+    [[3.0, 1.0, 6.0]]
+    """
+    matrix = np.asarray(matrix, np.float64)
+    points = np.asarray(landmarks, np.float64)
+    out = points.copy()
+    out[:, :2] = points[:, :2] @ matrix[:, :2].T + matrix[:, 2]
+    out[:, 2] = points[:, 2] * np.sqrt(abs(np.linalg.det(matrix[:, :2])))
+    return out.astype(np.float32)
+
+
+def warp_similarity(image: np.ndarray, matrix: np.ndarray, size: int, border: int = cv2.BORDER_REPLICATE
+                    ) -> np.ndarray:
+    """``image`` warped by a (2, 3) similarity into a ``size`` x ``size`` crop, anti-aliased when shrinking.
+
+    A bilinear warp that shrinks skips pixels (aliasing); shrinking is done first with area averaging
+    (``cv2.INTER_AREA``), then the rest of the similarity is applied. Beyond the image's edge the edge
+    pixels are repeated (``border``, an OpenCV border mode): streaks, but no black wedges and no
+    mirrored chin for a detector to trip on.
+    """
+    matrix = np.asarray(matrix, np.float64)
+    scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
+    image = np.ascontiguousarray(image)
+    if scale < 0.8:
+        height, width = image.shape[:2]
+        small = cv2.resize(image, (max(1, round(width * scale)), max(1, round(height * scale))),
+                           interpolation=cv2.INTER_AREA)
+        fx, fy = small.shape[1] / width, small.shape[0] / height
+        # pixel centres: x_small = (x + 0.5) * f - 0.5, so x = (x_small + 0.5) / f - 0.5
+        back = np.array([[1 / fx, 0, 0.5 / fx - 0.5], [0, 1 / fy, 0.5 / fy - 0.5], [0, 0, 1]])
+        matrix = matrix @ back
+        image = small
+    return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=border)
+
+
+def _encode(rgb: np.ndarray, quality: int) -> bytes:
+    ok, data = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise ValueError("could not encode a donor crop as JPEG")
+    return data.tobytes()
+
+
+def _decode(data: np.ndarray) -> np.ndarray:
+    bgr = cv2.imdecode(np.asarray(data, np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise ValueError("a donor crop in the bank is not a readable JPEG (damaged file?)")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+# ---------------------------------------------------------------------------------------- the bank
+
+
+@dataclass
+class BuildReport:
+    """What :meth:`DonorBank.build` did with its inputs.
+
+    ``failed``: name -> one-line error (unreadable image, internal error); ``no_face``: name -> reason
+    (no face, or no dense landmarks); ``eyewear``: faces kept out of prototypes for their glasses;
+    ``ungrouped``: faces no group could take; ``dropped``: prototype -> why it was dropped (its average
+    was not detected with dense landmarks; a recognizer verifies it as one of its members alone; an error).
+    """
+
+    images: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
+    no_face: dict[str, str] = field(default_factory=dict)
+    eyewear: list[str] = field(default_factory=list)
+    groups: int = 0
+    ungrouped: int = 0
+    dropped: dict[str, str] = field(default_factory=dict)
+    donors: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {"images": self.images, "failed": len(self.failed), "no_face": len(self.no_face),
+                "eyewear": len(self.eyewear), "groups": self.groups, "ungrouped": self.ungrouped,
+                "dropped": len(self.dropped), "donors": self.donors, "seconds": round(self.seconds, 1)}
+
+
+@dataclass
+class DonorBank:
+    """Donor faces in the canonical frame, with everything donor choice and transplant need.
+
+    Attributes
+    ----------
+    names : donor names: the file name of a single face, ``proto-NNN`` for a prototype.
+    members : for each donor the names of the faces it is made of (one for a single face).
+    landmarks : (N, 478, 3) float32 landmarks in crop pixels (of the donor's own mesh: for a prototype,
+        found again on the average).
+    embeddings, attributes, attribute_names, pose, mouth, identity : as in
+        :class:`~lookalike.perception.donors.DonorPool`.
+    eyewear : (N,) :func:`~lookalike.synthesis.prototypes.eyewear_score` of each donor crop.
+    meta : ``format``, ``frame``, ``size``, ``model`` (perception model fingerprint), ``prototypes_k``,
+        provenance and license notes, the build summary.
+    jpeg_offsets, jpeg : the crops' JPEG data, concatenated (uint8), donor i at ``jpeg[offsets[i]:offsets[i + 1]]``;
+        ``jpeg`` is None until first needed when the bank was loaded from ``source``.
+    source : the file the bank was loaded from, if any.
+    """
+
+    names: list[str]
+    members: list[tuple[str, ...]]
+    landmarks: np.ndarray
+    embeddings: np.ndarray
+    attributes: np.ndarray
+    attribute_names: list[str]
+    pose: np.ndarray
+    mouth: np.ndarray
+    identity: dict[str, np.ndarray]
+    eyewear: np.ndarray
+    meta: dict
+    jpeg_offsets: np.ndarray = field(repr=False)
+    jpeg: np.ndarray | None = field(default=None, repr=False)
+    source: Path | None = None
+    report: BuildReport | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        n = len(self.names)
+        self.names = [str(name) for name in self.names]
+        self.members = [tuple(str(m) for m in group) for group in self.members]
+        self.landmarks = np.asarray(self.landmarks, np.float32).reshape(n, 478, 3)
+        self.eyewear = np.asarray(self.eyewear, np.float32).reshape(n)
+        self.jpeg_offsets = np.asarray(self.jpeg_offsets, np.int64).reshape(n + 1)
+        if len(self.members) != n:
+            raise ValueError(f"{n} donors but {len(self.members)} member lists")
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    @property
+    def size(self) -> int:
+        """Side of the square donor crops, pixels."""
+        return int(self.meta["size"])
+
+    @cached_property
+    def pool(self) -> DonorPool:
+        """The :class:`~lookalike.perception.donors.DonorPool` view (same rows, same names) for donor choice."""
+        return DonorPool(self.names, self.embeddings, self.attributes, self.attribute_names, self.pose, self.mouth,
+                         self.identity, {"model": self.meta.get("model")})
+
+    def row(self, key: int | str) -> int:
+        return self.pool.row(key)
+
+    def donor_image(self, key: int | str) -> tuple[np.ndarray, np.ndarray]:
+        """(size, size, 3) uint8 RGB crop of a donor and its (478, 3) landmarks in crop pixels."""
+        i = self.row(key)
+        start, stop = self.jpeg_offsets[i], self.jpeg_offsets[i + 1]
+        return _decode(self._jpeg_data()[start:stop]), self.landmarks[i].copy()
+
+    def _jpeg_data(self) -> np.ndarray:
+        if self.jpeg is None:
+            if self.source is None:
+                raise ValueError("this bank has no image data")
+            with np.load(self.source, allow_pickle=False) as data:
+                self.jpeg = data["jpeg"]
+        return self.jpeg
+
+    def containing(self, names: str | Path | Iterable[str | Path]) -> list[str]:
+        """Donors made (in part) of any of these faces, by file name: pass them to ``select_donors(exclude=...)``.
+
+        Names are compared by their last path component, as members are recorded.
+        """
+        wanted = {Path(names).name} if isinstance(names, (str, Path)) else {Path(n).name for n in names}
+        return [name for name, group in zip(self.names, self.members) if wanted & {Path(m).name for m in group}]
+
+    # ------------------------------------------------------------------------------------- file
+
+    def save(self, path: str | Path) -> Path:
+        """Write the bank to one ``.npz`` file (atomically)."""
+        from lookalike.io import write_bytes_atomic
+
+        jpeg = self._jpeg_data() if len(self) else np.zeros(0, np.uint8)
+        flat = [m for group in self.members for m in group]
+        member_offsets = np.cumsum([0] + [len(group) for group in self.members])
+        buffer = io.BytesIO()
+        np.savez_compressed(
+            buffer, names=np.array(self.names, dtype=str), members=np.array(flat, dtype=str),
+            member_offsets=member_offsets.astype(np.int64), landmarks=self.landmarks,
+            embeddings=np.asarray(self.embeddings, np.float32), attributes=np.asarray(self.attributes, np.float32),
+            attribute_names=np.array(self.attribute_names, dtype=str), pose=np.asarray(self.pose, np.float32),
+            mouth=np.asarray(self.mouth, np.float32), eyewear=self.eyewear,
+            recognizers=np.array(list(self.identity), dtype=str), jpeg=jpeg, jpeg_offsets=self.jpeg_offsets,
+            meta=json.dumps(self.meta | {"format": _FORMAT}),
+            **{f"identity_{k}": np.asarray(v, np.float32) for k, v in self.identity.items()})
+        return write_bytes_atomic(path, buffer.getvalue())
+
+    @classmethod
+    def load(cls, path: str | Path) -> "DonorBank":
+        """Read a bank's arrays; the crops' JPEG data is read on the first :meth:`donor_image`."""
+        path = Path(path)
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+            if meta.get("format") != _FORMAT or meta.get("frame") != _FRAME:
+                raise ValueError(f"{path}: donor bank format {meta.get('format')!r} / frame {meta.get('frame')!r}, "
+                                 f"expected {_FORMAT} / {_FRAME}; build it again")
+            flat = [str(m) for m in data["members"]]
+            offsets = data["member_offsets"]
+            members = [tuple(flat[offsets[i]:offsets[i + 1]]) for i in range(len(offsets) - 1)]
+            return cls([str(n) for n in data["names"]], members, data["landmarks"], data["embeddings"],
+                       data["attributes"], [str(a) for a in data["attribute_names"]], data["pose"], data["mouth"],
+                       {str(k): data[f"identity_{k}"] for k in data["recognizers"]}, data["eyewear"], meta,
+                       data["jpeg_offsets"], None, path)
+
+    # ------------------------------------------------------------------------------------ build
+
+    @classmethod
+    def build(cls, paths: Sequence[str | Path], *, names: Sequence[str] | None = None, jobs: int = 1,
+              prototypes_k: int | None = None, rules: GroupRules | None = None, exclude_eyewear: bool = True,
+              one_member_check: bool = True, size: int = 256, quality: int = 90, model: PerceptionModel | None = None,
+              progress: Callable[[str, int, int], None] | None = None) -> "DonorBank":
+        """A bank of the main face of each image, or of k-anonymous prototypes of them.
+
+        Parameters
+        ----------
+        paths : image files; the largest face of each is used.
+        names : how members are recorded (default: the file names).
+        jobs : worker processes.
+        prototypes_k : None for one donor per face; k >= 2 for prototypes of k faces each
+            (:func:`~lookalike.synthesis.prototypes.group_faces` with ``rules``, default
+            ``GroupRules(k=prototypes_k)``).
+        exclude_eyewear : keep faces whose :func:`~lookalike.synthesis.prototypes.eyewear_score` passes
+            :data:`~lookalike.synthesis.prototypes.EYEWEAR_THRESHOLD` out of prototypes (single-face banks
+            keep them and record the score).
+        one_member_check : drop a prototype that a recognizer verifies as exactly one of its members
+            (distance <= threshold to that member only): to that recognizer the average *is* that person,
+            which is what averaging was meant to prevent. An average verified as several members, or none,
+            stays: it is then ambiguous between them, or nobody.
+        size : side of the stored crops; prototypes are averaged at twice this and shrunk.
+        quality : JPEG quality of the stored crops.
+        model : perception model (default: the shipped one).
+        progress : called with (phase, done, total), phase ``"faces"`` then ``"prototypes"``.
+
+        The returned bank's ``report`` (:class:`BuildReport`) accounts for every input. Unreadable images
+        and images without a usable face are skipped, never fatal.
+        """
+        from lookalike.parallel import run_tasks
+        from lookalike.perception import load_model
+        from lookalike.synthesis import prototypes as proto
+
+        started = time.perf_counter()
+        model = model or load_model()
+        paths = [Path(p) for p in paths]
+        names = [str(n) for n in names] if names is not None else [p.name for p in paths]
+        if len(names) != len(paths):
+            raise ValueError("give one name per path")
+        if len(set(names)) != len(names):
+            raise ValueError("donor names must be unique")
+        single = prototypes_k is None
+        if not single:  # checked before hours of work, not after
+            if prototypes_k < 2:
+                raise ValueError(f"prototypes need k >= 2 faces, got {prototypes_k}")
+            rules = rules or proto.GroupRules(k=prototypes_k)
+            if rules.k != prototypes_k:
+                raise ValueError(f"prototypes_k={prototypes_k} but rules.k={rules.k}")
+            if model.attribute_weights is None:
+                raise ValueError("prototypes need a perception model with its attribute regressor (age, gender, skin)")
+        report = BuildReport(images=len(paths))
+        tasks = [(_describe, (path, size if single else 0, quality)) for path in paths]
+        described = run_tasks(tasks, paths, jobs=jobs, on_failure=lambda i, message: ("failed", message),
+                              progress=(lambda d, t: progress("faces", d, t)) if progress else None)
+        faces: list[tuple[int, dict]] = []
+        for i, (status, value) in enumerate(described):
+            if status == "failed":
+                report.failed[names[i]] = value
+            elif status == "no_face":
+                report.no_face[names[i]] = value
+            else:
+                faces.append((i, value))
+
+        if single:
+            donors = [(names[i], (names[i],), d) for i, d in faces]
+        else:
+            donors = _prototypes(faces, paths, names, rules, exclude_eyewear, one_member_check, size, quality, model,
+                                 jobs, report, progress)
+        bank = cls._assemble(donors, model, size, prototypes_k)
+        report.donors = len(bank)
+        report.seconds = time.perf_counter() - started
+        bank.meta["build"] = report.to_dict()
+        bank.report = report
+        return bank
+
+    @classmethod
+    def _assemble(cls, donors: list[tuple[str, tuple[str, ...], dict]], model: PerceptionModel, size: int,
+                  prototypes_k: int | None) -> "DonorBank":
+        jpegs = [np.frombuffer(d["jpeg"], np.uint8) for _, _, d in donors]
+        offsets = np.cumsum([0] + [len(j) for j in jpegs])
+        table = {key: np.stack([d["parts"][key] for _, _, d in donors]) if donors else np.zeros((0, 0), np.float32)
+                 for key in ("dlib", "facenet", "shape", "appearance", "pose", "mouth")}
+        pool = DonorPool.from_features(FeatureTable([name for name, _, _ in donors], table), model)
+        meta = {"frame": _FRAME, "size": int(size), "model": model_fingerprint(model), "prototypes_k": prototypes_k}
+        return cls(pool.names, [members for _, members, _ in donors],
+                   np.stack([d["landmarks"] for _, _, d in donors]) if donors else np.zeros((0, 478, 3)),
+                   pool.embeddings, pool.attributes, pool.attribute_names, pool.pose, pool.mouth,
+                   {k: pool.identity[k] for k in RECOGNIZERS}, np.array([d["eyewear"] for _, _, d in donors]),
+                   meta, offsets, np.concatenate(jpegs) if jpegs else np.zeros(0, np.uint8))
+
+
+def _prototypes(faces: list[tuple[int, dict]], paths: list[Path], names: list[str], rules: GroupRules,
+                exclude_eyewear: bool, one_member_check: bool, size: int, quality: int, model: PerceptionModel,
+                jobs: int, report: BuildReport, progress) -> list:
+    """Group the described faces and average each group in workers; failures are counted in ``report``."""
+    from lookalike.parallel import run_tasks
+    from lookalike.synthesis import prototypes as proto
+
+    if not faces:
+        return []
+    parts = {key: np.stack([d["parts"][key] for _, d in faces]) for key in faces[0][1]["parts"]}
+    embeddings = model.embed(parts)
+    attributes = dict(zip(model.attribute_names, model.attributes(parts).T))
+    traits = proto.FaceTraits(embeddings, attributes["age"], attributes["gender"], attributes["skin-color"],
+                              parts["pose"], parts["mouth"][:, 0], np.stack([d["gaze"] for _, d in faces]))
+    eyewear = np.array([d["eyewear"] for _, d in faces])
+    # a face the check could not measure (NaN) is kept out too: unknown is not "no glasses"
+    glasses = ~(eyewear <= proto.EYEWEAR_THRESHOLD) if exclude_eyewear else np.zeros(len(faces), bool)
+    report.eyewear = [names[i] for (i, _), g in zip(faces, glasses) if g]
+    groups = proto.group_faces(traits, rules, usable=~glasses)
+    report.groups = len(groups)
+    report.ungrouped = int((~glasses).sum()) - rules.k * len(groups)
+    tasks, labels = [], []
+    for number, group in enumerate(groups):
+        members = [faces[j] for j in group]
+        identity = {r: np.stack([d["parts"][r] for _, d in members]) for r in RECOGNIZERS} if one_member_check else {}
+        tasks.append((_average, ([paths[i] for i, _ in members], [d["landmarks"] for _, d in members], identity, size,
+                                 quality)))
+        labels.append((f"proto-{number:03d}", tuple(names[i] for i, _ in members)))
+    averaged = run_tasks(tasks, [paths[faces[g[0]][0]] for g in groups], jobs=jobs,
+                         on_failure=lambda i, message: ("failed", message),
+                         progress=(lambda d, t: progress("prototypes", d, t)) if progress else None)
+    donors = []
+    for (label, members), (status, value) in zip(labels, averaged):
+        if status == "ok":
+            donors.append((label, members, value))
+        else:
+            report.dropped[label] = value
+    return donors
+
+
+# ------------------------------------------------------------------------------ worker functions
+
+
+def _describe(path: Path, size: int, quality: int) -> tuple[str, object]:
+    """("ok", description) of the main face of one image, ("no_face", reason) or ("failed", message).
+
+    ``size`` > 0 also cuts and encodes the donor crop (single-face banks).
+    """
+    from lookalike.errors import error_line
+    from lookalike.io.images import load_image
+    from lookalike.perception.features import face_features
+    from lookalike.pipeline import detect
+    from lookalike.synthesis.prototypes import eyewear_score, gaze
+
+    try:
+        image = load_image(path).rgb
+        faces = detect(image)
+        if not faces:
+            return "no_face", f"{path}: no face found"
+        face = faces[0]
+        if face.landmarks is None:
+            return "no_face", f"{path}: no dense landmarks for the face (too small, or seen in profile)"
+        out = {"parts": face_features(image, face).parts, "eyewear": eyewear_score(image, face.landmarks),
+               "gaze": gaze(face.landmarks), "landmarks": face.landmarks.astype(np.float32)}
+        if size:
+            matrix = canonical_transform(face.landmarks, size)
+            crop = warp_similarity(image, matrix, size)
+            out["jpeg"] = _encode(crop, quality)
+            out["landmarks"] = apply_similarity(matrix, face.landmarks)
+        return "ok", out
+    except Exception as exc:  # one bad file must not end a batch
+        return "failed", error_line(path, exc)
+
+
+def _average(paths: list[Path], landmarks: list[np.ndarray], identity: dict[str, np.ndarray], size: int,
+             quality: int) -> tuple[str, object]:
+    """("ok", donor) for the average of the main faces of ``paths``, or ("dropped", why).
+
+    ``identity``: recognizer -> (k, d) embeddings of the members, for the one-member check (empty: none).
+    """
+    from lookalike.errors import error_line
+    from lookalike.identity import get_recognizer
+    from lookalike.io.images import load_image
+    from lookalike.perception.features import face_features
+    from lookalike.pipeline import detect
+    from lookalike.synthesis.prototypes import average_faces, eyewear_score
+
+    try:
+        images = [load_image(p).rgb for p in paths]
+        # Averaged at twice the stored size: the warp then samples the members near their own resolution,
+        # and shrinking afterwards (area averaging) keeps the crop sharp.
+        work = 2 * size
+        average, _ = average_faces(images, landmarks, work)
+        faces = detect(average)
+        centre = np.array([work / 2, work / 2])
+        faces = [f for f in faces if f.landmarks is not None]
+        if not faces:
+            return "dropped", f"not detected: the average of {', '.join(p.name for p in paths)} has no face with dense landmarks"
+        face = min(faces, key=lambda f: float(np.linalg.norm(f.center - centre)))
+        parts = face_features(average, face).parts
+        for name, members in identity.items():
+            recognizer = get_recognizer(name)
+            verified = np.flatnonzero(np.asarray(recognizer.distance(members, parts[name])) <= recognizer.threshold)
+            if len(verified) == 1:
+                return "dropped", (f"one member: {name} verifies the average of {', '.join(p.name for p in paths)} "
+                                   f"as {paths[verified[0]].name} alone")
+        small = cv2.resize(average, (size, size), interpolation=cv2.INTER_AREA)
+        points = face.landmarks.astype(np.float32).copy()
+        points[:, :2] = (points[:, :2] + 0.5) * (size / work) - 0.5
+        points[:, 2] *= size / work
+        return "ok", {"parts": parts, "eyewear": eyewear_score(average, face.landmarks), "landmarks": points,
+                      "jpeg": _encode(small, quality)}
+    except Exception as exc:
+        return "failed", error_line(paths[0], exc)
+
+
+@lru_cache(maxsize=1)
+def default_bank() -> DonorBank:
+    """The shipped bank (:data:`DEFAULT_BANK`), loaded once per process."""
+    if not DEFAULT_BANK.is_file():
+        raise FileNotFoundError(f"{DEFAULT_BANK}: the default donor bank is missing (build it with `lookalike donors build`)")
+    return DonorBank.load(DEFAULT_BANK)
