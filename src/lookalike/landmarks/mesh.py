@@ -16,6 +16,10 @@ from functools import lru_cache
 import numpy as np
 
 
+#: The openings the tessellation leaves as holes, as outlines in :data:`lookalike.landmarks.regions.REGIONS`.
+MESH_OPENINGS: tuple[str, ...] = ("right_eye", "left_eye", "mouth_interior")
+
+
 @lru_cache(maxsize=1)
 def mesh_neighbours() -> dict[int, frozenset[int]]:
     """Vertex -> the vertices it shares a tessellation edge with."""

@@ -19,7 +19,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from lookalike.landmarks.mesh import mesh_neighbours, mesh_triangles
+from lookalike.landmarks.mesh import MESH_OPENINGS, mesh_neighbours, mesh_triangles
 from lookalike.landmarks.regions import REGIONS
 
 #: Seed landmarks of each region, in the priority order that breaks ties.
@@ -110,8 +110,8 @@ def _triangle_labels() -> np.ndarray:
     return out.astype(np.int16)
 
 
-#: Openings of the mesh (outlines in :data:`lookalike.landmarks.regions.REGIONS`) filled into a region.
-_HOLES = {"right_eye": ("right_eye",), "left_eye": ("left_eye",), "mouth": ("mouth_interior",)}
+#: The saliency region each opening of the mesh belongs to.
+_HOLES = dict(zip(("right_eye", "left_eye", "mouth"), MESH_OPENINGS))
 
 
 def region_labels(shape: tuple[int, ...], landmarks: np.ndarray, offset: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
@@ -132,7 +132,8 @@ def region_labels(shape: tuple[int, ...], landmarks: np.ndarray, offset: tuple[f
         canvas[:] = 0
         polygons = list(fixed[mesh_triangles()[triangle_labels == label]])
         # The tessellation leaves the eye and mouth openings as holes; they belong to their regions.
-        polygons += [fixed[list(REGIONS[hole].indices)] for hole in _HOLES.get(name, ())]
+        if name in _HOLES:
+            polygons.append(fixed[list(REGIONS[_HOLES[name]].indices)])
         cv2.fillPoly(canvas, polygons, 1, lineType=cv2.LINE_8, shift=4)
         labels[canvas > 0] = label
     return labels

@@ -38,7 +38,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from lookalike.landmarks.mesh import mesh_neighbours, mesh_triangles
+from lookalike.landmarks.mesh import MESH_OPENINGS, mesh_neighbours, mesh_triangles
 from lookalike.landmarks.regions import FACE_OVAL, REGIONS
 from lookalike.synthesis.classic import gaussian_blur
 
@@ -57,7 +57,6 @@ STABLE_INDICES: tuple[int, ...] = (
 )
 
 #: Mesh openings filled by :func:`warp_to_landmarks`, with the iris points that belong to each eye.
-_OPENINGS = ("right_eye", "left_eye", "mouth_interior")
 _IRISES = {"right_eye": tuple(range(468, 473)), "left_eye": tuple(range(473, 478))}
 
 #: A donor triangle stretched more than this (linearly, relative to the whole face's scale change) onto
@@ -97,7 +96,7 @@ def _warp_mesh() -> tuple[np.ndarray, np.ndarray]:
     (back-facing) ones the other sign.
     """
     triangles = [tuple(int(v) for v in tri) for tri in mesh_triangles()]
-    for name in _OPENINGS:
+    for name in MESH_OPENINGS:
         triangles += _strip(REGIONS[name].indices)
     tris = [list(t) for t in triangles]
 
