@@ -200,3 +200,26 @@ def test_small_faces_are_computed_but_degraded(astronaut):
     result = identity_saliency(small, faces[0])
     assert result.status == "degraded" and "px wide" in result.reason
     assert identity_mask(result, 0.5).max() > 0
+
+
+def test_facenet_variants_composed_on_the_chip_match_the_window_edit(astronaut, face):
+    """Composing neutralised variants after the warp is the same edit as neutralising, then warping."""
+    from lookalike.identity import get_recognizer
+    from lookalike.saliency.core import _variant_chips
+
+    recognizer = get_recognizer("facenet")
+    window = face_window(astronaut, face)
+    variants = [[]] + [list(regions) for regions in FEATURES.values()]
+    composed = _variant_chips(window, recognizer, variants).astype(np.float32)
+    reference = np.stack([recognizer.align(window.neutralized(v), window.face) for v in variants]).astype(np.float32)
+    assert composed.shape == reference.shape
+    assert np.abs(composed[0] - reference[0]).max() <= 1  # the unchanged face: only rounding
+    changed = np.abs(composed - composed[0]).mean(axis=(1, 2, 3))[1:]
+    assert np.all(changed > 0.5)  # every variant really neutralises something
+    discrepancy = np.abs(composed - reference).mean(axis=(1, 2, 3))[1:]
+    assert np.all(discrepancy < 0.2 * changed), (discrepancy, changed)  # region edges differ by a pixel
+    embeddings = recognizer.embed_aligned(composed.astype(np.uint8))
+    expected = recognizer.embed_aligned(reference.astype(np.uint8))
+    shifts = recognizer.distance(embeddings[0][None], embeddings[1:])
+    reference_shifts = recognizer.distance(expected[0][None], expected[1:])
+    assert list(np.argsort(shifts)[-3:]) == list(np.argsort(reference_shifts)[-3:])
