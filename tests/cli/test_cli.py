@@ -135,3 +135,39 @@ def test_embed_reports_each_recognizer_with_its_verdict(photo_tree):
     assert all(r["same"] and r["distance"] < r["threshold"] for r in rows.values())  # a mirrored photo is the same person
     no_face = runner.invoke(app, ["embed", str(photo_tree / "a.jpg"), str(photo_tree / "sub" / "empty.png")])
     assert no_face.exit_code == 1 and "empty.png: no face found" in no_face.stderr
+
+
+def test_anonymize_with_lookalike_reports_each_face(photos, tmp_path):
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["anonymize", str(photos / "a.jpg"), "-o", str(out), "--method", "lookalike",
+                                 "--privacy", "low", "--seed", "3", "--json"])
+    assert result.exit_code == 0, result.stderr
+    face = json.loads(result.stdout)["files"][0]["faces"][0]
+    assert face["method"] == "lookalike"
+    details = face["lookalike"]
+    assert details["privacy"] == "low" and details["reached"] is True
+    assert {"donor", "regions", "morph", "recognizers", "perceptual_similarity", "fallback", "seconds"} <= set(details)
+    assert (out / "a.jpg").is_file()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--privacy", "extreme"], "privacy"),
+    (["--steer", "arcface"], "steer"),
+    (["--bank", "missing.npz"], "--bank missing.npz: no such file"),
+])
+def test_anonymize_lookalike_bad_options_are_one_line_usage_errors(photos, tmp_path, args, message):
+    result = runner.invoke(app, ["anonymize", str(photos / "a.jpg"), "-o", str(tmp_path / "out"),
+                                 "--method", "lookalike", *args])
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_anonymize_lookalike_unreadable_bank(photos, tmp_path):
+    bad = tmp_path / "bank.npz"
+    bad.write_bytes(b"not a bank")
+    result = runner.invoke(app, ["anonymize", str(photos / "a.jpg"), "-o", str(tmp_path / "out"),
+                                 "--method", "lookalike", "--bank", str(bad)])
+    assert result.exit_code == 2
+    assert f"--bank {bad}: cannot be read" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

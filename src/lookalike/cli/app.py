@@ -31,7 +31,13 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=N
 def anonymize_command(
     paths: Annotated[list[Path], typer.Argument(help="Image files and/or folders (searched recursively).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Output folder (created; same relative layout).")],
-    method: Annotated[str, typer.Option(help="blur | pixelate | solid")] = "blur",
+    method: Annotated[str, typer.Option(help="blur | pixelate | solid | lookalike (regenerate each face from donors until recognizers no longer match; in progress, see the README)")] = "blur",
+    privacy: Annotated[str, typer.Option(help="lookalike: low | medium | high (how many reference-crowd faces each anonymized face must hide among: 1, 5, 20).")] = "medium",
+    steer: Annotated[str, typer.Option(help="lookalike: the recognizers its closed loop checks: both | dlib | facenet.")] = "both",
+    target_distance: Annotated[float, typer.Option(help="lookalike (expert): each checked recognizer's distance must exceed its threshold times this.")] = 1.0,
+    seed: Annotated[int, typer.Option(help="lookalike: picks among equally suitable donors; the same seed gives the same output.")] = 0,
+    bank: Annotated[Optional[Path], typer.Option(help="lookalike: donor bank file (from `lookalike donors build`; default: the shipped one).")] = None,
+    crowd: Annotated[Optional[Path], typer.Option(help="lookalike: reference crowd file (from `lookalike crowd build`; default: the shipped one).")] = None,
     mask_scale: Annotated[float, typer.Option(help="Enlarge the elliptic face mask by this factor.")] = 1.3,
     threshold: Annotated[Optional[float], typer.Option(help="Detector confidence threshold (0-1).")] = None,
     rotations: Annotated[str, typer.Option(help="Turned faces: off (upright search only; finds faces turned up to ~150 degrees) | coarse (adds an upside-down whole-image search) | full (all four quarter turns, tiles included, ~4x detection time).")] = "coarse",
@@ -49,9 +55,22 @@ def anonymize_command(
 
     try:
         config = AnonymizeConfig(method=method, mask_scale=mask_scale, threshold=threshold, rotations=rotations,
-                                 verify=tuple(verify or ()))
+                                 verify=tuple(verify or ()), privacy=privacy, steer=steer,
+                                 target_distance=target_distance, seed=seed,
+                                 bank=None if bank is None else str(bank), crowd=None if crowd is None else str(crowd))
     except ValidationError as exc:
         usage_error(pydantic_message(exc))
+    for option, path in (("--bank", bank), ("--crowd", crowd)):
+        if path is not None and not path.is_file():
+            usage_error(f"{option} {path}: no such file")
+    if method == "lookalike":
+        from lookalike.pipeline.lookalike import load_bank, load_crowd
+
+        for option, path, load in (("--bank", bank, load_bank), ("--crowd", crowd, load_crowd)):
+            try:
+                load(None if path is None else str(path))
+            except Exception as exc:  # noqa: BLE001 - any unreadable file is one line, not a traceback
+                usage_error(f"{option} {path or '(default)'}: cannot be read ({exc})")
     if any(p.is_dir() and p.resolve() == output.resolve() for p in paths):
         usage_error(f"{output}: the output folder is an input folder; outputs would replace the originals")
     inputs, skipped = collect_inputs(paths, exclude=output)

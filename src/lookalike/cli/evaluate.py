@@ -60,6 +60,7 @@ def benchmark_command(
     recognizers: Annotated[str, typer.Option(help=_RECOGNIZERS_HELP)] = "dlib,facenet",
     limit: Annotated[Optional[int], typer.Option(help="Only the first N images (sorted by path): a quick run.")] = None,
     jobs: Annotated[Optional[int], typer.Option(help=_JOBS_HELP)] = None,
+    steer: Annotated[str, typer.Option(help="For methods that steer on recognizers (lookalike): both, dlib, facenet, or several comma-separated (one row each; a single recognizer is a leave-one-out run).")] = "both",
     as_json: Annotated[bool, typer.Option("--json", help="Also print report.json on stdout.")] = False,
 ) -> None:
     """Anonymize the same images with each method and level, and measure them side by side."""
@@ -67,7 +68,7 @@ def benchmark_command(
 
     config = _config(recognizers)
     _check_limit(limit)
-    variants = _variants(methods, levels or [])
+    variants = _variants(methods, levels or [], steer)
     if not images.is_dir():
         usage_error(f"{images}: not a folder")
     _check_output(output, [images])
@@ -82,7 +83,7 @@ def benchmark_command(
     _finish(run, output, as_json)
 
 
-def _variants(methods: str, levels: list[str]):
+def _variants(methods: str, levels: list[str], steer: str = "both"):
     from lookalike.pipeline.methods import get_method
 
     names = [m.strip() for m in methods.split(",") if m.strip()]
@@ -96,10 +97,13 @@ def _variants(methods: str, levels: list[str]):
         if name.strip() not in names:
             usage_error(f"--levels: {name.strip()!r} is not among --methods ({', '.join(names)})")
         chosen[name.strip()] = [v.strip() for v in values.split(",") if v.strip()]
+    steers = [x.strip() for x in steer.split(",") if x.strip()]
     try:
         variants = [v for name in names for v in get_method(name).variants(chosen.get(name))]
+        variants = [v.steered(x) if v.method.steered_by else v for v in variants
+                    for x in (steers if v.method.steered_by else [None])]
     except LookalikeError as exc:
-        usage_error(str(exc))
+        usage_error(f"--steer: {exc}" if "steer" in str(exc) else str(exc))
     labels = [v.label for v in variants]
     if len(set(labels)) != len(labels):
         usage_error(f"--methods/--levels: a method/level is listed twice ({', '.join(labels)})")

@@ -57,7 +57,7 @@ def run_benchmark(images: str | Path, variants: list[Variant], config: Evaluatio
     tasks = [(_benchmark_image, (path, relative, variants, config)) for path, relative in files]
     started = time.perf_counter()
     outcomes = _run(tasks, files, jobs, progress)
-    steering = {v.label: v.method.steered_by for v in variants}
+    steering = {v.label: v.steered_by for v in variants}
     report = _report("benchmark", outcomes, labels, config, steering, time.perf_counter() - started,
                      inputs={"images": str(images), "limit": limit, "jobs": jobs})
     for entry, variant in zip(report["variants"], variants):

@@ -15,6 +15,7 @@ CIELAB colour of named regions, read from the image under the region masks.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Mapping
 
 import cv2
 import numpy as np
@@ -49,11 +50,16 @@ class FeatureError(ValueError):
     """A face that cannot be described (no dense landmarks: too small, profile)."""
 
 
-def face_features(image: np.ndarray, face: Face) -> FaceFeatures:
-    """The features of one face of an RGB uint8 image; the face needs its dense landmarks."""
+def face_features(image: np.ndarray, face: Face, embeddings: Mapping[str, np.ndarray] | None = None) -> FaceFeatures:
+    """The features of one face of an RGB uint8 image; the face needs its dense landmarks.
+
+    ``embeddings``: the recognizers' embeddings of this face when the caller has them already.
+    """
     if face.landmarks is None:
         raise FeatureError("no dense landmarks for this face (too small, or seen in profile)")
-    parts = {name: get_recognizer(name).embed(image, face).astype(np.float32) for name in ("dlib", "facenet")}
+    known = embeddings or {}
+    parts = {name: np.asarray(known[name] if name in known else get_recognizer(name).embed(image, face), np.float32)
+             for name in ("dlib", "facenet")}
     parts["shape"] = normalized_shape(face.landmarks)
     parts["appearance"] = appearance(image, face.landmarks)
     pose = face.pose

@@ -21,7 +21,7 @@ from lookalike.landmarks import add_landmarks
 from lookalike.synthesis import ClassicParams, apply_classic, ellipse_mask, face_ellipse
 from lookalike.types import Face
 
-Method = Literal["blur", "pixelate", "solid"]
+Method = Literal["blur", "pixelate", "solid", "lookalike"]
 Rotations = Literal["off", "coarse", "full"]
 
 
@@ -41,6 +41,11 @@ class AnonymizeConfig(BaseModel):
         :class:`~lookalike.synthesis.ClassicParams`.
     feather: soft edge outside the ellipse, as a fraction of the face width.
     verify: recognizers ("dlib", "facenet") that measure each anonymized face against its original.
+    privacy, steer, target_distance, seed: the lookalike method's settings (see
+        :mod:`lookalike.pipeline.lookalike`): the privacy level (low, medium, high), the recognizers its
+        closed loop steers on, the factor on their thresholds a face must exceed, and the seed that
+        picks among equally suitable donors.
+    bank, crowd: the lookalike method's donor bank and reference crowd files (default: the shipped ones).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -54,6 +59,12 @@ class AnonymizeConfig(BaseModel):
     fill_color: tuple[int, int, int] = (0, 0, 0)
     feather: float = Field(0.04, ge=0.0, le=0.5)
     verify: tuple[Literal["dlib", "facenet"], ...] = ()
+    privacy: Literal["low", "medium", "high"] = "medium"
+    steer: Literal["both", "dlib", "facenet"] = "both"
+    target_distance: float = Field(1.0, ge=0.5, le=3.0)
+    seed: int = Field(0, ge=0)
+    bank: str | None = None
+    crowd: str | None = None
 
     def detector_config(self) -> DetectorConfig:
         turns = {"off": (0,), "coarse": (0, 180), "full": (0, 90, 180, 270)}[self.rotations]
@@ -78,6 +89,7 @@ class FaceRecord:
     status: str = "anonymized"
     verification: dict[str, dict] = field(default_factory=dict)
     fallback: str | None = None
+    lookalike: dict | None = None
 
     def to_dict(self, with_landmarks: bool = False) -> dict:
         out = {"index": self.index, "status": self.status, "method": self.method,
@@ -87,6 +99,8 @@ class FaceRecord:
             out["verification"] = self.verification
         if self.fallback:
             out["fallback"] = self.fallback
+        if self.lookalike is not None:
+            out["lookalike"] = self.lookalike
         return out
 
 
@@ -136,6 +150,8 @@ def anonymize(image: np.ndarray | LoadedImage, method: Method | None = None,
     rgb = loaded.rgb
     if faces is None:
         faces = add_landmarks(rgb, detect_faces(rgb, config.detector_config()))
+    if config.method == "lookalike":
+        return _anonymize_lookalike(loaded, faces, config, started)
     ellipses = [face_ellipse(f, config.mask_scale) for f in faces]
     params = config.classic_params()
     treated = apply_classic(rgb, ellipses, config.method, params)
@@ -157,6 +173,38 @@ def anonymize(image: np.ndarray | LoadedImage, method: Method | None = None,
     native = compose_native(loaded, treated, mask)
     return AnonymizationResult(image=native, mask=mask, faces=records, seconds=time.perf_counter() - started,
                                rgb=blended)
+
+
+def _anonymize_lookalike(loaded: LoadedImage, faces: list[Face], config: AnonymizeConfig,
+                         started: float) -> AnonymizationResult:
+    """Each face in turn, on the image as the faces before it left it (overlapping faces stay changed)."""
+    from lookalike.pipeline.lookalike import lookalike_face, load_bank, load_crowd
+
+    rgb = loaded.rgb
+    treated = rgb.copy()
+    mask = np.zeros(rgb.shape[:2], np.float32)
+    bank, crowd = load_bank(config.bank), load_crowd(config.crowd)
+    records = []
+    for index, face in enumerate(faces):
+        outcome = lookalike_face(treated, face, privacy=config.privacy, steer=config.steer,
+                                 target_distance=config.target_distance, seed=config.seed + index, bank=bank,
+                                 crowd=crowd)
+        x0, y0, x1, y1 = outcome.box
+        before = treated[y0:y1, x0:x1]
+        changed = (outcome.image != before).any(axis=-1)
+        treated[y0:y1, x0:x1] = outcome.image
+        mask[y0:y1, x0:x1] = np.maximum(mask[y0:y1, x0:x1], np.where(changed, 1.0, outcome.mask))
+        details = outcome.record
+        verification = {name: {k: v[k] for k in ("distance", "threshold", "match")}
+                        for name, v in details.get("recognizers", {}).items()}
+        records.append(FaceRecord(index=index, face=face, method="lookalike", mask={"box": list(outcome.box)},
+                                  verification=verification, fallback=details.get("fallback"), lookalike=details))
+    if config.verify:
+        blended = treated
+        _verify(rgb, blended, records, config.verify)
+    native = compose_native(loaded, treated, mask)
+    return AnonymizationResult(image=native, mask=mask, faces=records, seconds=time.perf_counter() - started,
+                               rgb=treated)
 
 
 def _merge(config: AnonymizeConfig | None, method: str | None, options: dict) -> AnonymizeConfig:

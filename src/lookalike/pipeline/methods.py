@@ -61,14 +61,35 @@ class MethodSpec:
 
 @dataclass(frozen=True)
 class Variant:
-    """A method at one level: what a benchmark row stands for."""
+    """A method at one level: what a benchmark row stands for.
+
+    ``steer`` (methods with a closed loop only): the recognizers it steers on, for leave-one-out runs.
+    """
 
     method: MethodSpec
-    level: float | int | None
+    level: float | int | str | None
+    steer: str | None = None
 
     @property
     def label(self) -> str:
-        return self.method.name if self.level is None else f"{self.method.name} {self.level:g}"
+        label = self.method.name
+        if self.level is not None:
+            label += f" {self.level:g}" if isinstance(self.level, (int, float)) else f" {self.level}"
+        return label if self.steer is None else f"{label} (steer {self.steer})"
+
+    @property
+    def steered_by(self) -> tuple[str, ...]:
+        if self.steer is None or self.steer == "both":
+            return self.method.steered_by
+        return (self.steer,)
+
+    def steered(self, steer: str) -> "Variant":
+        """This variant steering on ``steer`` ("both", "dlib" or "facenet")."""
+        if not self.method.steered_by:
+            raise LookalikeError(f"method {self.method.name!r} does not steer on a recognizer")
+        if steer not in ("both", "dlib", "facenet"):
+            raise LookalikeError(f"steer must be both, dlib or facenet, got {steer!r}")
+        return Variant(self.method, self.level, None if steer == "both" else steer)
 
     def config(self, base: AnonymizeConfig | None = None) -> AnonymizeConfig:
         """``base`` (default settings if None) with this method and level."""
@@ -76,6 +97,8 @@ class Variant:
         fields["method"] = self.method.name
         if self.level is not None:
             fields[self.method.level_field] = self.level
+        if self.steer is not None:
+            fields["steer"] = self.steer
         return AnonymizeConfig.model_validate(fields)
 
 
@@ -85,6 +108,9 @@ METHODS: dict[str, MethodSpec] = {
     "pixelate": MethodSpec("pixelate", "pixelation inside the face ellipse", "pixel_blocks",
                            "blocks across the face width (fewer: coarser)", (16, 8)),
     "solid": MethodSpec("solid", "solid fill of the face ellipse"),
+    "lookalike": MethodSpec("lookalike", "identity regions regenerated from donors until recognizers no longer match",
+                            "privacy", "privacy level: low, medium (default) or high", ("low", "medium", "high"),
+                            steered_by=("dlib", "facenet")),
 }
 
 

@@ -1,0 +1,457 @@
+"""The lookalike method: each face becomes a lookalike that recognizers no longer take for the person.
+
+For every face, a closed loop (see ``../shared/DESIGN.md``):
+
+1. measure it: both recognizers' embeddings, its identity saliency (FaceNet occlusion), its perceptual
+   embedding and attributes;
+2. choose donors from the bank (:func:`choose_donors`): inside the privacy level's perceptual band and
+   compatible in gender, age, skin, pose and mouth state, relaxing those rules one at a time (recorded)
+   where the bank has nobody;
+3. try candidates from the least change up (:attr:`PrivacyLevel.schedule`: the most identity-carrying
+   regions first, then more regions and a stronger shape morph, then the next donor), and keep the
+   first one the steering recognizers no longer match: for each, the anonymized face must be farther
+   from the original than its verification threshold (times ``target_distance``) and than at least
+   ``k`` faces of the reference crowd, both ways (the original's rank among the crowd seen from the
+   anonymized face, and the anonymized face's among the crowd seen from the original);
+4. fail closed: no candidate passes, the whole face is regenerated with the full morph and the outline;
+   still matched, a strong blur; still matched, a solid fill. The record says which.
+
+Candidates are embedded at the original face's alignment (an attacker knows where the face was), FaceNet
+first (cheap), dlib only for candidates FaceNet already passes.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from typing import Literal
+
+import numpy as np
+
+from lookalike.types import Face
+
+Steer = Literal["both", "dlib", "facenet"]
+RECOGNIZERS = ("dlib", "facenet")
+
+
+@dataclass(frozen=True)
+class PrivacyLevel:
+    """What a privacy level asks of every face.
+
+    k : the anonymized face must be no nearer to its original than k reference-crowd faces are (and the
+        original no nearer to it than k crowd faces), for every steering recognizer.
+    band : perceptual similarity band of donors (higher: more alike; 0.5 is unrelated).
+    schedule : the candidates tried per donor, in order: (strength, morph, style), where strength is the
+        share of the face's identity (by saliency) whose regions are regenerated, morph the shape morph
+        toward the donor, and style one of :data:`STYLES`.
+    donors : how many donors are tried before the fallbacks.
+    """
+
+    name: str
+    k: int
+    band: tuple[float, float]
+    schedule: tuple[tuple[float, float, str], ...]
+    donors: int = 2
+    description: str = ""
+
+
+PRIVACY_LEVELS: dict[str, PrivacyLevel] = {
+    "low": PrivacyLevel("low", 1, (0.80, 0.95), ((0.5, 0.3, "natural"), (0.8, 0.6, "natural"), (1.0, 1.0, "natural"),
+                                                 (1.0, 1.0, "strong")),
+                        description="no recognizer takes the face for the person, and the person is not the "
+                                    "nearest of the crowd (k = 1)"),
+    "medium": PrivacyLevel("medium", 5, (0.70, 0.90), ((0.7, 0.5, "natural"), (1.0, 1.0, "natural"),
+                                                       (1.0, 1.0, "strong")),
+                           description="hidden among at least 5 crowd faces for each recognizer (default)"),
+    "high": PrivacyLevel("high", 20, (0.60, 0.85), ((1.0, 1.0, "natural"), (1.0, 1.0, "strong")), donors=3,
+                         description="hidden among at least 20 crowd faces for each recognizer"),
+}
+#: How a candidate is synthesised. "natural" gives back the target's fine texture and gaze; "strong" keeps
+#: less of the target (texture and irises carry some identity for recognizers) and moves the outline too.
+STYLES = {
+    "natural": ({}, False),
+    "strong": ({"detail_amount": 0.3, "keep_gaze": False, "feather": 0.03}, True),
+}
+DEFAULT_PRIVACY = "medium"
+
+#: Faces narrower than this (pixels) are not regenerated: there is too little face to transplant onto,
+#: so they go straight to the blur fallback (recorded).
+MIN_FACE = 40
+
+
+@dataclass
+class LookalikeOutcome:
+    """What the loop did to one face: the new pixels (``image`` for ``box`` of the image, ``mask`` where
+    they differ) and the record."""
+
+    image: np.ndarray
+    mask: np.ndarray
+    box: tuple[int, int, int, int]
+    record: dict = field(default_factory=dict)
+
+
+@dataclass
+class _Target:
+    """One face measured once: its context window, embeddings, crowd distances, saliency, features."""
+
+    face: Face  # in window coordinates
+    window: np.ndarray
+    offset: tuple[int, int]
+    embeddings: dict[str, np.ndarray]
+    ranking: list[str] | None
+    saliency: object | None
+
+
+def lookalike_face(image: np.ndarray, face: Face, *, privacy: str = DEFAULT_PRIVACY, steer: Steer = "both",
+                   target_distance: float = 1.0, seed: int = 0, bank=None, crowd=None) -> LookalikeOutcome:
+    """Anonymize one face of an RGB uint8 image with a lookalike (see the module docstring).
+
+    ``target_distance`` scales every steering recognizer's verification threshold (expert setting: 1.2
+    asks for 20% beyond the threshold). ``seed`` picks among equally suitable donors; the same seed gives
+    the same result.
+    """
+    started = time.perf_counter()
+    level = get_privacy(privacy)
+    steering = RECOGNIZERS if steer == "both" else (steer,)
+    bank = bank if bank is not None else load_bank()
+    crowd = crowd if crowd is not None else load_crowd()
+    record: dict = {"privacy": level.name, "steer": list(steering), "k": level.k, "target_distance": target_distance}
+    check = _Check(crowd, steering, level.k, target_distance)
+
+    problem = _unsuitable(face)
+    target = _measure(image, face) if problem is None else None
+    if target is None:
+        outcome = _fallbacks(image, face, None, check, record, reason=problem)
+    else:
+        outcome = _loop(image, target, level, check, bank, seed, record)
+    outcome.record["seconds"] = round(time.perf_counter() - started, 3)
+    return outcome
+
+
+def load_bank(path: str | None = None):
+    """The donor bank at ``path`` (default: the shipped one), loaded once per process."""
+    from lookalike.synthesis.bank import DonorBank, default_bank
+
+    return default_bank() if path is None else _cached(DonorBank, path)
+
+
+def load_crowd(path: str | None = None):
+    """The reference crowd at ``path`` (default: the shipped one), loaded once per process."""
+    from lookalike.identity.crowd import ReferenceCrowd, default_crowd
+
+    return default_crowd() if path is None else _cached(ReferenceCrowd, path)
+
+
+@lru_cache(maxsize=8)
+def _cached(kind, path: str):
+    return kind.load(path)
+
+
+def get_privacy(name: str) -> PrivacyLevel:
+    try:
+        return PRIVACY_LEVELS[name]
+    except KeyError:
+        raise ValueError(f"unknown privacy level {name!r}; choose from {', '.join(PRIVACY_LEVELS)}") from None
+
+
+# --------------------------------------------------------------------------------------------- loop
+
+
+class _Check:
+    """The steering rule: rank >= k both ways and distance beyond threshold for every steering recognizer."""
+
+    def __init__(self, crowd, steering: tuple[str, ...], k: int, target_distance: float) -> None:
+        self.crowd, self.steering, self.k, self.factor = crowd, steering, k, target_distance
+
+    def passes(self, name: str, probe: np.ndarray, original: np.ndarray) -> bool:
+        from lookalike.identity import get_recognizer
+
+        recognizer = get_recognizer(name)
+        if float(recognizer.distance(probe, original)) <= recognizer.threshold * self.factor:
+            return False
+        if name not in self.crowd.recognizers:
+            return True
+        return (self.crowd.rank(probe, original, name) >= self.k
+                and self.crowd.retrieval_rank(probe, original, name) >= self.k)
+
+    def describe(self, probes: dict[str, np.ndarray], originals: dict[str, np.ndarray]) -> dict:
+        from lookalike.identity import get_recognizer
+
+        out = {}
+        for name in RECOGNIZERS:
+            if name not in probes:
+                continue
+            recognizer = get_recognizer(name)
+            entry = {"distance": round(float(recognizer.distance(probes[name], originals[name])), 4),
+                     "threshold": recognizer.threshold, "match": bool(recognizer.distance(probes[name], originals[name])
+                                                                      <= recognizer.threshold),
+                     "steered": name in self.steering}
+            if name in self.crowd.recognizers:
+                entry.update(self.crowd.ranks({name: probes[name]}, {name: originals[name]})[name])
+                others = self.crowd.distances(originals[name], name)
+                others = others[others > 0.05 * recognizer.threshold]  # not copies of the face itself
+                entry["crowd_nearest"] = round(float(others.min()), 4) if others.size else None
+            out[name] = entry
+        return out
+
+
+def _loop(image: np.ndarray, target: _Target, level: PrivacyLevel, check: _Check, bank, seed: int,
+          record: dict) -> LookalikeOutcome:
+    from lookalike.saliency import select_regions
+    from lookalike.saliency.regions import CANONICAL_ORDER, FEATURE_OF
+    from lookalike.synthesis.regenerate import RegenerationConfig, regenerate
+
+    donors, match = choose_donors(target, bank, level, seed)
+    record["donor_match"] = match
+    record["saliency"] = "computed" if target.saliency is not None else "canonical order (saliency unavailable)"
+    attempts = 0
+    for donor in donors[:level.donors]:
+        donor_image, donor_landmarks = bank.donor_image(donor.name)
+        candidates, seen, styles = [], set(), []
+        for strength, morph, style in level.schedule:
+            if target.saliency is not None:
+                regions = tuple(select_regions(target.saliency, strength))
+            else:
+                regions = _canonical(CANONICAL_ORDER, FEATURE_OF, strength)
+            if (regions, morph, style) in seen:
+                continue
+            seen.add((regions, morph, style))
+            options, outline = STYLES[style]
+            candidates.append(regenerate(target.window, target.face.landmarks, donor_image, donor_landmarks,
+                                         regions, morph, outline=outline, config=RegenerationConfig(**options)))
+            styles.append(style)
+        attempts += len(candidates)
+        chosen = _first_passing(target, candidates, check)
+        if chosen is not None:
+            candidate, probes = chosen
+            record.update(donor=donor.name, donor_similarity=round(donor.similarity, 4), regions=list(candidate.regions),
+                          morph=candidate.morph, style=styles[next(i for i, c in enumerate(candidates) if c is candidate)], attempts=attempts,
+                          fallback=None, reached=True)
+            return _finish(image, target, candidate.paste(target.window), candidate.mask, candidate.box,
+                           probes, check, record, geometry_of=candidate)
+    # fail closed, step 1: the whole face from the best donor, full morph, outline included
+    if donors:
+        donor_image, donor_landmarks = bank.donor_image(donors[0].name)
+        from lookalike.saliency.regions import SALIENCY_REGIONS
+
+        candidate = regenerate(target.window, target.face.landmarks, donor_image, donor_landmarks,
+                               SALIENCY_REGIONS, 1.0, outline=True,
+                               config=RegenerationConfig(detail_amount=0.0, keep_gaze=False, keep_open_mouth=False,
+                                                         feather=0.02))
+        attempts += 1
+        chosen = _first_passing(target, [candidate], check)
+        if chosen is not None:
+            record.update(donor=donors[0].name, donor_similarity=round(donors[0].similarity, 4),
+                          regions=list(SALIENCY_REGIONS), morph=1.0, attempts=attempts, reached=True,
+                          fallback="whole face (no partial lookalike reached the level)")
+            return _finish(image, target, candidate.paste(target.window), candidate.mask, candidate.box,
+                           chosen[1], check, record, geometry_of=candidate)
+        reason = "no lookalike reached the level, the whole face included"
+    else:
+        reason = "no donor in the bank"
+    record["attempts"] = attempts
+    return _fallbacks(image, _shift(target.face, *target.offset), target, check, record, reason=reason)
+
+
+def _first_passing(target: _Target, candidates: list, check: _Check):
+    """The first candidate every steering recognizer passes, with all its embeddings; FaceNet first."""
+    from lookalike.identity import get_recognizer
+
+    images = [c.paste(target.window) for c in candidates]
+    probes: list[dict[str, np.ndarray]] = [{} for _ in candidates]
+    order = sorted(check.steering, key=lambda n: n != "facenet")  # the cheap recognizer screens first
+    alive = list(range(len(candidates)))
+    for name in order:
+        recognizer = get_recognizer(name)
+        if name == "facenet":
+            chips = np.stack([recognizer.align(images[i], target.face, reference=target.window) for i in alive]) \
+                if alive else None
+            if chips is not None:
+                for i, e in zip(alive, recognizer.embed_aligned(chips)):
+                    probes[i][name] = e
+            alive = [i for i in alive if check.passes(name, probes[i][name], target.embeddings[name])]
+        else:
+            survivors = []
+            for i in alive:  # in order: the first to pass ends the search (dlib embeds one at a time anyway)
+                probes[i][name] = recognizer.embed_aligned(recognizer.align(images[i], target.face,
+                                                                            reference=target.window)[None])[0]
+                if check.passes(name, probes[i][name], target.embeddings[name]):
+                    survivors.append(i)
+                    if name == order[-1]:
+                        break
+            alive = survivors
+    if not alive:
+        return None
+    return candidates[alive[0]], probes[alive[0]]
+
+
+def _fallbacks(image: np.ndarray, face: Face, target: _Target | None, check: _Check, record: dict,
+               reason: str | None) -> LookalikeOutcome:
+    """A strong blur over the face ellipse, then a solid fill if a steering recognizer still passes it."""
+    from lookalike.io.images import blend_under_mask
+    from lookalike.synthesis import ClassicParams, apply_classic, ellipse_mask, face_ellipse
+    from lookalike.synthesis.regenerate import face_box_window
+
+    ellipse = face_ellipse(face, 1.3)
+    corners = np.array([[face.box[0], face.box[1]], [face.box[2], face.box[3]]], np.float32)
+    feather = 0.08 * ellipse.a
+    box = _union(face_box_window(image.shape, corners, 0.6), _ellipse_box(image.shape, ellipse, feather))
+    x0, y0, x1, y1 = box
+    crop = np.ascontiguousarray(image[y0:y1, x0:x1])
+    local = _shift(face, -x0, -y0)
+    originals = _embed(crop, local, crop) if target is None else target.embeddings
+    mask = ellipse_mask(image.shape, [ellipse], feather=feather)[y0:y1, x0:x1]
+    for method in ("blur", "solid"):
+        treated = apply_classic(image, [ellipse], method, ClassicParams(blur_sigma=0.2))[y0:y1, x0:x1]
+        out = blend_under_mask(crop, treated, mask)
+        probes = _embed(out, local, crop)
+        reached = all(check.passes(n, probes[n], originals[n]) for n in check.steering)
+        if reached:
+            break
+    record.update(fallback=f"{method} ({reason})", regions=[], reached=reached)
+    record.setdefault("attempts", 0)
+    record["recognizers"] = check.describe(probes, originals)
+    return LookalikeOutcome(out, mask, box, record)
+
+
+def _embed(image: np.ndarray, face: Face, reference: np.ndarray) -> dict[str, np.ndarray]:
+    """Both recognizers' embeddings of ``face`` in ``image``, aligned as in ``reference`` (the original)."""
+    from lookalike.identity import get_recognizer
+
+    out = {}
+    for name in RECOGNIZERS:
+        recognizer = get_recognizer(name)
+        out[name] = recognizer.embed_aligned(recognizer.align(image, face, reference=reference)[None])[0]
+    return out
+
+
+def _finish(image: np.ndarray, target: _Target, window: np.ndarray, mask: np.ndarray, box_in_window, probes: dict,
+            check: _Check, record: dict, geometry_of=None) -> LookalikeOutcome:
+    """Embeddings the steering did not need are measured for the record; perceptual similarity too."""
+    from lookalike.perception import face_features, load_model, similarity
+
+    missing = [n for n in RECOGNIZERS if n not in probes]
+    if missing:
+        probes = {**_embed(window, target.face, target.window), **probes}
+    record["recognizers"] = check.describe(probes, target.embeddings)
+    try:
+        model = load_model()
+        after_face = target.face if geometry_of is None else replace(target.face, landmarks=geometry_of.landmarks)
+        before = face_features(target.window, target.face, target.embeddings).parts
+        after = face_features(window, after_face, probes).parts
+        embedded = model.embed({k: np.stack([before[k], after[k]]) for k in before})
+        record["perceptual_similarity"] = round(float(similarity(embedded[0], embedded[1])), 4)
+    except Exception as exc:  # noqa: BLE001 - the similarity is a report, never a reason to fail
+        record["perceptual_similarity"] = None
+        record["perceptual_similarity_error"] = f"{type(exc).__name__}: {exc}"
+    x0, y0 = target.offset
+    height, width = window.shape[:2]
+    changed = (window != target.window).any(axis=-1)
+    full_mask = np.zeros((height, width), np.float32)
+    bx0, by0, bx1, by1 = box_in_window
+    full_mask[by0:by1, bx0:bx1] = mask
+    full_mask[changed] = 1.0
+    return LookalikeOutcome(window, full_mask, (x0, y0, x0 + width, y0 + height), record)
+
+
+# ------------------------------------------------------------------------------------------- donors
+
+
+def choose_donors(target: _Target, bank, level: PrivacyLevel, seed: int = 0) -> tuple[list, str]:
+    """Donors for one face, best first, and how strictly they match (``"strict"`` or what was relaxed).
+
+    The level's band and every compatibility rule first; then, where the bank has nobody, the band is
+    widened, then age and skin are relaxed, then only gender is kept, then anyone not the person.
+    ``seed`` shuffles donors that tie on group distance among the first few.
+    """
+    from lookalike.perception import face_features, load_model
+    from lookalike.perception.donors import Compatibility, select_donors
+
+    model = load_model()
+    parts = face_features(target.window, target.face, target.embeddings).parts
+    probe = {k: v for k, v in parts.items()}
+    strict = Compatibility()
+    steps = [
+        ("strict", level.band, strict),
+        ("band widened", (0.6, 0.95), strict),
+        ("band widened, age and skin relaxed", (0.55, 0.97), replace(strict, max_age_gap=25.0, max_skin_gap=30.0,
+                                                                      max_pose_gap=30.0)),
+        ("only gender and mouth kept", (0.5, 0.98), Compatibility(max_age_gap=None, max_skin_gap=None,
+                                                                  max_pose_gap=None)),
+        ("any donor not the person", (0.0, 1.0), Compatibility(gender_tolerance=None, max_age_gap=None,
+                                                               max_skin_gap=None, max_pose_gap=None,
+                                                               mouth_threshold=None)),
+    ]
+    for label, band, compatibility in steps:
+        donors = select_donors(probe, bank.pool, model, band=band, compatibility=compatibility, limit=None)
+        if donors:
+            # within the closest group, the donor farthest in identity first: a lookalike cannot move further
+            # from the person than its donor is, and the crowd check asks for a real margin
+            donors = sorted(donors, key=lambda d: (d.group_distance, -_identity_margin(d)))[:6]
+            if seed:
+                rng = np.random.default_rng(seed)
+                head = [d for d in donors if d.group_distance == donors[0].group_distance][:4]
+                order = list(rng.permutation(len(head)))
+                donors = [head[i] for i in order] + donors[len(head):]
+            return donors, label
+    return [], "no donor"
+
+
+# ------------------------------------------------------------------------------------------ helpers
+
+
+def _identity_margin(donor) -> float:
+    """The donor's identity distance from the target in units of each recognizer's threshold (the smaller)."""
+    from lookalike.identity import get_recognizer
+
+    ratios = [d / get_recognizer(n).threshold for n, d in donor.identity.items() if np.isfinite(d)]
+    return min(ratios) if ratios else 0.0
+
+
+def _unsuitable(face: Face) -> str | None:
+    if face.landmarks is None:
+        return "no dense landmarks (profile, occluded or too small a face)"
+    if face.width < MIN_FACE:
+        return f"face is {face.width:.0f} px wide; below {MIN_FACE} px there is too little face to regenerate"
+    return None
+
+
+def _measure(image: np.ndarray, face: Face) -> _Target | None:
+    from lookalike.identity import get_recognizer
+    from lookalike.saliency import identity_saliency
+    from lookalike.synthesis.regenerate import face_box_window
+
+    x0, y0, x1, y1 = face_box_window(image.shape, face.landmarks, 0.6)
+    window = np.ascontiguousarray(image[y0:y1, x0:x1])
+    local = _shift(face, -x0, -y0)
+    embeddings = {n: get_recognizer(n).embed(window, local) for n in RECOGNIZERS}
+    saliency = identity_saliency(window, local, "facenet", "occlusion")
+    usable = saliency if saliency.status != "skipped" else None
+    return _Target(local, window, (x0, y0), embeddings, usable.ranking if usable else None, usable)
+
+
+def _canonical(order, feature_of, strength: float) -> tuple[str, ...]:
+    features = list(dict.fromkeys(feature_of[r] for r in order))
+    count = max(1, int(np.ceil(strength * len(features))))
+    chosen = set(features[:count])
+    return tuple(r for r in order if feature_of[r] in chosen)
+
+
+def _shift(face: Face, dx: float, dy: float) -> Face:
+    offset = np.array([dx, dy], np.float32)
+    landmarks = None if face.landmarks is None else face.landmarks.copy()
+    if landmarks is not None:
+        landmarks[:, :2] += offset
+    return replace(face, box=face.box + np.tile(offset, 2), keypoints=face.keypoints + offset, landmarks=landmarks,
+                   notes=list(face.notes))
+
+
+def _ellipse_box(shape, ellipse, feather: float) -> tuple[int, int, int, int]:
+    height, width = shape[:2]
+    x0, y0, x1, y1 = ellipse.bounds()
+    pad = 3 * feather + 2
+    return (max(0, int(x0 - pad)), max(0, int(y0 - pad)), min(width, int(x1 + pad) + 1), min(height, int(y1 + pad) + 1))
+
+
+def _union(a, b) -> tuple[int, int, int, int]:
+    return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))

@@ -1,0 +1,111 @@
+"""The lookalike method: closed loop, records, fail-closed fallbacks, determinism."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from lookalike.pipeline import anonymize, detect
+from lookalike.pipeline.lookalike import MIN_FACE, PRIVACY_LEVELS, get_privacy, lookalike_face
+
+
+@pytest.fixture(scope="module")
+def face(astronaut):
+    return detect(astronaut)[0]
+
+
+@pytest.fixture(scope="module")
+def outcome(astronaut, face):
+    return lookalike_face(astronaut, face)
+
+
+def test_the_face_becomes_a_lookalike_no_recognizer_matches(outcome):
+    record = outcome.record
+    assert record["reached"] is True
+    assert record["fallback"] is None
+    assert record["donor"].startswith("proto-")
+    assert record["privacy"] == "medium" and record["k"] == PRIVACY_LEVELS["medium"].k
+    for name in ("dlib", "facenet"):
+        measured = record["recognizers"][name]
+        assert measured["distance"] > measured["threshold"] and not measured["match"]
+        assert measured["rank"] >= record["k"] and measured["retrieval_rank"] >= record["k"]
+    # a lookalike, not a stranger: perceptually closer than unrelated faces (0.5)
+    assert record["perceptual_similarity"] > 0.7
+    assert set(record["regions"]) and 0.0 < record["morph"] <= 1.0
+
+
+def test_only_the_face_window_changes_and_the_mask_covers_every_change(astronaut, outcome):
+    x0, y0, x1, y1 = outcome.box
+    before = astronaut[y0:y1, x0:x1]
+    changed = (outcome.image != before).any(axis=-1)
+    assert changed.mean() > 0.05
+    assert np.all(outcome.mask[changed] == 1.0)
+
+
+def test_same_seed_same_result(astronaut, face, outcome):
+    again = lookalike_face(astronaut, face)
+    assert np.array_equal(again.image, outcome.image)
+    assert again.record["donor"] == outcome.record["donor"]
+
+
+def test_an_unreachable_level_fails_closed_to_blur_or_solid(astronaut, face):
+    result = lookalike_face(astronaut, face, privacy="low", target_distance=3.0)
+    record = result.record
+    assert record["fallback"].startswith(("blur", "solid"))
+    assert "no lookalike reached the level" in record["fallback"]
+    # the solid fill is the last resort: nothing further exists, so the record says whether it reached
+    assert record["reached"] in (True, False)
+    x0, y0, x1, y1 = result.box
+    assert (result.image != astronaut[y0:y1, x0:x1]).any(axis=-1).mean() > 0.2
+
+
+def test_a_tiny_face_is_blurred_and_recorded(astronaut):
+    small = cv2.resize(astronaut, (96, 96), interpolation=cv2.INTER_AREA)
+    canvas = np.full((200, 200, 3), 128, np.uint8)
+    canvas[50:146, 50:146] = small
+    faces = detect(canvas, threshold=0.3)
+    assert faces and faces[0].width < MIN_FACE
+    result = lookalike_face(canvas, faces[0])
+    assert result.record["fallback"].startswith(("blur", "solid"))
+    assert "px wide" in result.record["fallback"] or "landmarks" in result.record["fallback"]
+    x0, y0, x1, y1 = result.box
+    assert (result.image != canvas[y0:y1, x0:x1]).any()
+
+
+def test_anonymize_api_and_records(astronaut, face, outcome):
+    result = anonymize(astronaut, method="lookalike", faces=[face])
+    assert result.image.shape == astronaut.shape
+    record = result.faces[0].to_dict()
+    assert record["method"] == "lookalike" and record["lookalike"]["donor"] == outcome.record["donor"]
+    assert set(record["verification"]) == {"dlib", "facenet"}
+    outside = result.mask == 0
+    assert np.array_equal(result.image[outside], astronaut[outside])
+    x0, y0, x1, y1 = outcome.box
+    assert np.array_equal(result.image[y0:y1, x0:x1], outcome.image)  # the API composes what the loop made
+
+
+def test_grey_images_are_anonymized(astronaut, face):
+    grey = cv2.cvtColor(astronaut, cv2.COLOR_RGB2GRAY)
+    result = anonymize(grey, method="lookalike", faces=[face], privacy="low")
+    assert result.image.shape == grey.shape and result.image.dtype == grey.dtype
+    assert result.faces[0].lookalike["recognizers"]
+    assert (result.image != grey).any()
+
+
+def test_unknown_privacy_is_refused():
+    with pytest.raises(ValueError, match="unknown privacy level"):
+        get_privacy("extreme")
+
+
+def test_benchmark_variants_of_the_lookalike_method():
+    from lookalike.pipeline.methods import get_method
+
+    spec = get_method("lookalike")
+    variants = spec.variants()
+    assert [v.label for v in variants] == ["lookalike low", "lookalike medium", "lookalike high"]
+    held_out = variants[1].steered("dlib")
+    assert held_out.label == "lookalike medium (steer dlib)" and held_out.steered_by == ("dlib",)
+    assert held_out.config().steer == "dlib" and held_out.config().privacy == "medium"
+    assert variants[1].steered("both").steered_by == ("dlib", "facenet")
+    with pytest.raises(Exception, match="does not steer"):
+        get_method("blur").variant(0.1).steered("dlib")
