@@ -82,6 +82,7 @@ class FaceOutcome:
     perceptual_similarity: float | None = None
     attributes: np.ndarray | None = field(default=None, repr=False)  # predicted ratings of the anonymized face
     thumbnail: bytes | None = field(default=None, repr=False)
+    fallback: str | None = None  # what the method says it fell back to for this face, if anything
 
 
 @dataclass

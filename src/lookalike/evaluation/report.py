@@ -371,7 +371,7 @@ def _summary_columns(recognizers: list[str]) -> list[_Column]:
             _Column(name, "median rank", "median_rank", ("protection", name, "median_rank"), _text),
             _Column(name, "median distance", "distance", ("protection", name, "distance", "median"), _fixed(3)),
         ]
-    utility = [("detected", "detection_rate", (), _pct), ("landmark error", "landmark_error", ("mean",), _fixed(3)),
+    utility = [("detected", "detection_rate", (), _pct), ("fallback", "fallback_rate", (), _pct), ("landmark error", "landmark_error", ("mean",), _fixed(3)),
                ("pose error (\u00b0)", "pose_error", ("mean",), _fixed(2)),
                ("mouth error", "mouth_error", ("mean",), _fixed(3)), ("eye error", "eye_error", ("mean",), _fixed(3)),
                ("face SSIM", "face_ssim", ("mean",), _fixed(3)),

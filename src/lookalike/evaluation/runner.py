@@ -113,7 +113,7 @@ def _benchmark_image(path: Path, relative: str, variants: list[Variant], config:
     if not original.faces:
         return outcome
     base = AnonymizeConfig(rotations=config.rotations, threshold=config.threshold)
-    versions, seconds = {}, {}
+    versions, seconds, fallbacks = {}, {}, {}
     for variant in variants:
         try:
             result = anonymize(loaded, config=variant.config(base), faces=original.faces)
@@ -121,8 +121,11 @@ def _benchmark_image(path: Path, relative: str, variants: list[Variant], config:
             outcome.variants[variant.label] = unmeasured(original, variant.label, "method_failed", error_line(path, exc))
             continue
         versions[variant.label], seconds[variant.label] = result.rgb, result.seconds
+        fallbacks[variant.label] = [record.fallback for record in result.faces]
     for label, measured in _measure(path, loaded.rgb, original, versions, config).items():
         measured.seconds = seconds[label]
+        for face, fallback in zip(measured.faces, fallbacks[label]):
+            face.fallback = fallback
         outcome.variants[label] = measured
     outcome.variants = {v.label: outcome.variants[v.label] for v in variants}  # in the order asked
     return outcome

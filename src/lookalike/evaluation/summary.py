@@ -37,6 +37,8 @@ METRICS: dict[str, tuple[str, str]] = {
                                "scale: age, gender, skin colour, hair colour, long hair, happy), faces still detected"),
     "attribute_correlation": ("higher", "correlation across faces between each predicted attribute of the original "
                                         "and of the anonymized face"),
+    "fallback_rate": ("lower", "share of faces the method says it fell back on a stronger method for (it could not "
+                               "reach its target otherwise)"),
     "ssim_outside": ("higher", "SSIM outside the enlarged face region, per image (1 = untouched)"),
     "psnr_outside": ("higher", "PSNR outside the enlarged face region, dB, per image (100 = identical)"),
     "seconds_per_face": ("lower", "the method's own time per face (detection shared by all methods excluded)"),
@@ -81,6 +83,7 @@ def summarize(images: list[ImageOutcome], labels: list[str], recognizers: tuple[
                             "perceptual_similarity"):
                     value = getattr(outcome, key)
                     row[key] = None if value is None else round(value, 4)
+                row["fallback"] = outcome.fallback
                 per_face.append(row)
                 reference = image.original.perceived[outcome.index] if image.original.perceived else None
                 if outcome.attributes is not None and reference is not None:
@@ -161,6 +164,7 @@ def _utility_summary(rows: list[dict], outcomes: list[VariantOutcome]) -> dict:
     measured = [o for o in outcomes if o.status == "measured"]
     return {
         "detection_rate": _rate(sum(r["detected"] for r in rows), len(rows)),
+        "fallback_rate": _rate(sum(r.get("fallback") is not None for r in rows), len(rows)),
         **{key: _stats([r[key] for r in rows if r[key] is not None])
            for key in ("landmark_error", "pose_error", "mouth_error", "eye_error", "face_ssim", "perceptual_similarity")},
         "ssim_outside": _stats([o.ssim_outside for o in measured if o.ssim_outside is not None]),

@@ -21,7 +21,7 @@ from lookalike.landmarks import add_landmarks
 from lookalike.synthesis import ClassicParams, apply_classic, ellipse_mask, face_ellipse
 from lookalike.types import Face
 
-Method = Literal["blur", "pixelate", "solid", "lookalike"]
+Method = Literal["blur", "pixelate", "solid", "lookalike", "swap"]
 Rotations = Literal["off", "coarse", "full"]
 
 
@@ -150,7 +150,7 @@ def anonymize(image: np.ndarray | LoadedImage, method: Method | None = None,
     rgb = loaded.rgb
     if faces is None:
         faces = add_landmarks(rgb, detect_faces(rgb, config.detector_config()))
-    if config.method == "lookalike":
+    if config.method in ("lookalike", "swap"):
         return _anonymize_lookalike(loaded, faces, config, started)
     ellipses = [face_ellipse(f, config.mask_scale) for f in faces]
     params = config.classic_params()
@@ -178,7 +178,7 @@ def anonymize(image: np.ndarray | LoadedImage, method: Method | None = None,
 def _anonymize_lookalike(loaded: LoadedImage, faces: list[Face], config: AnonymizeConfig,
                          started: float) -> AnonymizationResult:
     """Each face in turn, on the image as the faces before it left it (overlapping faces stay changed)."""
-    from lookalike.pipeline.lookalike import lookalike_face, load_bank, load_crowd
+    from lookalike.pipeline.lookalike import load_bank, load_crowd, lookalike_face, swap_face
 
     rgb = loaded.rgb
     treated = rgb.copy()
@@ -186,9 +186,12 @@ def _anonymize_lookalike(loaded: LoadedImage, faces: list[Face], config: Anonymi
     bank, crowd = load_bank(config.bank), load_crowd(config.crowd)
     records = []
     for index, face in enumerate(faces):
-        outcome = lookalike_face(treated, face, privacy=config.privacy, steer=config.steer,
-                                 target_distance=config.target_distance, seed=config.seed + index, bank=bank,
-                                 crowd=crowd)
+        if config.method == "swap":
+            outcome = swap_face(treated, face, seed=config.seed + index, bank=bank, crowd=crowd)
+        else:
+            outcome = lookalike_face(treated, face, privacy=config.privacy, steer=config.steer,
+                                     target_distance=config.target_distance, seed=config.seed + index, bank=bank,
+                                     crowd=crowd)
         x0, y0, x1, y1 = outcome.box
         before = treated[y0:y1, x0:x1]
         changed = (outcome.image != before).any(axis=-1)
@@ -197,7 +200,7 @@ def _anonymize_lookalike(loaded: LoadedImage, faces: list[Face], config: Anonymi
         details = outcome.record
         verification = {name: {k: v[k] for k in ("distance", "threshold", "match")}
                         for name, v in details.get("recognizers", {}).items()}
-        records.append(FaceRecord(index=index, face=face, method="lookalike", mask={"box": list(outcome.box)},
+        records.append(FaceRecord(index=index, face=face, method=config.method, mask={"box": list(outcome.box)},
                                   verification=verification, fallback=details.get("fallback"), lookalike=details))
     if config.verify:
         blended = treated

@@ -2,19 +2,19 @@
 
 For every face, a closed loop (see ``../shared/DESIGN.md``):
 
-1. measure it: both recognizers' embeddings, its identity saliency (FaceNet occlusion), its perceptual
-   embedding and attributes;
+1. measure it: both recognizers' embeddings, its perceptual embedding and attributes, and (for levels
+   that regenerate only part of the face) its identity saliency (FaceNet occlusion);
 2. choose donors from the bank (:func:`choose_donors`): inside the privacy level's perceptual band and
-   compatible in gender, age, skin, pose and mouth state, relaxing those rules one at a time (recorded)
-   where the bank has nobody;
+   compatible in gender, age, skin, pose and mouth state, then, as spares, donors found by relaxing
+   those rules one at a time (each donor's record says how it matched);
 3. try candidates from the least change up (:attr:`PrivacyLevel.schedule`: the most identity-carrying
-   regions first, then more regions and a stronger shape morph, then the next donor), and keep the
-   first one the steering recognizers no longer match: for each, the anonymized face must be farther
-   from the original than its verification threshold (times ``target_distance``) and than at least
-   ``k`` faces of the reference crowd, both ways (the original's rank among the crowd seen from the
-   anonymized face, and the anonymized face's among the crowd seen from the original);
-4. fail closed: no candidate passes, the whole face is regenerated with the full morph and the outline;
-   still matched, a strong blur; still matched, a solid fill. The record says which.
+   regions first, then more regions and a stronger shape morph, then a style that keeps less of the
+   person), several donors per step, and keep the first one the steering recognizers no longer match:
+   for each, the anonymized face must be farther from the original than its verification threshold
+   (times ``target_distance``) and than at least ``k`` faces of the reference crowd, both ways (the
+   original's rank among the crowd seen from the anonymized face, and the anonymized face's among the
+   crowd seen from the original);
+4. fail closed: no candidate passes, a strong blur; still matched, a solid fill. The record says which.
 
 Candidates are embedded at the original face's alignment (an attacker knows where the face was), FaceNet
 first (cheap), dlib only for candidates FaceNet already passes.
@@ -41,29 +41,27 @@ class PrivacyLevel:
     k : the anonymized face must be no nearer to its original than k reference-crowd faces are (and the
         original no nearer to it than k crowd faces), for every steering recognizer.
     band : perceptual similarity band of donors (higher: more alike; 0.5 is unrelated).
-    schedule : the candidates tried per donor, in order: (strength, morph, style), where strength is the
-        share of the face's identity (by saliency) whose regions are regenerated, morph the shape morph
-        toward the donor, and style one of :data:`STYLES`.
-    donors : how many donors are tried before the fallbacks.
+    schedule : the steps tried, in order: (strength, morph, style, donors), where strength is the share of
+        the face's identity (by saliency) whose regions are regenerated (1: the whole face), morph the
+        shape morph toward the donor, style one of :data:`STYLES`, and donors how many of the best donors
+        are tried at that step (in one batch).
     """
 
     name: str
     k: int
     band: tuple[float, float]
-    schedule: tuple[tuple[float, float, str], ...]
-    donors: int = 2
+    schedule: tuple[tuple[float, float, str, int], ...]
     description: str = ""
 
 
 PRIVACY_LEVELS: dict[str, PrivacyLevel] = {
-    "low": PrivacyLevel("low", 1, (0.80, 0.95), ((0.5, 0.3, "natural"), (0.8, 0.6, "natural"), (1.0, 1.0, "natural"),
-                                                 (1.0, 1.0, "strong")),
+    "low": PrivacyLevel("low", 1, (0.80, 0.98), ((0.6, 0.5, "natural", 2), (1.0, 1.0, "natural", 2),
+                                                 (1.0, 1.0, "strong", 6)),
                         description="no recognizer takes the face for the person, and the person is not the "
                                     "nearest of the crowd (k = 1)"),
-    "medium": PrivacyLevel("medium", 5, (0.70, 0.90), ((0.7, 0.5, "natural"), (1.0, 1.0, "natural"),
-                                                       (1.0, 1.0, "strong")),
+    "medium": PrivacyLevel("medium", 5, (0.70, 0.97), ((1.0, 1.0, "natural", 2), (1.0, 1.0, "strong", 8)),
                            description="hidden among at least 5 crowd faces for each recognizer (default)"),
-    "high": PrivacyLevel("high", 20, (0.60, 0.85), ((1.0, 1.0, "natural"), (1.0, 1.0, "strong")), donors=3,
+    "high": PrivacyLevel("high", 20, (0.60, 0.95), ((1.0, 1.0, "strong", 10),),
                          description="hidden among at least 20 crowd faces for each recognizer"),
 }
 #: How a candidate is synthesised. "natural" gives back the target's fine texture and gaze; "strong" keeps
@@ -73,6 +71,9 @@ STYLES = {
     "strong": ({"detail_amount": 0.3, "keep_gaze": False, "feather": 0.03}, True),
 }
 DEFAULT_PRIVACY = "medium"
+
+#: Candidates synthesised and checked together (one FaceNet batch).
+BATCH = 2
 
 #: Faces narrower than this (pixels) are not regenerated: there is too little face to transplant onto,
 #: so they go straight to the blur fallback (recorded).
@@ -119,7 +120,7 @@ def lookalike_face(image: np.ndarray, face: Face, *, privacy: str = DEFAULT_PRIV
     check = _Check(crowd, steering, level.k, target_distance)
 
     problem = _unsuitable(face)
-    target = _measure(image, face) if problem is None else None
+    target = _measure(image, face, saliency=_needs_saliency(level)) if problem is None else None
     if target is None:
         outcome = _fallbacks(image, face, None, check, record, reason=problem)
     else:
@@ -145,6 +146,39 @@ def load_crowd(path: str | None = None):
 @lru_cache(maxsize=8)
 def _cached(kind, path: str):
     return kind.load(path)
+
+
+def swap_face(image: np.ndarray, face: Face, *, seed: int = 0, bank=None, crowd=None) -> LookalikeOutcome:
+    """The full-swap baseline: the whole face regenerated from the first suitable donor, without a loop.
+
+    What classic face replacement does; there for comparison (``--method swap``). Nothing checks that the
+    person is hidden, though the record measures it. A face that cannot be swapped is blurred.
+    """
+    from lookalike.synthesis.regenerate import RegenerationConfig, regenerate
+    from lookalike.saliency.regions import SALIENCY_REGIONS
+
+    started = time.perf_counter()
+    bank = bank if bank is not None else load_bank()
+    crowd = crowd if crowd is not None else load_crowd()
+    record: dict = {"privacy": None, "steer": [], "k": None}
+    check = _Check(crowd, (), 0, 1.0)
+    problem = _unsuitable(face)
+    target = _measure(image, face, saliency=False) if problem is None else None
+    donors = choose_donors(target, bank, get_privacy(DEFAULT_PRIVACY), seed, limit=1) if target else []
+    if not donors:
+        outcome = _fallbacks(image, face, target, check, record, reason=problem or "no donor in the bank")
+        outcome.record["reached"] = None  # nothing was asked of the swap
+    else:
+        donor, match = donors[0]
+        donor_image, donor_landmarks = bank.donor_image(donor.name)
+        candidate = regenerate(target.window, target.face.landmarks, donor_image, donor_landmarks, SALIENCY_REGIONS,
+                               1.0, outline=True, config=RegenerationConfig(**STYLES["strong"][0]))
+        record.update(donor_match=match, donor=donor.name, donor_similarity=round(donor.similarity, 4),
+                      regions=list(SALIENCY_REGIONS), morph=1.0, style="strong", attempts=1, fallback=None, reached=None)
+        outcome = _finish(image, target, candidate.paste(target.window), candidate.mask, candidate.box, {}, check,
+                          record, geometry_of=candidate)
+    outcome.record["seconds"] = round(time.perf_counter() - started, 3)
+    return outcome
 
 
 def get_privacy(name: str) -> PrivacyLevel:
@@ -197,64 +231,54 @@ class _Check:
 
 def _loop(image: np.ndarray, target: _Target, level: PrivacyLevel, check: _Check, bank, seed: int,
           record: dict) -> LookalikeOutcome:
+    """Step by step of the level's schedule (least change first), each step with its donors in one batch."""
     from lookalike.saliency import select_regions
     from lookalike.saliency.regions import CANONICAL_ORDER, FEATURE_OF
     from lookalike.synthesis.regenerate import RegenerationConfig, regenerate
 
-    donors, match = choose_donors(target, bank, level, seed)
-    record["donor_match"] = match
-    record["saliency"] = "computed" if target.saliency is not None else "canonical order (saliency unavailable)"
+    donors = choose_donors(target, bank, level, seed)
+    record["saliency"] = ("computed" if target.saliency is not None else
+                          "not needed (the level regenerates the whole face)" if not _needs_saliency(level) else
+                          "unavailable: canonical order")
     attempts = 0
-    for donor in donors[:level.donors]:
-        donor_image, donor_landmarks = bank.donor_image(donor.name)
-        candidates, seen, styles = [], set(), []
-        for strength, morph, style in level.schedule:
-            if target.saliency is not None:
-                regions = tuple(select_regions(target.saliency, strength))
-            else:
-                regions = _canonical(CANONICAL_ORDER, FEATURE_OF, strength)
-            if (regions, morph, style) in seen:
-                continue
-            seen.add((regions, morph, style))
-            options, outline = STYLES[style]
-            candidates.append(regenerate(target.window, target.face.landmarks, donor_image, donor_landmarks,
-                                         regions, morph, outline=outline, config=RegenerationConfig(**options)))
-            styles.append(style)
-        attempts += len(candidates)
-        chosen = _first_passing(target, candidates, check)
-        if chosen is not None:
-            candidate, probes = chosen
-            record.update(donor=donor.name, donor_similarity=round(donor.similarity, 4), regions=list(candidate.regions),
-                          morph=candidate.morph, style=styles[next(i for i, c in enumerate(candidates) if c is candidate)], attempts=attempts,
-                          fallback=None, reached=True)
-            return _finish(image, target, candidate.paste(target.window), candidate.mask, candidate.box,
-                           probes, check, record, geometry_of=candidate)
-    # fail closed, step 1: the whole face from the best donor, full morph, outline included
-    if donors:
-        donor_image, donor_landmarks = bank.donor_image(donors[0].name)
-        from lookalike.saliency.regions import SALIENCY_REGIONS
-
-        candidate = regenerate(target.window, target.face.landmarks, donor_image, donor_landmarks,
-                               SALIENCY_REGIONS, 1.0, outline=True,
-                               config=RegenerationConfig(detail_amount=0.0, keep_gaze=False, keep_open_mouth=False,
-                                                         feather=0.02))
-        attempts += 1
-        chosen = _first_passing(target, [candidate], check)
-        if chosen is not None:
-            record.update(donor=donors[0].name, donor_similarity=round(donors[0].similarity, 4),
-                          regions=list(SALIENCY_REGIONS), morph=1.0, attempts=attempts, reached=True,
-                          fallback="whole face (no partial lookalike reached the level)")
-            return _finish(image, target, candidate.paste(target.window), candidate.mask, candidate.box,
-                           chosen[1], check, record, geometry_of=candidate)
-        reason = "no lookalike reached the level, the whole face included"
-    else:
-        reason = "no donor in the bank"
+    images: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for strength, morph, style, count in level.schedule:
+        if target.saliency is not None:
+            regions = tuple(select_regions(target.saliency, strength))
+        else:
+            regions = _canonical(CANONICAL_ORDER, FEATURE_OF, strength)
+        options, outline = STYLES[style]
+        # donors in small batches: most faces pass with one of the first, and each candidate costs a synthesis
+        for start in range(0, min(count, len(donors)), BATCH):
+            batch = []
+            for donor, match in donors[start:min(count, start + BATCH)]:
+                if donor.name not in images:
+                    images[donor.name] = bank.donor_image(donor.name)
+                donor_image, donor_landmarks = images[donor.name]
+                batch.append((donor, match, regenerate(target.window, target.face.landmarks, donor_image,
+                                                       donor_landmarks, regions, morph, outline=outline,
+                                                       config=RegenerationConfig(**options))))
+            attempts += len(batch)
+            chosen = _first_passing(target, [c for _, _, c in batch], check)
+            if chosen is not None:
+                index, probes = chosen
+                donor, match, candidate = batch[index]
+                record.update(donor=donor.name, donor_match=match, donor_similarity=round(donor.similarity, 4),
+                              regions=list(candidate.regions), morph=candidate.morph, style=style, attempts=attempts,
+                              fallback=None, reached=True)
+                return _finish(image, target, candidate.paste(target.window), candidate.mask, candidate.box,
+                               probes, check, record, geometry_of=candidate)
     record["attempts"] = attempts
+    reason = "no lookalike reached the level" if donors else "no donor in the bank"
     return _fallbacks(image, _shift(target.face, *target.offset), target, check, record, reason=reason)
 
 
+def _needs_saliency(level: PrivacyLevel) -> bool:
+    return any(strength < 1.0 for strength, *_ in level.schedule)
+
+
 def _first_passing(target: _Target, candidates: list, check: _Check):
-    """The first candidate every steering recognizer passes, with all its embeddings; FaceNet first."""
+    """The index of the first candidate every steering recognizer passes, and its embeddings; FaceNet first."""
     from lookalike.identity import get_recognizer
 
     images = [c.paste(target.window) for c in candidates]
@@ -282,7 +306,7 @@ def _first_passing(target: _Target, candidates: list, check: _Check):
             alive = survivors
     if not alive:
         return None
-    return candidates[alive[0]], probes[alive[0]]
+    return alive[0], probes[alive[0]]
 
 
 def _fallbacks(image: np.ndarray, face: Face, target: _Target | None, check: _Check, record: dict,
@@ -357,44 +381,47 @@ def _finish(image: np.ndarray, target: _Target, window: np.ndarray, mask: np.nda
 # ------------------------------------------------------------------------------------------- donors
 
 
-def choose_donors(target: _Target, bank, level: PrivacyLevel, seed: int = 0) -> tuple[list, str]:
-    """Donors for one face, best first, and how strictly they match (``"strict"`` or what was relaxed).
+def choose_donors(target: _Target, bank, level: PrivacyLevel, seed: int = 0, limit: int = 8) -> list[tuple[object, str]]:
+    """Donors for one face, best first, each with how strictly it matches (``"strict"`` or what was relaxed).
 
-    The level's band and every compatibility rule first; then, where the bank has nobody, the band is
-    widened, then age and skin are relaxed, then only gender is kept, then anyone not the person.
-    ``seed`` shuffles donors that tie on group distance among the first few.
+    The level's band and every compatibility rule first; after those donors come, as spares for the
+    loop, those found by widening the band, then relaxing age, skin and pose, then keeping only gender
+    and mouth. Within each step, donors are ranked by group (age and gender, PerFace's rule) and then by
+    perceptual similarity plus half the identity margin (the donor's distance from the person in units of
+    the recognizer's threshold, the smaller of the two, capped at 2.5): a lookalike cannot move further
+    from the person than its donor is, and the crowd check wants a real margin. ``seed`` shuffles the
+    first few donors of the first step that tie on group.
     """
     from lookalike.perception import face_features, load_model
     from lookalike.perception.donors import Compatibility, select_donors
 
     model = load_model()
-    parts = face_features(target.window, target.face, target.embeddings).parts
-    probe = {k: v for k, v in parts.items()}
+    probe = face_features(target.window, target.face, target.embeddings).parts
     strict = Compatibility()
     steps = [
         ("strict", level.band, strict),
-        ("band widened", (0.6, 0.95), strict),
-        ("band widened, age and skin relaxed", (0.55, 0.97), replace(strict, max_age_gap=25.0, max_skin_gap=30.0,
-                                                                      max_pose_gap=30.0)),
-        ("only gender and mouth kept", (0.5, 0.98), Compatibility(max_age_gap=None, max_skin_gap=None,
+        ("band widened", (0.5, 1.0), strict),
+        ("band widened, age, skin and pose relaxed", (0.5, 1.0),
+         replace(strict, max_age_gap=25.0, max_skin_gap=30.0, max_pose_gap=30.0)),
+        ("only gender and mouth kept", (0.0, 1.0), Compatibility(max_age_gap=None, max_skin_gap=None,
                                                                   max_pose_gap=None)),
-        ("any donor not the person", (0.0, 1.0), Compatibility(gender_tolerance=None, max_age_gap=None,
-                                                               max_skin_gap=None, max_pose_gap=None,
-                                                               mouth_threshold=None)),
     ]
+    chosen: list[tuple[object, str]] = []
+    seen: set[str] = set()
     for label, band, compatibility in steps:
-        donors = select_donors(probe, bank.pool, model, band=band, compatibility=compatibility, limit=None)
-        if donors:
-            # within the closest group, the donor farthest in identity first: a lookalike cannot move further
-            # from the person than its donor is, and the crowd check asks for a real margin
-            donors = sorted(donors, key=lambda d: (d.group_distance, -_identity_margin(d)))[:6]
-            if seed:
-                rng = np.random.default_rng(seed)
-                head = [d for d in donors if d.group_distance == donors[0].group_distance][:4]
-                order = list(rng.permutation(len(head)))
-                donors = [head[i] for i in order] + donors[len(head):]
-            return donors, label
-    return [], "no donor"
+        found = select_donors(probe, bank.pool, model, band=band, compatibility=compatibility, limit=None)
+        found = sorted((d for d in found if d.name not in seen),
+                       key=lambda d: (d.group_distance, -(d.similarity + 0.5 * min(_identity_margin(d), 2.5)), d.name))
+        if seed and not chosen and found:
+            head = [d for d in found if d.group_distance == found[0].group_distance][:4]
+            order = np.random.default_rng(seed).permutation(len(head))
+            found = [head[i] for i in order] + found[len(head):]
+        for donor in found:
+            chosen.append((donor, label))
+            seen.add(donor.name)
+        if len(chosen) >= limit:
+            break
+    return chosen[:limit]
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -416,7 +443,7 @@ def _unsuitable(face: Face) -> str | None:
     return None
 
 
-def _measure(image: np.ndarray, face: Face) -> _Target | None:
+def _measure(image: np.ndarray, face: Face, saliency: bool = True) -> _Target | None:
     from lookalike.identity import get_recognizer
     from lookalike.saliency import identity_saliency
     from lookalike.synthesis.regenerate import face_box_window
@@ -425,8 +452,8 @@ def _measure(image: np.ndarray, face: Face) -> _Target | None:
     window = np.ascontiguousarray(image[y0:y1, x0:x1])
     local = _shift(face, -x0, -y0)
     embeddings = {n: get_recognizer(n).embed(window, local) for n in RECOGNIZERS}
-    saliency = identity_saliency(window, local, "facenet", "occlusion")
-    usable = saliency if saliency.status != "skipped" else None
+    found = identity_saliency(window, local, "facenet", "occlusion") if saliency else None
+    usable = found if found is not None and found.status != "skipped" else None
     return _Target(local, window, (x0, y0), embeddings, usable.ranking if usable else None, usable)
 
 

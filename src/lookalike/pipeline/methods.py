@@ -111,6 +111,7 @@ METHODS: dict[str, MethodSpec] = {
     "lookalike": MethodSpec("lookalike", "identity regions regenerated from donors until recognizers no longer match",
                             "privacy", "privacy level: low, medium (default) or high", ("low", "medium", "high"),
                             steered_by=("dlib", "facenet")),
+    "swap": MethodSpec("swap", "baseline: the whole face replaced by one donor's, without any check"),
 }
 
 

@@ -15,8 +15,9 @@ Two ways to ask a recognizer:
 A region's **share** is its part of the face's total identity score (shares add up to 1); its **density**
 is share per share of face area. Regions are ranked by feature (both eyes, both eyebrows, nose, mouth,
 cheeks, chin, forehead, jaw; see :data:`~lookalike.saliency.regions.FEATURES`), features by their density,
-so taking them in order changes the fewest pixels for a given amount of identity, and symmetrically. Several recognizers are combined by averaging their shares
-and their normalised pixel maps, so a mask does not overfit one model.
+so taking them in order changes the fewest pixels for a given amount of identity, and symmetrically.
+Several recognizers are combined by averaging their shares and their normalised pixel maps, so a mask
+does not overfit one model.
 
 >>> from skimage.data import astronaut
 >>> from lookalike.pipeline import detect
@@ -100,7 +101,8 @@ class RegionScore:
     density: float
 
     def to_dict(self) -> dict:
-        return {"region": self.name, "feature": FEATURE_OF[self.name], "score": round(self.score, 5), "share": round(self.share, 4),
+        return {"region": self.name, "feature": FEATURE_OF[self.name], "score": round(self.score, 5),
+                "share": round(self.share, 4),
                 "area": round(self.area, 4), "density": round(self.density, 3)}
 
 
@@ -250,7 +252,7 @@ def identity_saliency(image: np.ndarray, face: Face, recognizer: RecognizerChoic
     """Identity saliency of one face of an RGB uint8 image (the face needs dense landmarks).
 
     ``recognizer``: "facenet", "dlib" or "both" (shares and maps averaged). ``method``: "occlusion" (any
-    recognizer; the default) or "gradient" (FaceNet only: faster and a finer pixel map, but its ranking
+    recognizer; the default) or "gradient" (FaceNet only: a finer pixel map at the same cost, but its ranking
     moves identity more slowly, see the README's figures). Never raises for a difficult face: the
     result's ``status`` and ``reason`` say what happened.
     """

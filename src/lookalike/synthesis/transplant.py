@@ -257,6 +257,12 @@ def warp_to_landmarks(donor: np.ndarray, donor_landmarks: np.ndarray, target_lan
     map_x = coeffs[0] * cols + coeffs[1] * rows + coeffs[2]
     map_y = coeffs[3] * cols + coeffs[4] * rows + coeffs[5]
 
+    # Pixels whose donor position is off the donor image have nothing to show (replicating its border
+    # would smear; a nearly degenerate triangle can also send a few pixels arbitrarily far).
+    on_donor = (map_x >= -0.5) & (map_y >= -0.5) & (map_x <= donor.shape[1] - 0.5) & (map_y <= donor.shape[0] - 0.5)
+    drawn = drawn & on_donor
+    if not drawn.any():
+        return warped, coverage
     # Occlusion in the donor: rasterize the donor's own visible surface and refuse target pixels whose
     # donor position shows another part of the face (sharing a vertex allows for rasterization at edges).
     lo = np.floor([map_x[drawn].min(), map_y[drawn].min()]).astype(int) - 1
@@ -267,10 +273,7 @@ def warp_to_landmarks(donor: np.ndarray, donor_landmarks: np.ndarray, target_lan
     at_x = np.clip((map_x - (lo[0] - 0.5)).astype(np.int32), 0, d_index.shape[1] - 1)
     at_y = np.clip((map_y - (lo[1] - 0.5)).astype(np.int32), 0, d_index.shape[0] - 1)
     seen = d_index[at_y, at_x]
-    # Pixels whose donor position is off the donor image have nothing to show (replicating its border
-    # would smear).
-    on_donor = (map_x >= -0.5) & (map_y >= -0.5) & (map_x <= donor.shape[1] - 0.5) & (map_y <= donor.shape[0] - 0.5)
-    visible = drawn & on_donor & ((seen < 0) | shares[index, seen])
+    visible = drawn & ((seen < 0) | shares[index, seen])
     if not visible.any():
         return warped, coverage
 

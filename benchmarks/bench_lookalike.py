@@ -1,0 +1,177 @@
+"""The README's lookalike figures: `lookalike benchmark` on hold-out OMI faces, and the gallery.
+
+Hold-out: faces 0601-0804 were never used for anything the method ships or was tuned on (the donor
+bank's prototypes and the reference crowd come from faces 0001-0600, the perception head was trained on
+0001-0600, FaceNet's threshold calibrated on 0001-0400). The folder of hold-out faces is made of links
+in the report folder, so the real command runs on exactly those files.
+
+Variants: blur 0.15 (the strongest blur baseline), swap (the whole face from one donor, no check), the
+lookalike method at the default level steered on both recognizers, and steered on one recognizer only
+(leave-one-out: judged by the other). Protection is measured against a gallery of all hold-out originals.
+
+    python benchmarks/bench_lookalike.py                  # 204 faces, ~40 min on 2 cores
+    python benchmarks/bench_lookalike.py --limit 20       # a quick look (top-1 is then not meaningful)
+    python benchmarks/bench_lookalike.py --gallery        # only the picture docs/images/lookalike_gallery.png
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench_baselines import _num, _pct, markdown_table
+from lookalike.io import write_bytes_atomic, write_text_atomic
+
+REPO = Path(__file__).resolve().parents[1]
+OMI_FACES = REPO.parent / "shared" / "data" / "omi" / "faces"
+HOLDOUT = range(601, 805)
+RESULTS = REPO / "benchmarks" / "results" / "lookalike_omi.json"
+GALLERY = REPO / "docs" / "images" / "lookalike_gallery.png"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--report-dir", type=Path, default=Path("/tmp/lookalike-lookalike"))
+    parser.add_argument("--levels", default="medium", help="lookalike levels for the benchmark, comma-separated")
+    parser.add_argument("--steer", default="both,dlib,facenet")
+    parser.add_argument("--gallery", action="store_true", help="only draw the gallery")
+    parser.add_argument("--no-save", action="store_true", help="do not update benchmarks/results and docs/images")
+    args = parser.parse_args()
+    if not OMI_FACES.is_dir():
+        print(f"skipped: {OMI_FACES} not found (the OMI faces are only on the development machines)")
+        return 0
+    if args.gallery:
+        return gallery(save=not args.no_save)
+
+    shutil.rmtree(args.report_dir, ignore_errors=True)  # never read an older run's report
+    images = args.report_dir / "holdout"
+    images.mkdir(parents=True)
+    for number in HOLDOUT:
+        (images / f"{number:04d}.jpg").symlink_to(OMI_FACES / f"{number:04d}.jpg")
+    command = ["lookalike", "benchmark", "--images", str(images), "--methods", "blur,swap,lookalike",
+               "--levels", "blur=0.15", "--levels", f"lookalike={args.levels}", "--steer", args.steer,
+               "--jobs", str(args.jobs), "-o", str(args.report_dir / "report")]
+    command += ["--limit", str(args.limit)] if args.limit else []
+    started = time.perf_counter()
+    finished = subprocess.run([str(Path(sys.executable).with_name("lookalike")), *command[1:]], stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - started
+    report_file = args.report_dir / "report" / "report.json"
+    if finished.returncode not in (0, 1) or not report_file.exists():
+        print(f"$ {' '.join(command)}\nfailed with exit {finished.returncode}; nothing saved")
+        return finished.returncode or 1
+    report = json.loads(report_file.read_text())
+    print(f"$ {' '.join(command)}\nexit {finished.returncode}, wall time {wall / 60:.1f} min\n")
+    print(markdown_table(report) + "\n\n" + leave_one_out_table(report) + "\n\n" + fallback_table(report))
+    if not args.no_save and args.limit is None:
+        summary = {key: report[key] for key in ("created", "inputs", "seconds_total", "config", "recognizers",
+                                                  "software", "gallery", "files", "detection_seconds_per_image", "variants")}
+        summary["command"] = " ".join(command).replace(str(args.report_dir), "REPORT_DIR")
+        summary["wall_seconds"] = round(wall, 1)
+        summary["fallbacks"] = fallbacks(report)
+        write_text_atomic(RESULTS, json.dumps(summary, indent=1) + "\n")
+        print(f"\nsaved {RESULTS.relative_to(REPO)}")
+    return finished.returncode
+
+
+def leave_one_out_table(report: dict) -> str:
+    """Protection of each variant by each recognizer, marking the recognizers the loop did not consult."""
+    names = list(report["recognizers"])
+    lines = ["| variant | steered by | " + " | ".join(f"{n} match / top-1 / top-5" for n in names) + " |",
+             "|" + "---|" * (2 + len(names))]
+    for v in report["variants"]:
+        steered = v.get("steered_by")
+        cells = [v["label"], ", ".join(steered) if steered else "-"]
+        for n in names:
+            p = v["protection"][n]
+            held = " (held out)" if steered and n not in steered else ""
+            cells.append(f"{_pct(p['match_rate'])} / {_pct(p['top1_rate'])} / {_pct(p['top5_rate'])}{held}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def fallbacks(report: dict) -> dict:
+    out = {}
+    for v in report["variants"]:
+        rows = [r for r in report["per_face"] if r["variant"] == v["label"]]
+        kinds: dict[str, int] = {}
+        for r in rows:
+            if r.get("fallback"):
+                kind = r["fallback"].split(" (")[0]
+                kinds[kind] = kinds.get(kind, 0) + 1
+        out[v["label"]] = {"faces": len(rows), "fallbacks": kinds}
+    return out
+
+
+def fallback_table(report: dict) -> str:
+    lines = ["| variant | faces | fell back (blur / solid) |", "|---|---|---|"]
+    for label, f in fallbacks(report).items():
+        kinds = f["fallbacks"]
+        total = sum(kinds.values())
+        share = _pct(total / f["faces"]) if f["faces"] else "n/a"
+        lines.append(f"| {label} | {f['faces']} | {share} ({kinds.get('blur', 0)} / {kinds.get('solid', 0)}) |")
+    return "\n".join(lines)
+
+
+def gallery(save: bool = True, count: int = 24, tile: int = 112) -> int:
+    """original | blur 0.15 | swap | lookalike low | medium | high, for ``count`` hold-out faces spread evenly."""
+    import cv2
+
+    from lookalike.io.images import load_image
+    from lookalike.pipeline import anonymize, detect
+
+    numbers = np.linspace(HOLDOUT.start, HOLDOUT.stop - 1, count).round().astype(int)
+    columns = [("original", None), ("blur 0.15", {"method": "blur", "blur_sigma": 0.15}),
+               ("swap", {"method": "swap"}), ("lookalike low", {"method": "lookalike", "privacy": "low"}),
+               ("lookalike medium", {"method": "lookalike", "privacy": "medium"}),
+               ("lookalike high", {"method": "lookalike", "privacy": "high"})]
+    rows, notes = [], []
+    for number in numbers:
+        image = load_image(OMI_FACES / f"{number:04d}.jpg").rgb
+        faces = detect(image)
+        face = max(faces, key=lambda f: f.width * f.height)
+        x0, y0, x1, y1 = face.box
+        pad = 0.25 * max(x1 - x0, y1 - y0)
+        box = (slice(max(0, int(y0 - pad)), int(y1 + pad)), slice(max(0, int(x0 - pad)), int(x1 + pad)))
+        tiles, note = [], [f"{number:04d}"]
+        for label, options in columns:
+            if options is None:
+                result = image
+            else:
+                anonymized = anonymize(image, faces=[face], **options)
+                result = anonymized.rgb
+                record = anonymized.faces[0]
+                if record.fallback:
+                    note.append(f"{label}: {record.fallback.split(' (')[0]}")
+            tiles.append(cv2.resize(np.ascontiguousarray(result[box]), (tile, tile), interpolation=cv2.INTER_AREA))
+        rows.append(np.hstack(tiles))
+        notes.append(", ".join(note))
+        print(notes[-1], flush=True)
+    half = (len(rows) + 1) // 2
+    left, right = np.vstack(rows[:half]), np.vstack(rows[half:])
+    if right.shape[0] < left.shape[0]:
+        right = np.vstack([right, np.full((left.shape[0] - right.shape[0],) + right.shape[1:], 255, np.uint8)])
+    gap = np.full((left.shape[0], tile // 4, 3), 255, np.uint8)
+    picture = np.hstack([left, gap, right])
+    header = np.full((28, picture.shape[1], 3), 255, np.uint8)
+    for side in range(2):
+        for i, (label, _) in enumerate(columns):
+            x = side * (left.shape[1] + gap.shape[1]) + i * tile + 4
+            cv2.putText(header, label, (x, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 0, 0), 1, cv2.LINE_AA)
+    picture = np.vstack([header, picture])
+    if save:
+        ok, data = cv2.imencode(".png", cv2.cvtColor(picture, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+        write_bytes_atomic(GALLERY, data.tobytes())
+        print(f"saved {GALLERY.relative_to(REPO)} ({len(data) // 1024} KB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

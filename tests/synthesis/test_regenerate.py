@@ -1,0 +1,68 @@
+"""regenerate: one lookalike candidate from a donor."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lookalike.landmarks.regions import region_mask
+from lookalike.saliency import SALIENCY_REGIONS
+from lookalike.synthesis.bank import default_bank
+from lookalike.synthesis.regenerate import RegenerationConfig, face_box_window, regenerate
+
+
+@pytest.fixture(scope="module")
+def face(astronaut):
+    from lookalike.pipeline import detect
+
+    return detect(astronaut)[0]
+
+
+@pytest.fixture(scope="module")
+def donor():
+    return default_bank().donor_image(0)
+
+
+def test_only_the_window_and_the_masked_pixels_change(astronaut, face, donor):
+    candidate = regenerate(astronaut, face.landmarks, *donor, ("nose", "mouth"), morph=0.5)
+    x0, y0, x1, y1 = candidate.box
+    assert (x0, y0, x1, y1) == face_box_window(astronaut.shape, face.landmarks, RegenerationConfig().margin)
+    pasted = candidate.paste(astronaut)
+    outside = np.ones(astronaut.shape[:2], bool)
+    outside[y0:y1, x0:x1] = False
+    assert np.array_equal(pasted[outside], astronaut[outside])
+    changed = (candidate.image != astronaut[y0:y1, x0:x1]).any(axis=-1)
+    assert changed.any() and np.all(candidate.mask[changed] == 1.0)
+    assert candidate.regions == ("nose", "mouth") and candidate.landmarks.shape == (478, 3)
+
+
+def test_more_regions_change_more_of_the_face(astronaut, face, donor):
+    small = regenerate(astronaut, face.landmarks, *donor, ("nose",), morph=0.0)
+    whole = regenerate(astronaut, face.landmarks, *donor, SALIENCY_REGIONS, morph=1.0)
+    assert (whole.mask > 0).sum() > 3 * (small.mask > 0).sum()
+
+
+def test_nothing_asked_changes_nothing(astronaut, face, donor):
+    candidate = regenerate(astronaut, face.landmarks, *donor, (), morph=0.0)
+    x0, y0, x1, y1 = candidate.box
+    assert np.array_equal(candidate.image, astronaut[y0:y1, x0:x1])
+    assert not candidate.mask.any()
+
+
+def test_the_targets_irises_are_kept_unless_asked_not_to(astronaut, face, donor):
+    eyes = ("right_eye", "left_eye")
+    kept = regenerate(astronaut, face.landmarks, *donor, eyes, morph=0.0)
+    replaced = regenerate(astronaut, face.landmarks, *donor, eyes, morph=0.0, config=RegenerationConfig(keep_gaze=False))
+    x0, y0, x1, y1 = kept.box
+    local = face.landmarks.copy()
+    local[:, :2] -= (x0, y0)
+    irises = region_mask(kept.image.shape, local, ["right_iris", "left_iris"]) > 0.99
+    original = astronaut[y0:y1, x0:x1].astype(int)
+    assert np.abs(kept.image[irises].astype(int) - original[irises]).mean() < \
+        0.5 * np.abs(replaced.image[irises].astype(int) - original[irises]).mean()
+
+
+def test_bad_arguments_are_refused(astronaut, face, donor):
+    with pytest.raises(ValueError, match="unknown regions"):
+        regenerate(astronaut, face.landmarks, *donor, ("ears",), morph=0.5)
+    with pytest.raises(ValueError, match="morph"):
+        regenerate(astronaut, face.landmarks, *donor, ("nose",), morph=1.5)
