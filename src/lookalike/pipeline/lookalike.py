@@ -242,12 +242,18 @@ def _loop(image: np.ndarray, target: _Target, level: PrivacyLevel, check: _Check
                           "unavailable: canonical order")
     attempts = 0
     images: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    # Glasses: the person's fine detail would bring the frames back as ghosts over the donor's eyes, so
+    # none of it is given back (the donor's eyes come without glasses).
+    eyewear = _wears_glasses(target)
+    record["eyewear"] = eyewear
     for strength, morph, style, count in level.schedule:
         if target.saliency is not None:
             regions = tuple(select_regions(target.saliency, strength))
         else:
             regions = _canonical(CANONICAL_ORDER, FEATURE_OF, strength)
         options, outline = STYLES[style]
+        if eyewear:
+            options = {**options, "detail_amount": 0.0}
         # donors in small batches: most faces pass with one of the first, and each candidate costs a synthesis
         for start in range(0, min(count, len(donors)), BATCH):
             batch = []
@@ -271,6 +277,12 @@ def _loop(image: np.ndarray, target: _Target, level: PrivacyLevel, check: _Check
     record["attempts"] = attempts
     reason = "no lookalike reached the level" if donors else "no donor in the bank"
     return _fallbacks(image, _shift(target.face, *target.offset), target, check, record, reason=reason)
+
+
+def _wears_glasses(target: _Target) -> bool:
+    from lookalike.synthesis.prototypes import EYEWEAR_THRESHOLD, eyewear_score
+
+    return bool(eyewear_score(target.window, target.face.landmarks) > EYEWEAR_THRESHOLD)
 
 
 def _needs_saliency(level: PrivacyLevel) -> bool:
