@@ -12,6 +12,7 @@ lookalike method at the default level steered on both recognizers, and steered o
     python benchmarks/bench_lookalike.py                  # 204 faces, ~40 min on 2 cores
     python benchmarks/bench_lookalike.py --limit 20       # a quick look (top-1 is then not meaningful)
     python benchmarks/bench_lookalike.py --gallery        # only the picture docs/images/lookalike_gallery.png
+    python benchmarks/bench_lookalike.py --timing 40 --levels low,medium,high   # speed, alone on the machine
 """
 from __future__ import annotations
 
@@ -43,6 +44,8 @@ def main() -> int:
     parser.add_argument("--levels", default="medium", help="lookalike levels for the benchmark, comma-separated")
     parser.add_argument("--steer", default="both,dlib,facenet")
     parser.add_argument("--gallery", action="store_true", help="only draw the gallery")
+    parser.add_argument("--timing", type=int, default=0, metavar="N",
+                        help="only time the method on N hold-out faces in this process alone (run it on a quiet machine)")
     parser.add_argument("--no-save", action="store_true", help="do not update benchmarks/results and docs/images")
     args = parser.parse_args()
     if not OMI_FACES.is_dir():
@@ -50,6 +53,8 @@ def main() -> int:
         return 0
     if args.gallery:
         return gallery(save=not args.no_save)
+    if args.timing:
+        return timing(args.timing, args.levels.split(","), save=not args.no_save)
 
     shutil.rmtree(args.report_dir, ignore_errors=True)  # never read an older run's report
     images = args.report_dir / "holdout"
@@ -118,6 +123,49 @@ def fallback_table(report: dict) -> str:
         share = _pct(total / f["faces"]) if f["faces"] else "n/a"
         lines.append(f"| {label} | {f['faces']} | {share} ({kinds.get('blur', 0)} / {kinds.get('solid', 0)}) |")
     return "\n".join(lines)
+
+
+def timing(count: int, levels: list[str], save: bool = True) -> int:
+    """Seconds per face of the lookalike method, one process on both cores, after a warm-up face.
+
+    End to end for the method: everything :func:`lookalike.anonymize` does once the face is detected
+    (measurement, donor choice, every candidate, the checks, fallbacks, composition); detection with
+    dense landmarks is timed apart, per image.
+    """
+    from lookalike.io.images import load_image
+    from lookalike.pipeline import anonymize, detect
+
+    numbers = list(HOLDOUT)[:count + 1]
+    images = [load_image(OMI_FACES / f"{n:04d}.jpg").rgb for n in numbers]
+    detection, faces = [], []
+    for image in images:
+        started = time.perf_counter()
+        faces.append(detect(image))
+        detection.append(time.perf_counter() - started)
+    out: dict = {"faces": count, "detection_seconds_per_image": _stats(detection[1:])}
+    for level in levels:
+        anonymize(images[0], method="lookalike", privacy=level, faces=faces[0])  # warm-up: models load
+        seconds, fellback = [], 0
+        for image, found in zip(images[1:], faces[1:]):
+            started = time.perf_counter()
+            result = anonymize(image, method="lookalike", privacy=level, faces=found)
+            seconds.append((time.perf_counter() - started) / max(len(found), 1))
+            fellback += sum(record.fallback is not None for record in result.faces)
+        out[level] = {**_stats(seconds), "fallbacks": fellback}
+        print(f"lookalike {level}: median {out[level]['median']:.3f} s/face, mean {out[level]['mean']:.3f}, "
+              f"p90 {out[level]['p90']:.3f} ({count} faces, {fellback} fell back)", flush=True)
+    print(f"detection + landmarks: median {out['detection_seconds_per_image']['median']:.3f} s/image")
+    if save and RESULTS.exists():
+        summary = json.loads(RESULTS.read_text())
+        summary["timing"] = out
+        write_text_atomic(RESULTS, json.dumps(summary, indent=1) + "\n")
+        print(f"saved into {RESULTS.relative_to(REPO)}")
+    return 0
+
+
+def _stats(values: list[float]) -> dict:
+    return {"median": round(float(np.median(values)), 4), "mean": round(float(np.mean(values)), 4),
+            "p90": round(float(np.percentile(values, 90)), 4)}
 
 
 def gallery(save: bool = True, count: int = 24, tile: int = 112) -> int:

@@ -51,6 +51,8 @@ def test_evaluate_reports_a_missing_file_and_exits_1(photos, tmp_path, astronaut
     (["--methods", "solid", "--levels", "solid=3"], "has no levels"),
     (["--recognizers", "arcface"], "--recognizers"),
     (["--limit", "0"], "--limit"),
+    (["--methods", "lookalike", "--steer", "arcface"], "--steer: steer must be both, dlib or facenet"),
+    (["--methods", "lookalike", "--levels", "lookalike=extreme"], "level 'extreme' is not a valid privacy"),
 ])
 def test_benchmark_usage_errors(photos, tmp_path, arguments, message):
     result = runner.invoke(app, ["benchmark", "--images", str(photos), "-o", str(tmp_path / "r"), *arguments])
@@ -81,3 +83,12 @@ def test_evaluate_steered_by(photos, tmp_path):
                                  "--steered-by", "arcface"])
     assert result.exit_code == 2 and "--steered-by" in result.stderr
 
+
+
+def test_benchmark_steer_makes_one_row_per_steering_choice():
+    from lookalike.cli.evaluate import _variants
+
+    variants = _variants("blur,lookalike", ["lookalike=medium"], "both,dlib,facenet")
+    assert [v.label for v in variants] == ["blur 0.025", "blur 0.05", "blur 0.1", "blur 0.15", "lookalike medium",
+                                           "lookalike medium (steer dlib)", "lookalike medium (steer facenet)"]
+    assert [v.steered_by for v in variants[4:]] == [("dlib", "facenet"), ("dlib",), ("facenet",)]

@@ -24,11 +24,15 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from lookalike.identity.crowd import SAME_FACE
 from lookalike.types import Face
+
+if TYPE_CHECKING:
+    from lookalike.saliency import IdentitySaliency
 
 Steer = Literal["both", "dlib", "facenet"]
 RECOGNIZERS = ("dlib", "facenet")
@@ -93,14 +97,13 @@ class LookalikeOutcome:
 
 @dataclass
 class _Target:
-    """One face measured once: its context window, embeddings, crowd distances, saliency, features."""
+    """One face measured once: its context window, both recognizers' embeddings, its saliency (if needed)."""
 
     face: Face  # in window coordinates
     window: np.ndarray
     offset: tuple[int, int]
     embeddings: dict[str, np.ndarray]
-    ranking: list[str] | None
-    saliency: object | None
+    saliency: "IdentitySaliency | None"
 
 
 def lookalike_face(image: np.ndarray, face: Face, *, privacy: str = DEFAULT_PRIVACY, steer: Steer = "both",
@@ -216,14 +219,13 @@ class _Check:
             if name not in probes:
                 continue
             recognizer = get_recognizer(name)
-            entry = {"distance": round(float(recognizer.distance(probes[name], originals[name])), 4),
-                     "threshold": recognizer.threshold, "match": bool(recognizer.distance(probes[name], originals[name])
-                                                                      <= recognizer.threshold),
-                     "steered": name in self.steering}
+            distance = float(recognizer.distance(probes[name], originals[name]))
+            entry = {"distance": round(distance, 4), "threshold": recognizer.threshold,
+                     "match": distance <= recognizer.threshold, "steered": name in self.steering}
             if name in self.crowd.recognizers:
                 entry.update(self.crowd.ranks({name: probes[name]}, {name: originals[name]})[name])
                 others = self.crowd.distances(originals[name], name)
-                others = others[others > 0.05 * recognizer.threshold]  # not copies of the face itself
+                others = others[others > SAME_FACE * recognizer.threshold]  # not copies of the face itself
                 entry["crowd_nearest"] = round(float(others.min()), 4) if others.size else None
             out[name] = entry
         return out
@@ -466,7 +468,7 @@ def _measure(image: np.ndarray, face: Face, saliency: bool = True) -> _Target | 
     embeddings = {n: get_recognizer(n).embed(window, local) for n in RECOGNIZERS}
     found = identity_saliency(window, local, "facenet", "occlusion") if saliency else None
     usable = found if found is not None and found.status != "skipped" else None
-    return _Target(local, window, (x0, y0), embeddings, usable.ranking if usable else None, usable)
+    return _Target(local, window, (x0, y0), embeddings, usable)
 
 
 def _canonical(order, feature_of, strength: float) -> tuple[str, ...]:

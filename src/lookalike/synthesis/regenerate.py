@@ -51,7 +51,7 @@ class RegenerationConfig:
     detail_amount : how much of the target's fine texture comes back (1: all of it).
     keep_gaze : keep the target's irises (where it looks is expression, not identity).
     keep_open_mouth : keep the inside of an open mouth (teeth, tongue) when it is open more than
-        ``open_mouth`` inter-ocular units.
+        ``open_mouth`` inter-ocular units and the donor's opens within ``open_mouth`` of as wide.
     """
 
     margin: float = 0.35
@@ -138,15 +138,28 @@ def regenerate(image: np.ndarray, landmarks: np.ndarray, donor: np.ndarray, dono
                                    oval_weight=1.0 if outline else 0.0)
         reshaped, covered = warp_to_landmarks(crop, local, geometry, shape)
         base = np.where(covered[..., None] > 0, reshaped, crop)
+    labels = region_labels(shape, geometry)
+    if morph > 0 and chosen:
+        # The person's own far side of a turned head has no pixels to move (the nose hides them): paint it
+        # in from around rather than leave the unmoved original there, whose edges would show as streaks.
+        hidden = (labels >= 0) & (covered == 0)
+        if hidden.any():
+            base = cv2.inpaint(base, hidden.astype(np.uint8), 3, cv2.INPAINT_TELEA)
 
     # 2. the donor's pixels on that geometry, in the target's colours, over the chosen regions
     warped, coverage = warp_to_landmarks(donor, donor_landmarks, geometry, shape)
-    labels = region_labels(shape, geometry)
+    # Where the donor cannot supply a chosen region (its side of a turned head, a squeezed triangle), its
+    # neighbours are painted in: left to the target, the slivers would show the person's own features
+    # stretched onto the new geometry as bright or dark streaks.
+    holes = np.isin(labels, chosen) & (coverage == 0)
+    if holes.any() and coverage.any():
+        warped = cv2.inpaint(warped, holes.astype(np.uint8), 3, cv2.INPAINT_TELEA)
+        coverage = np.maximum(coverage, holes.astype(np.float32))
     stats = np.where(coverage > 0, labels, -1).astype(np.int16)
     matched = match_colour(warped, base, stats)
     overlay = np.where(coverage[..., None] > 0, matched, base)
     hard = (np.isin(labels, chosen) & (coverage > 0)).astype(np.float32)
-    keep = _kept(shape, geometry, local, unit, config)
+    keep = _kept(shape, geometry, local, np.asarray(donor_landmarks, np.float32), unit, config)
     if keep is not None:
         hard *= 1.0 - keep
     # erode first so the feathered edge stays inside the donor's coverage
@@ -165,13 +178,18 @@ def regenerate(image: np.ndarray, landmarks: np.ndarray, donor: np.ndarray, dono
     return Regeneration(image=result, mask=mask, box=box, regions=tuple(regions), morph=float(morph), landmarks=moved)
 
 
-def _kept(shape: tuple[int, int], geometry: np.ndarray, original: np.ndarray, unit: float,
+def _kept(shape: tuple[int, int], geometry: np.ndarray, original: np.ndarray, donor: np.ndarray, unit: float,
           config: RegenerationConfig) -> np.ndarray | None:
-    """Where the target's own pixels stay: irises (gaze) and an open mouth's interior, on the new geometry."""
+    """Where the target's own pixels stay: irises (gaze) and an open mouth's interior, on the new geometry.
+
+    The interior is kept only when the donor's mouth opens about as wide: stretched into a much wider
+    opening, the target's teeth and shadow would show as a dark hole between the donor's lips.
+    """
     names = []
     if config.keep_gaze:
         names += ["right_iris", "left_iris"]
-    if config.keep_open_mouth and mouth_opening(original) > config.open_mouth:
+    target_open, donor_open = mouth_opening(original), mouth_opening(donor)
+    if config.keep_open_mouth and target_open > config.open_mouth and abs(donor_open - target_open) <= config.open_mouth:
         names.append("mouth_interior")
     if not names:
         return None
