@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench_baselines import _num, _pct, markdown_table
+from bench_baselines import _pct, markdown_table
 from lookalike.io import write_bytes_atomic, write_text_atomic
 
 REPO = Path(__file__).resolve().parents[1]
@@ -147,6 +147,8 @@ def timing(count: int, levels: list[str], save: bool = True) -> int:
         anonymize(images[0], method="lookalike", privacy=level, faces=faces[0])  # warm-up: models load
         seconds, fellback = [], 0
         for image, found in zip(images[1:], faces[1:]):
+            if not found:
+                continue  # nothing to time: "per face" of an image without one would be 0
             started = time.perf_counter()
             result = anonymize(image, method="lookalike", privacy=level, faces=found)
             seconds.append((time.perf_counter() - started) / max(len(found), 1))
@@ -184,6 +186,9 @@ def gallery(save: bool = True, count: int = 24, tile: int = 112) -> int:
     for number in numbers:
         image = load_image(OMI_FACES / f"{number:04d}.jpg").rgb
         faces = detect(image)
+        if not faces:
+            print(f"{number:04d}: no face found, left out")
+            continue
         face = max(faces, key=lambda f: f.width * f.height)
         x0, y0, x1, y1 = face.box
         pad = 0.25 * max(x1 - x0, y1 - y0)
@@ -216,6 +221,8 @@ def gallery(save: bool = True, count: int = 24, tile: int = 112) -> int:
     picture = np.vstack([header, picture])
     if save:
         ok, data = cv2.imencode(".png", cv2.cvtColor(picture, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+        if not ok:
+            raise RuntimeError("could not encode the gallery")
         write_bytes_atomic(GALLERY, data.tobytes())
         print(f"saved {GALLERY.relative_to(REPO)} ({len(data) // 1024} KB)")
     return 0

@@ -150,6 +150,13 @@ def test_anonymize_with_lookalike_reports_each_face(photos, tmp_path):
     assert (out / "a.jpg").is_file()
 
 
+def test_the_summary_counts_faces_that_fell_back(photos, tmp_path):
+    result = runner.invoke(app, ["anonymize", str(photos / "a.jpg"), "-o", str(tmp_path / "out"), "--method",
+                                 "lookalike", "--privacy", "low", "--target-distance", "3"])
+    assert result.exit_code == 0, result.stderr
+    assert "fell back to a stronger method: 1" in result.stderr
+
+
 @pytest.mark.parametrize("args, message", [
     (["--privacy", "extreme"], "privacy"),
     (["--steer", "arcface"], "steer"),

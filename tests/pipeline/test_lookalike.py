@@ -109,3 +109,70 @@ def test_benchmark_variants_of_the_lookalike_method():
     assert variants[1].steered("both").steered_by == ("dlib", "facenet")
     with pytest.raises(Exception, match="does not steer"):
         get_method("blur").variant(0.1).steered("dlib")
+
+
+def test_a_seed_picks_among_equal_donors_and_repeats(astronaut, face):
+    first = lookalike_face(astronaut, face, privacy="low", seed=7)
+    again = lookalike_face(astronaut, face, privacy="low", seed=7)
+    assert again.record["donor"] == first.record["donor"]
+    assert np.array_equal(again.image, first.image)
+    from lookalike.pipeline.lookalike import _measure, choose_donors, load_bank
+
+    target = _measure(astronaut, astronaut, face, saliency=False)
+    level = get_privacy("low")
+    orders = {tuple(d.name for d, _ in choose_donors(target, load_bank(), level, seed=s)[:4]) for s in range(6)}
+    assert len(orders) > 1  # seeds really reorder the equally suitable donors
+
+
+def test_a_crowd_without_a_steering_recognizer_is_refused(astronaut, face):
+    from lookalike.identity.crowd import ReferenceCrowd
+    from lookalike.pipeline.lookalike import load_crowd
+
+    full = load_crowd()
+    dlib_only = ReferenceCrowd(full.names, {"dlib": full.embeddings["dlib"]})
+    with pytest.raises(ValueError, match="no facenet embeddings"):
+        lookalike_face(astronaut, face, crowd=dlib_only)
+    with pytest.raises(ValueError, match="target_distance"):
+        lookalike_face(astronaut, face, target_distance=0.8)
+
+
+def test_the_swap_baseline_replaces_the_face_unchecked(astronaut, face):
+    result = anonymize(astronaut, method="swap", faces=[face])
+    record = result.faces[0]
+    assert record.method == "swap" and record.lookalike["reached"] is None
+    assert record.lookalike["donor"].startswith("proto-") and record.fallback is None
+    assert set(record.lookalike["recognizers"]) == {"dlib", "facenet"}  # measured, though not checked
+
+
+def test_a_face_cut_by_the_image_border_is_still_anonymized(astronaut, face):
+    x0 = int(face.box[0] + 0.4 * face.width)
+    cut = np.ascontiguousarray(astronaut[:, x0:])
+    faces = detect(cut)
+    assert faces
+    result = anonymize(cut, method="lookalike", faces=faces[:1])
+    record = result.faces[0]
+    x, y, w, h = (int(v) for v in (faces[0].box[0], faces[0].box[1], faces[0].width, faces[0].height))
+    region = (slice(max(y, 0), y + h), slice(max(x, 0), x + w))
+    assert (result.image[region] != cut[region]).any()  # never left untouched
+    assert record.lookalike["reached"] is True or record.fallback is not None
+
+
+def test_overlapping_faces_are_measured_against_the_untouched_image(astronaut, face):
+    shifted = replace_face_box(face, dx=face.width * 0.3)
+    result = anonymize(astronaut, method="lookalike", faces=[face, shifted], privacy="low")
+    assert len(result.faces) == 2
+    for record in result.faces:
+        assert record.lookalike["recognizers"]
+        assert record.lookalike["reached"] is True or record.fallback is not None
+
+
+def replace_face_box(face, dx: float):
+    """The same face moved right by ``dx`` pixels (landmarks, keypoints and box), as a second overlapping face."""
+    import dataclasses
+
+    landmarks = face.landmarks.copy()
+    landmarks[:, 0] += dx
+    keypoints = face.keypoints.copy()
+    keypoints[:, 0] += dx
+    return dataclasses.replace(face, box=face.box + np.array([dx, 0, dx, 0], np.float32), keypoints=keypoints,
+                               landmarks=landmarks, notes=list(face.notes))

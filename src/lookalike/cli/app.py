@@ -63,7 +63,7 @@ def anonymize_command(
     for option, path in (("--bank", bank), ("--crowd", crowd)):
         if path is not None and not path.is_file():
             usage_error(f"{option} {path}: no such file")
-    if method == "lookalike":
+    if method in ("lookalike", "swap"):
         from lookalike.pipeline.lookalike import load_bank, load_crowd
 
         for option, path, load in (("--bank", bank, load_bank), ("--crowd", crowd, load_crowd)):
@@ -100,6 +100,8 @@ def anonymize_command(
     summary = report.to_dict()["summary"]
     err.print(f"faces found: {summary['faces_found']} | files written: {summary['files_written']} | "
               f"failed: {summary['files_failed']} | without faces: {summary['files_without_faces']}"
+              + (f" | fell back to a stronger method: {report.fell_back} (see `fallback` in --json)"
+                 if report.fell_back else "")
               + (f" | non-images skipped: {len(skipped)}" if skipped else ""), highlight=False, soft_wrap=True)
     raise typer.Exit(1 if report.failed else 0)
 

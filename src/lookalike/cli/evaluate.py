@@ -98,12 +98,14 @@ def _variants(methods: str, levels: list[str], steer: str = "both"):
             usage_error(f"--levels: {name.strip()!r} is not among --methods ({', '.join(names)})")
         chosen[name.strip()] = [v.strip() for v in values.split(",") if v.strip()]
     steers = [x.strip() for x in steer.split(",") if x.strip()]
+    if not steers or any(x not in ("both", "dlib", "facenet") for x in steers) or len(set(steers)) != len(steers):
+        usage_error(f"--steer: expected distinct names among both, dlib, facenet, got {steer!r}")
     try:
         variants = [v for name in names for v in get_method(name).variants(chosen.get(name))]
         variants = [v.steered(x) if v.method.steered_by else v for v in variants
                     for x in (steers if v.method.steered_by else [None])]
     except LookalikeError as exc:
-        usage_error(f"--steer: {exc}" if "steer" in str(exc) else str(exc))
+        usage_error(str(exc))
     labels = [v.label for v in variants]
     if len(set(labels)) != len(labels):
         usage_error(f"--methods/--levels: a method/level is listed twice ({', '.join(labels)})")

@@ -124,8 +124,8 @@ def _benchmark_image(path: Path, relative: str, variants: list[Variant], config:
         fallbacks[variant.label] = [record.fallback for record in result.faces]
     for label, measured in _measure(path, loaded.rgb, original, versions, config).items():
         measured.seconds = seconds[label]
-        for face, fallback in zip(measured.faces, fallbacks[label]):
-            face.fallback = fallback
+        for face in measured.faces:
+            face.fallback = fallbacks[label][face.index]
         outcome.variants[label] = measured
     outcome.variants = {v.label: outcome.variants[v.label] for v in variants}  # in the order asked
     return outcome

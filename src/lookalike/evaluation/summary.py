@@ -162,9 +162,10 @@ def _protection_summary(name: str, rows: list[dict]) -> dict:
 
 def _utility_summary(rows: list[dict], outcomes: list[VariantOutcome]) -> dict:
     measured = [o for o in outcomes if o.status == "measured"]
+    measured_rows = [r for r in rows if r["status"] == "measured"]  # a failed method reports no fallback
     return {
         "detection_rate": _rate(sum(r["detected"] for r in rows), len(rows)),
-        "fallback_rate": _rate(sum(r.get("fallback") is not None for r in rows), len(rows)),
+        "fallback_rate": _rate(sum(r["fallback"] is not None for r in measured_rows), len(measured_rows)),
         **{key: _stats([r[key] for r in rows if r[key] is not None])
            for key in ("landmark_error", "pose_error", "mouth_error", "eye_error", "face_ssim", "perceptual_similarity")},
         "ssim_outside": _stats([o.ssim_outside for o in measured if o.ssim_outside is not None]),

@@ -61,7 +61,7 @@ class AnonymizeConfig(BaseModel):
     verify: tuple[Literal["dlib", "facenet"], ...] = ()
     privacy: Literal["low", "medium", "high"] = "medium"
     steer: Literal["both", "dlib", "facenet"] = "both"
-    target_distance: float = Field(1.0, ge=0.5, le=3.0)
+    target_distance: float = Field(1.0, ge=1.0, le=3.0)
     seed: int = Field(0, ge=0)
     bank: str | None = None
     crowd: str | None = None
@@ -187,11 +187,11 @@ def _anonymize_lookalike(loaded: LoadedImage, faces: list[Face], config: Anonymi
     records = []
     for index, face in enumerate(faces):
         if config.method == "swap":
-            outcome = swap_face(treated, face, seed=config.seed + index, bank=bank, crowd=crowd)
+            outcome = swap_face(treated, face, seed=config.seed + index, bank=bank, crowd=crowd, original=rgb)
         else:
             outcome = lookalike_face(treated, face, privacy=config.privacy, steer=config.steer,
                                      target_distance=config.target_distance, seed=config.seed + index, bank=bank,
-                                     crowd=crowd)
+                                     crowd=crowd, original=rgb)
         x0, y0, x1, y1 = outcome.box
         before = treated[y0:y1, x0:x1]
         changed = (outcome.image != before).any(axis=-1)
@@ -203,8 +203,17 @@ def _anonymize_lookalike(loaded: LoadedImage, faces: list[Face], config: Anonymi
         records.append(FaceRecord(index=index, face=face, method=config.method, mask={"box": list(outcome.box)},
                                   verification=verification, fallback=details.get("fallback"), lookalike=details))
     if config.verify:
-        blended = treated
-        _verify(rgb, blended, records, config.verify)
+        _verify(rgb, treated, records, config.verify)
+        recognizable = [r for r in records if any(v["match"] for v in r.verification.values())]
+        if recognizable:
+            # fail closed as the classic methods do: a face a --verify recognizer still matches is filled
+            ellipses = [face_ellipse(r.face, config.mask_scale) for r in recognizable]
+            treated = apply_classic(treated, ellipses, "solid", config.classic_params())
+            feather = max(config.feather * 2.0 * e.a for e in ellipses)
+            mask = np.maximum(mask, ellipse_mask(rgb.shape, ellipses, feather=feather))
+            for record in recognizable:
+                record.fallback = f"solid (after {config.method} was still matched by --verify)"
+            _verify(rgb, treated, recognizable, config.verify)
     native = compose_native(loaded, treated, mask)
     return AnonymizationResult(image=native, mask=mask, faces=records, seconds=time.perf_counter() - started,
                                rgb=treated)

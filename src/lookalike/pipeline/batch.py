@@ -48,6 +48,11 @@ class BatchReport:
         return sum(len(f.faces) for f in self.files)
 
     @property
+    def fell_back(self) -> int:
+        """Faces the method could not treat as asked and gave a stronger method instead (see each record)."""
+        return sum(face.get("fallback") is not None for f in self.files for face in f.faces)
+
+    @property
     def written(self) -> int:
         return sum(f.output is not None for f in self.files)
 

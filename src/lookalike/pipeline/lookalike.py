@@ -32,6 +32,7 @@ from lookalike.identity.crowd import SAME_FACE
 from lookalike.types import Face
 
 if TYPE_CHECKING:
+    from lookalike.perception.donors import Donor
     from lookalike.saliency import IdentitySaliency
 
 Steer = Literal["both", "dlib", "facenet"]
@@ -100,36 +101,56 @@ class _Target:
     """One face measured once: its context window, both recognizers' embeddings, its saliency (if needed)."""
 
     face: Face  # in window coordinates
-    window: np.ndarray
+    window: np.ndarray  # the pixels to change (earlier faces of the image already anonymized)
+    reference: np.ndarray  # the same window of the untouched image: identity is measured against it
     offset: tuple[int, int]
     embeddings: dict[str, np.ndarray]
     saliency: "IdentitySaliency | None"
 
 
 def lookalike_face(image: np.ndarray, face: Face, *, privacy: str = DEFAULT_PRIVACY, steer: Steer = "both",
-                   target_distance: float = 1.0, seed: int = 0, bank=None, crowd=None) -> LookalikeOutcome:
+                   target_distance: float = 1.0, seed: int = 0, bank=None, crowd=None,
+                   original: np.ndarray | None = None) -> LookalikeOutcome:
     """Anonymize one face of an RGB uint8 image with a lookalike (see the module docstring).
 
-    ``target_distance`` scales every steering recognizer's verification threshold (expert setting: 1.2
-    asks for 20% beyond the threshold). ``seed`` picks among equally suitable donors; the same seed gives
-    the same result.
+    ``target_distance`` (at least 1) scales every steering recognizer's verification threshold (expert
+    setting: 1.2 asks for 20% beyond the threshold). ``seed`` picks among equally suitable donors; the
+    same seed gives the same result. ``original``: the untouched image when ``image`` already has other
+    faces anonymized (overlapping faces), so identity is measured against the person, not an edit.
     """
     started = time.perf_counter()
     level = get_privacy(privacy)
+    if steer not in ("both", *RECOGNIZERS):
+        raise ValueError(f"steer must be both, dlib or facenet, got {steer!r}")
+    if target_distance < 1.0:
+        raise ValueError(f"target_distance must be at least 1 (below, a matched face would pass), got {target_distance}")
     steering = RECOGNIZERS if steer == "both" else (steer,)
     bank = bank if bank is not None else load_bank()
     crowd = crowd if crowd is not None else load_crowd()
-    record: dict = {"privacy": level.name, "steer": list(steering), "k": level.k, "target_distance": target_distance}
+    missing = [n for n in steering if n not in crowd.recognizers]
+    if missing:
+        raise ValueError(f"the reference crowd has no {', '.join(missing)} embeddings; build one with both recognizers")
+    record = _new_record(privacy=level.name, steer=list(steering), k=level.k, target_distance=target_distance)
     check = _Check(crowd, steering, level.k, target_distance)
+    original = image if original is None else original
 
     problem = _unsuitable(face)
-    target = _measure(image, face, saliency=_needs_saliency(level)) if problem is None else None
-    if target is None:
-        outcome = _fallbacks(image, face, None, check, record, reason=problem)
+    if problem is not None:
+        outcome = _fallbacks(image, original, face, None, check, record, reason=problem)
     else:
-        outcome = _loop(image, target, level, check, bank, seed, record)
+        target = _measure(image, original, face, saliency=_needs_saliency(level))
+        outcome = _loop(image, original, face, target, level, check, bank, seed, record)
     outcome.record["seconds"] = round(time.perf_counter() - started, 3)
     return outcome
+
+
+def _new_record(**fields) -> dict:
+    """Every record has the same keys, set or None, whatever happened to the face."""
+    record = dict.fromkeys(("privacy", "steer", "k", "target_distance", "donor", "donor_match", "donor_similarity",
+                            "regions", "morph", "style", "attempts", "eyewear", "saliency", "fallback", "reached",
+                            "recognizers", "perceptual_similarity"))
+    record.update(fields)
+    return record
 
 
 def load_bank(path: str | None = None):
@@ -151,7 +172,8 @@ def _cached(kind, path: str):
     return kind.load(path)
 
 
-def swap_face(image: np.ndarray, face: Face, *, seed: int = 0, bank=None, crowd=None) -> LookalikeOutcome:
+def swap_face(image: np.ndarray, face: Face, *, seed: int = 0, bank=None, crowd=None,
+              original: np.ndarray | None = None) -> LookalikeOutcome:
     """The full-swap baseline: the whole face regenerated from the first suitable donor, without a loop.
 
     What classic face replacement does; there for comparison (``--method swap``). Nothing checks that the
@@ -163,23 +185,30 @@ def swap_face(image: np.ndarray, face: Face, *, seed: int = 0, bank=None, crowd=
     started = time.perf_counter()
     bank = bank if bank is not None else load_bank()
     crowd = crowd if crowd is not None else load_crowd()
-    record: dict = {"privacy": None, "steer": [], "k": None}
+    record = _new_record(steer=[])
     check = _Check(crowd, (), 0, 1.0)
+    original = image if original is None else original
     problem = _unsuitable(face)
-    target = _measure(image, face, saliency=False) if problem is None else None
+    target = _measure(image, original, face, saliency=False) if problem is None else None
     donors = choose_donors(target, bank, get_privacy(DEFAULT_PRIVACY), seed, limit=1) if target else []
-    if not donors:
-        outcome = _fallbacks(image, face, target, check, record, reason=problem or "no donor in the bank")
-        outcome.record["reached"] = None  # nothing was asked of the swap
-    else:
+    candidate = None
+    if donors:
         donor, match = donors[0]
         donor_image, donor_landmarks = bank.donor_image(donor.name)
         candidate = regenerate(target.window, target.face.landmarks, donor_image, donor_landmarks, SALIENCY_REGIONS,
                                1.0, outline=True, config=RegenerationConfig(**STYLES["strong"][0]))
-        record.update(donor_match=match, donor=donor.name, donor_similarity=round(donor.similarity, 4),
-                      regions=list(SALIENCY_REGIONS), morph=1.0, style="strong", attempts=1, fallback=None, reached=None)
-        outcome = _finish(image, target, candidate.paste(target.window), candidate.mask, candidate.box, {}, check,
-                          record, geometry_of=candidate)
+        if _covers_face(candidate, target):
+            record.update(donor_match=match, donor=donor.name, donor_similarity=round(donor.similarity, 4),
+                          regions=list(SALIENCY_REGIONS), morph=1.0, style="strong", attempts=1)
+        else:
+            candidate, problem = None, "the donor covers too little of the face (turned head)"
+    if candidate is None:
+        outcome = _fallbacks(image, original, face, target, check, record,
+                             reason=problem or "no compatible donor in the bank")
+        outcome.record["reached"] = None  # nothing was asked of the swap
+    else:
+        outcome = _finish(target, candidate.paste(target.window), candidate.mask, candidate.box, {}, check, record,
+                          geometry_of=candidate)
     outcome.record["seconds"] = round(time.perf_counter() - started, 3)
     return outcome
 
@@ -207,7 +236,7 @@ class _Check:
         if float(recognizer.distance(probe, original)) <= recognizer.threshold * self.factor:
             return False
         if name not in self.crowd.recognizers:
-            return True
+            return False  # no evidence is no protection
         return (self.crowd.rank(probe, original, name) >= self.k
                 and self.crowd.retrieval_rank(probe, original, name) >= self.k)
 
@@ -231,14 +260,14 @@ class _Check:
         return out
 
 
-def _loop(image: np.ndarray, target: _Target, level: PrivacyLevel, check: _Check, bank, seed: int,
-          record: dict) -> LookalikeOutcome:
+def _loop(image: np.ndarray, original: np.ndarray, face: Face, target: _Target, level: PrivacyLevel, check: _Check,
+          bank, seed: int, record: dict) -> LookalikeOutcome:
     """Step by step of the level's schedule (least change first), each step with its donors in one batch."""
     from lookalike.saliency import select_regions
     from lookalike.saliency.regions import CANONICAL_ORDER, FEATURE_OF
     from lookalike.synthesis.regenerate import RegenerationConfig, regenerate
 
-    donors = choose_donors(target, bank, level, seed)
+    donors = choose_donors(target, bank, level, seed, limit=max(count for *_, count in level.schedule))
     record["saliency"] = ("computed" if target.saliency is not None else
                           "not needed (the level regenerates the whole face)" if not _needs_saliency(level) else
                           "unavailable: canonical order")
@@ -274,17 +303,17 @@ def _loop(image: np.ndarray, target: _Target, level: PrivacyLevel, check: _Check
                 record.update(donor=donor.name, donor_match=match, donor_similarity=round(donor.similarity, 4),
                               regions=list(candidate.regions), morph=candidate.morph, style=style, attempts=attempts,
                               fallback=None, reached=True)
-                return _finish(image, target, candidate.paste(target.window), candidate.mask, candidate.box,
+                return _finish(target, candidate.paste(target.window), candidate.mask, candidate.box,
                                probes, check, record, geometry_of=candidate)
     record["attempts"] = attempts
-    reason = "no lookalike reached the level" if donors else "no donor in the bank"
-    return _fallbacks(image, _shift(target.face, *target.offset), target, check, record, reason=reason)
+    reason = "no lookalike reached the level" if donors else f"no compatible donor among the bank's {len(bank)}"
+    return _fallbacks(image, original, face, target, check, record, reason=reason)
 
 
 def _wears_glasses(target: _Target) -> bool:
     from lookalike.synthesis.prototypes import EYEWEAR_THRESHOLD, eyewear_score
 
-    return bool(eyewear_score(target.window, target.face.landmarks) > EYEWEAR_THRESHOLD)
+    return bool(eyewear_score(target.reference, target.face.landmarks) > EYEWEAR_THRESHOLD)
 
 
 def _needs_saliency(level: PrivacyLevel) -> bool:
@@ -302,7 +331,7 @@ def _first_passing(target: _Target, candidates: list, check: _Check):
     for name in order:
         recognizer = get_recognizer(name)
         if name == "facenet":
-            chips = np.stack([recognizer.align(images[i], target.face, reference=target.window) for i in alive]) \
+            chips = np.stack([recognizer.align(images[i], target.face, reference=target.reference) for i in alive]) \
                 if alive else None
             if chips is not None:
                 for i, e in zip(alive, recognizer.embed_aligned(chips)):
@@ -312,7 +341,7 @@ def _first_passing(target: _Target, candidates: list, check: _Check):
             survivors = []
             for i in alive:  # in order: the first to pass ends the search (dlib embeds one at a time anyway)
                 probes[i][name] = recognizer.embed_aligned(recognizer.align(images[i], target.face,
-                                                                            reference=target.window)[None])[0]
+                                                                            reference=target.reference)[None])[0]
                 if check.passes(name, probes[i][name], target.embeddings[name]):
                     survivors.append(i)
                     if name == order[-1]:
@@ -323,9 +352,12 @@ def _first_passing(target: _Target, candidates: list, check: _Check):
     return alive[0], probes[alive[0]]
 
 
-def _fallbacks(image: np.ndarray, face: Face, target: _Target | None, check: _Check, record: dict,
-               reason: str | None) -> LookalikeOutcome:
-    """A strong blur over the face ellipse, then a solid fill if a steering recognizer still passes it."""
+def _fallbacks(image: np.ndarray, original: np.ndarray, face: Face, target: _Target | None, check: _Check,
+               record: dict, reason: str | None) -> LookalikeOutcome:
+    """A strong blur over the face ellipse, then a solid fill if a steering recognizer still passes it.
+
+    ``face`` is in image coordinates; the check measures against ``original`` (the untouched image).
+    """
     from lookalike.io.images import blend_under_mask
     from lookalike.synthesis import ClassicParams, apply_classic, ellipse_mask, face_ellipse
     from lookalike.synthesis.regenerate import face_box_window
@@ -336,46 +368,48 @@ def _fallbacks(image: np.ndarray, face: Face, target: _Target | None, check: _Ch
     box = _union(face_box_window(image.shape, corners, 0.6), _ellipse_box(image.shape, ellipse, feather))
     x0, y0, x1, y1 = box
     crop = np.ascontiguousarray(image[y0:y1, x0:x1])
+    reference = np.ascontiguousarray(original[y0:y1, x0:x1])
     local = _shift(face, -x0, -y0)
-    originals = _embed(crop, local, crop) if target is None else target.embeddings
+    originals = _embed(reference, local, reference) if target is None else target.embeddings
     mask = ellipse_mask(image.shape, [ellipse], feather=feather)[y0:y1, x0:x1]
     for method in ("blur", "solid"):
         treated = apply_classic(image, [ellipse], method, ClassicParams(blur_sigma=0.2))[y0:y1, x0:x1]
         out = blend_under_mask(crop, treated, mask)
-        probes = _embed(out, local, crop)
+        probes = _embed(out, local, reference)
         reached = all(check.passes(n, probes[n], originals[n]) for n in check.steering)
         if reached:
             break
     record.update(fallback=f"{method} ({reason})", regions=[], reached=reached)
-    record.setdefault("attempts", 0)
+    record["attempts"] = record["attempts"] or 0
     record["recognizers"] = check.describe(probes, originals)
     return LookalikeOutcome(out, mask, box, record)
 
 
-def _embed(image: np.ndarray, face: Face, reference: np.ndarray) -> dict[str, np.ndarray]:
-    """Both recognizers' embeddings of ``face`` in ``image``, aligned as in ``reference`` (the original)."""
+def _embed(image: np.ndarray, face: Face, reference: np.ndarray, names: tuple[str, ...] = RECOGNIZERS
+           ) -> dict[str, np.ndarray]:
+    """The recognizers' embeddings of ``face`` in ``image``, aligned as in ``reference`` (the original)."""
     from lookalike.identity import get_recognizer
 
     out = {}
-    for name in RECOGNIZERS:
+    for name in names:
         recognizer = get_recognizer(name)
         out[name] = recognizer.embed_aligned(recognizer.align(image, face, reference=reference)[None])[0]
     return out
 
 
-def _finish(image: np.ndarray, target: _Target, window: np.ndarray, mask: np.ndarray, box_in_window, probes: dict,
-            check: _Check, record: dict, geometry_of=None) -> LookalikeOutcome:
+def _finish(target: _Target, window: np.ndarray, mask: np.ndarray, box_in_window, probes: dict, check: _Check,
+            record: dict, geometry_of=None) -> LookalikeOutcome:
     """Embeddings the steering did not need are measured for the record; perceptual similarity too."""
     from lookalike.perception import face_features, load_model, similarity
 
-    missing = [n for n in RECOGNIZERS if n not in probes]
+    missing = tuple(n for n in RECOGNIZERS if n not in probes)
     if missing:
-        probes = {**_embed(window, target.face, target.window), **probes}
+        probes = {**probes, **_embed(window, target.face, target.reference, missing)}
     record["recognizers"] = check.describe(probes, target.embeddings)
     try:
         model = load_model()
         after_face = target.face if geometry_of is None else replace(target.face, landmarks=geometry_of.landmarks)
-        before = face_features(target.window, target.face, target.embeddings).parts
+        before = face_features(target.reference, target.face, target.embeddings).parts
         after = face_features(window, after_face, probes).parts
         embedded = model.embed({k: np.stack([before[k], after[k]]) for k in before})
         record["perceptual_similarity"] = round(float(similarity(embedded[0], embedded[1])), 4)
@@ -384,7 +418,7 @@ def _finish(image: np.ndarray, target: _Target, window: np.ndarray, mask: np.nda
         record["perceptual_similarity_error"] = f"{type(exc).__name__}: {exc}"
     x0, y0 = target.offset
     height, width = window.shape[:2]
-    changed = (window != target.window).any(axis=-1)
+    changed = (window != target.window).any(axis=-1)  # against what was there, so the mask covers every edit
     full_mask = np.zeros((height, width), np.float32)
     bx0, by0, bx1, by1 = box_in_window
     full_mask[by0:by1, bx0:bx1] = mask
@@ -395,7 +429,7 @@ def _finish(image: np.ndarray, target: _Target, window: np.ndarray, mask: np.nda
 # ------------------------------------------------------------------------------------------- donors
 
 
-def choose_donors(target: _Target, bank, level: PrivacyLevel, seed: int = 0, limit: int = 8) -> list[tuple[object, str]]:
+def choose_donors(target: _Target, bank, level: PrivacyLevel, seed: int = 0, limit: int = 8) -> list[tuple[Donor, str]]:
     """Donors for one face, best first, each with how strictly it matches (``"strict"`` or what was relaxed).
 
     The level's band and every compatibility rule first; after those donors come, as spares for the
@@ -403,14 +437,16 @@ def choose_donors(target: _Target, bank, level: PrivacyLevel, seed: int = 0, lim
     and mouth. Within each step, donors are ranked by group (age and gender, PerFace's rule) and then by
     perceptual similarity plus half the identity margin (the donor's distance from the person in units of
     the recognizer's threshold, the smaller of the two, capped at 2.5): a lookalike cannot move further
-    from the person than its donor is, and the crowd check wants a real margin. ``seed`` shuffles the
-    first few donors of the first step that tie on group.
+    from the person than its donor is, and the crowd check wants a real margin. A non-zero ``seed``
+    shuffles the first few donors of the first step that tie on group. Donors wearing glasses (a bank
+    built without the eyewear filter) are never used: their frames would be pasted onto the person.
     """
     from lookalike.perception import face_features, load_model
     from lookalike.perception.donors import Compatibility, select_donors
+    from lookalike.synthesis.prototypes import EYEWEAR_THRESHOLD
 
     model = load_model()
-    probe = face_features(target.window, target.face, target.embeddings).parts
+    probe = face_features(target.reference, target.face, target.embeddings).parts
     strict = Compatibility()
     steps = [
         ("strict", level.band, strict),
@@ -420,8 +456,8 @@ def choose_donors(target: _Target, bank, level: PrivacyLevel, seed: int = 0, lim
         ("only gender and mouth kept", (0.0, 1.0), Compatibility(max_age_gap=None, max_skin_gap=None,
                                                                   max_pose_gap=None)),
     ]
-    chosen: list[tuple[object, str]] = []
-    seen: set[str] = set()
+    chosen: list[tuple[Donor, str]] = []
+    seen = {name for name, score in zip(bank.names, bank.eyewear) if score > EYEWEAR_THRESHOLD}
     for label, band, compatibility in steps:
         found = select_donors(probe, bank.pool, model, band=band, compatibility=compatibility, limit=None)
         found = sorted((d for d in found if d.name not in seen),
@@ -457,18 +493,28 @@ def _unsuitable(face: Face) -> str | None:
     return None
 
 
-def _measure(image: np.ndarray, face: Face, saliency: bool = True) -> _Target | None:
+def _measure(image: np.ndarray, original: np.ndarray, face: Face, saliency: bool = True) -> _Target:
     from lookalike.identity import get_recognizer
     from lookalike.saliency import identity_saliency
     from lookalike.synthesis.regenerate import face_box_window
 
     x0, y0, x1, y1 = face_box_window(image.shape, face.landmarks, 0.6)
     window = np.ascontiguousarray(image[y0:y1, x0:x1])
+    reference = window if original is image else np.ascontiguousarray(original[y0:y1, x0:x1])
     local = _shift(face, -x0, -y0)
-    embeddings = {n: get_recognizer(n).embed(window, local) for n in RECOGNIZERS}
-    found = identity_saliency(window, local, "facenet", "occlusion") if saliency else None
+    embeddings = {n: get_recognizer(n).embed(reference, local) for n in RECOGNIZERS}
+    found = identity_saliency(reference, local, "facenet", "occlusion") if saliency else None
     usable = found if found is not None and found.status != "skipped" else None
-    return _Target(local, window, (x0, y0), embeddings, usable)
+    return _Target(local, window, reference, (x0, y0), embeddings, usable)
+
+
+def _covers_face(candidate, target: _Target) -> bool:
+    """Whether a whole-face candidate really replaced most of the face (a turned head can defeat the donor)."""
+    from lookalike.saliency.regions import region_labels
+
+    x0, y0, x1, y1 = candidate.box
+    inside = region_labels(candidate.image.shape, target.face.landmarks, offset=(x0, y0)) >= 0
+    return bool(inside.any() and (candidate.mask[inside] > 0.5).mean() > 0.6)
 
 
 def _canonical(order, feature_of, strength: float) -> tuple[str, ...]:

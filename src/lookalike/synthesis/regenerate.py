@@ -130,8 +130,7 @@ def regenerate(image: np.ndarray, landmarks: np.ndarray, donor: np.ndarray, dono
     chosen = [SALIENCY_REGIONS.index(r) for r in regions]
 
     # 1. geometry: the chosen regions' vertices move toward the donor's shape; the target follows.
-    geometry = local
-    base = crop
+    geometry, base = local, crop
     if morph > 0 and chosen:
         weights = np.isin(vertex_labels(), chosen).astype(np.float64)
         geometry = morph_landmarks(local, donor_landmarks, morph, vertex_weights=weights,
@@ -139,7 +138,7 @@ def regenerate(image: np.ndarray, landmarks: np.ndarray, donor: np.ndarray, dono
         reshaped, covered = warp_to_landmarks(crop, local, geometry, shape)
         base = np.where(covered[..., None] > 0, reshaped, crop)
     labels = region_labels(shape, geometry)
-    if morph > 0 and chosen:
+    if base is not crop:
         # The person's own far side of a turned head has no pixels to move (the nose hides them): paint it
         # in from around rather than leave the unmoved original there, whose edges would show as streaks.
         hidden = (labels >= 0) & (covered == 0)
