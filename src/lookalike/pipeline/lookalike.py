@@ -64,7 +64,7 @@ PRIVACY_LEVELS: dict[str, PrivacyLevel] = {
                                                  (1.0, 1.0, "strong", 6)),
                         description="no recognizer takes the face for the person, and the person is not the "
                                     "nearest of the crowd (k = 1)"),
-    "medium": PrivacyLevel("medium", 5, (0.70, 0.97), ((1.0, 1.0, "natural", 2), (1.0, 1.0, "strong", 8)),
+    "medium": PrivacyLevel("medium", 5, (0.70, 0.97), ((1.0, 1.0, "natural", 2), (1.0, 1.0, "strong", 14)),
                            description="hidden among at least 5 crowd faces for each recognizer (default)"),
     "high": PrivacyLevel("high", 20, (0.60, 0.95), ((1.0, 1.0, "strong", 10),),
                          description="hidden among at least 20 crowd faces for each recognizer"),
