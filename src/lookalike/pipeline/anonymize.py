@@ -161,15 +161,12 @@ def anonymize(image: np.ndarray | LoadedImage, method: Method | None = None,
     records = [FaceRecord(index=i, face=f, method=config.method, mask={"ellipse": e.to_dict()})
                for i, (f, e) in enumerate(zip(faces, ellipses))]
     if config.verify:
-        _verify(rgb, blended, records, config.verify)
-        recognizable = [r for r in records if any(v["match"] for v in r.verification.values())]
-        if recognizable:
-            # fail closed: a face a recognizer still matches gets the strongest method, and says so
+        def fill(recognizable: list[FaceRecord]) -> np.ndarray:
+            nonlocal treated
             treated = apply_classic(treated, [ellipses[r.index] for r in recognizable], "solid", params)
-            blended = _blend(rgb, treated, mask)
-            for record in recognizable:
-                record.fallback = f"solid (after {config.method} was still matched)"
-            _verify(rgb, blended, recognizable, config.verify)
+            return _blend(rgb, treated, mask)
+
+        blended = _fail_closed(rgb, blended, records, config, fill)
     native = compose_native(loaded, treated, mask)
     return AnonymizationResult(image=native, mask=mask, faces=records, seconds=time.perf_counter() - started,
                                rgb=blended)
@@ -203,20 +200,33 @@ def _anonymize_lookalike(loaded: LoadedImage, faces: list[Face], config: Anonymi
         records.append(FaceRecord(index=index, face=face, method=config.method, mask={"box": list(outcome.box)},
                                   verification=verification, fallback=details.get("fallback"), lookalike=details))
     if config.verify:
-        _verify(rgb, treated, records, config.verify)
-        recognizable = [r for r in records if any(v["match"] for v in r.verification.values())]
-        if recognizable:
-            # fail closed as the classic methods do: a face a --verify recognizer still matches is filled
+        def fill(recognizable: list[FaceRecord]) -> np.ndarray:
+            nonlocal mask
             ellipses = [face_ellipse(r.face, config.mask_scale) for r in recognizable]
-            treated = apply_classic(treated, ellipses, "solid", config.classic_params())
             feather = max(config.feather * 2.0 * e.a for e in ellipses)
             mask = np.maximum(mask, ellipse_mask(rgb.shape, ellipses, feather=feather))
-            for record in recognizable:
-                record.fallback = f"solid (after {config.method} was still matched by --verify)"
-            _verify(rgb, treated, recognizable, config.verify)
+            return apply_classic(treated, ellipses, "solid", config.classic_params())
+
+        treated = _fail_closed(rgb, treated, records, config, fill)
     native = compose_native(loaded, treated, mask)
     return AnonymizationResult(image=native, mask=mask, faces=records, seconds=time.perf_counter() - started,
                                rgb=treated)
+
+
+def _fail_closed(original: np.ndarray, anonymized: np.ndarray, records: list[FaceRecord], config: AnonymizeConfig,
+                 fill) -> np.ndarray:
+    """Measure every face with the ``--verify`` recognizers; the faces one still matches get the strongest
+    method (``fill(records)`` returns the image with them filled solid), say so, and are measured again.
+    Returns the anonymized image as it now is."""
+    _verify(original, anonymized, records, config.verify)
+    recognizable = [r for r in records if any(v["match"] for v in r.verification.values())]
+    if not recognizable:
+        return anonymized
+    anonymized = fill(recognizable)
+    for record in recognizable:
+        record.fallback = f"solid (after {config.method} was still matched)"
+    _verify(original, anonymized, recognizable, config.verify)
+    return anonymized
 
 
 def _merge(config: AnonymizeConfig | None, method: str | None, options: dict) -> AnonymizeConfig:
