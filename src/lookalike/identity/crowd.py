@@ -21,8 +21,6 @@ the second is the attacker's view. :meth:`ReferenceCrowd.protects` asks for one 
 """
 from __future__ import annotations
 
-import io
-import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -30,6 +28,8 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+
+from lookalike.io.archives import read_archive, write_archive
 
 #: The crowd shipped with the package (see ``models/LICENSE-crowd-omi.txt``).
 DEFAULT_CROWD = Path(__file__).resolve().parent / "models" / "crowd_omi.npz"
@@ -141,21 +141,13 @@ class ReferenceCrowd:
 
     def save(self, path: str | Path) -> Path:
         """Write the crowd as one ``.npz`` (float16 embeddings: ample for ranks, half the size)."""
-        from lookalike.io import write_bytes_atomic
-
-        buffer = io.BytesIO()
-        np.savez_compressed(buffer, names=np.array(self.names, dtype=str),
-                            recognizers=np.array(list(self.embeddings), dtype=str),
-                            meta=json.dumps(self.meta | {"format": _FORMAT}),
-                            **{f"embeddings_{k}": v.astype(np.float16) for k, v in self.embeddings.items()})
-        return write_bytes_atomic(path, buffer.getvalue())
+        return write_archive(path, self.meta | {"format": _FORMAT}, names=np.array(self.names, dtype=str),
+                             recognizers=np.array(list(self.embeddings), dtype=str),
+                             **{f"embeddings_{k}": v.astype(np.float16) for k, v in self.embeddings.items()})
 
     @classmethod
     def load(cls, path: str | Path) -> "ReferenceCrowd":
-        with np.load(path, allow_pickle=False) as data:
-            meta = json.loads(str(data["meta"]))
-            if meta.get("format") != _FORMAT:
-                raise ValueError(f"{path}: crowd format {meta.get('format')!r}, expected {_FORMAT}; build it again")
+        with read_archive(path, "crowd", format=_FORMAT) as (data, meta):
             return cls([str(n) for n in data["names"]],
                        {str(k): data[f"embeddings_{k}"].astype(np.float32) for k in data["recognizers"]}, meta)
 

@@ -25,7 +25,6 @@ years for adults). They are how people would see a face, never facts about anyon
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from typing import Literal
 
 import numpy as np
 
+from lookalike.io.archives import read_archive, write_archive
 from lookalike.perception.model import PerceptionModel
 
 #: The recognizers whose verification decides "same person": a donor must pass both.
@@ -179,22 +179,15 @@ class DonorPool:
                    {"model": model_fingerprint(model)})
 
     def save(self, path: str | Path) -> Path:
-        from lookalike.io import write_bytes_atomic
-
-        buffer = io.BytesIO()
-        np.savez_compressed(buffer, names=np.array(self.names, dtype=str), embeddings=self.embeddings,
-                            attributes=self.attributes, attribute_names=np.array(self.attribute_names, dtype=str),
-                            pose=self.pose, mouth=self.mouth, recognizers=np.array(list(self.identity), dtype=str),
-                            meta=json.dumps(self.meta | {"format": _FORMAT}),
-                            **{f"identity_{k}": v for k, v in self.identity.items()})
-        return write_bytes_atomic(path, buffer.getvalue())
+        return write_archive(path, self.meta | {"format": _FORMAT}, names=np.array(self.names, dtype=str),
+                             embeddings=self.embeddings, attributes=self.attributes,
+                             attribute_names=np.array(self.attribute_names, dtype=str), pose=self.pose,
+                             mouth=self.mouth, recognizers=np.array(list(self.identity), dtype=str),
+                             **{f"identity_{k}": v for k, v in self.identity.items()})
 
     @classmethod
     def load(cls, path: str | Path) -> "DonorPool":
-        with np.load(path, allow_pickle=False) as data:
-            meta = json.loads(str(data["meta"]))
-            if meta.get("format") != _FORMAT:
-                raise ValueError(f"{path}: donor pool format {meta.get('format')!r}, expected {_FORMAT}; build it again")
+        with read_archive(path, "donor pool", format=_FORMAT) as (data, meta):
             return cls([str(n) for n in data["names"]], data["embeddings"], data["attributes"],
                        [str(a) for a in data["attribute_names"]], data["pose"], data["mouth"],
                        {str(k): data[f"identity_{k}"] for k in data["recognizers"]}, meta)

@@ -27,8 +27,6 @@ is asked for. The shipped bank (k=4 prototypes of OMI faces 1-600) is loaded onc
 """
 from __future__ import annotations
 
-import io
-import json
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +37,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from lookalike.io.archives import read_archive, write_archive
 from lookalike.perception.dataset import FeatureTable
 from lookalike.perception.donors import RECOGNIZERS, DonorPool, model_fingerprint
 from lookalike.synthesis.transplant import STABLE_INDICES, _similarity
@@ -258,32 +257,23 @@ class DonorBank:
 
     def save(self, path: str | Path) -> Path:
         """Write the bank to one ``.npz`` file (atomically)."""
-        from lookalike.io import write_bytes_atomic
-
         jpeg = self._jpeg_data() if len(self) else np.zeros(0, np.uint8)
         flat = [m for group in self.members for m in group]
         member_offsets = np.cumsum([0] + [len(group) for group in self.members])
-        buffer = io.BytesIO()
-        np.savez_compressed(
-            buffer, names=np.array(self.names, dtype=str), members=np.array(flat, dtype=str),
+        return write_archive(
+            path, self.meta | {"format": _FORMAT}, names=np.array(self.names, dtype=str), members=np.array(flat, dtype=str),
             member_offsets=member_offsets.astype(np.int64), landmarks=self.landmarks,
             embeddings=np.asarray(self.embeddings, np.float32), attributes=np.asarray(self.attributes, np.float32),
             attribute_names=np.array(self.attribute_names, dtype=str), pose=np.asarray(self.pose, np.float32),
             mouth=np.asarray(self.mouth, np.float32), eyewear=self.eyewear,
             recognizers=np.array(list(self.identity), dtype=str), jpeg=jpeg, jpeg_offsets=self.jpeg_offsets,
-            meta=json.dumps(self.meta | {"format": _FORMAT}),
             **{f"identity_{k}": np.asarray(v, np.float32) for k, v in self.identity.items()})
-        return write_bytes_atomic(path, buffer.getvalue())
 
     @classmethod
     def load(cls, path: str | Path) -> "DonorBank":
         """Read a bank's arrays; the crops' JPEG data is read on the first :meth:`donor_image`."""
         path = Path(path)
-        with np.load(path, allow_pickle=False) as data:
-            meta = json.loads(str(data["meta"]))
-            if meta.get("format") != _FORMAT or meta.get("frame") != _FRAME:
-                raise ValueError(f"{path}: donor bank format {meta.get('format')!r} / frame {meta.get('frame')!r}, "
-                                 f"expected {_FORMAT} / {_FRAME}; build it again")
+        with read_archive(path, "donor bank", format=_FORMAT, frame=_FRAME) as (data, meta):
             flat = [str(m) for m in data["members"]]
             offsets = data["member_offsets"]
             members = [tuple(flat[offsets[i]:offsets[i + 1]]) for i in range(len(offsets) - 1)]
