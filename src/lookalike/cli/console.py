@@ -28,6 +28,16 @@ def usage_error(message: str) -> None:
     raise typer.Exit(2)
 
 
+def faces_option(faces: str | None):
+    """The ``--faces`` range (e.g. ``1-600``) as the perception code takes it, or a usage error."""
+    from lookalike.perception.training import parse_faces
+
+    try:
+        return parse_faces(faces)
+    except ValueError as exc:
+        usage_error(f"--faces: {exc}")
+
+
 def pydantic_message(exc) -> str:
     first = exc.errors()[0]
     field = ".".join(str(p) for p in first.get("loc", ())) or "option"

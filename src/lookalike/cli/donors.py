@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from lookalike.cli.console import err, file_error, progress_bar, usage_error
+from lookalike.cli.console import err, faces_option, file_error, progress_bar, usage_error
 
 donors_app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                          help="Build the bank of donor faces the lookalike method transplants from.")
@@ -108,13 +108,9 @@ def _inputs(folder: Path, faces: str | None, output: Path) -> tuple[list[Path], 
 
     Also returns how many entries could not be listed (an unreadable sub-folder), reported as failures.
     """
-    from lookalike.perception.training import parse_faces
     from lookalike.pipeline import collect_inputs
 
-    try:
-        face_range = parse_faces(faces)
-    except ValueError as exc:
-        usage_error(f"--faces: {exc}")
+    face_range = faces_option(faces)
     if not folder.is_dir():
         usage_error(f"{folder}: not a folder")
     if output.exists() and output.is_dir():

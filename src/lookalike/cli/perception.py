@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from lookalike.cli.console import err, file_error, out, progress_bar, usage_error
+from lookalike.cli.console import err, faces_option, file_error, out, progress_bar, usage_error
 from lookalike.errors import LookalikeError
 
 perception_app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
@@ -95,7 +95,7 @@ def train_command(
 ) -> None:
     """Train the perceptual metric on triplets; print what was used and skipped."""
     from lookalike.perception.model import fit_attributes
-    from lookalike.perception.training import load_triplets, parse_faces, train
+    from lookalike.perception.training import train
     from lookalike.perception.triplets import read_ratings
 
     data = _load(triplets, images, faces, jobs, cache, seed)
@@ -154,12 +154,9 @@ def eval_command(
 
 def _load(triplets: Path, images: Path, faces: str | None, jobs: int | None, cache: Path | None, seed: int):
     from lookalike.parallel import default_jobs
-    from lookalike.perception.training import load_triplets, parse_faces
+    from lookalike.perception.training import load_triplets
 
-    try:
-        face_range = parse_faces(faces)
-    except ValueError as exc:
-        usage_error(f"--faces: {exc}")
+    face_range = faces_option(faces)
     if not triplets.is_file():
         usage_error(f"{triplets}: no such file")
     if not images.is_dir():
