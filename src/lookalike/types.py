@@ -5,7 +5,7 @@ Coordinates are always in pixels of the full image, x to the right and y down, a
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -63,6 +63,21 @@ class Face:
         """In-plane angle of the line from the right to the left eye keypoint, degrees (0: eyes level)."""
         right_eye, left_eye = self.keypoints[0], self.keypoints[1]
         return math.degrees(math.atan2(float(left_eye[1] - right_eye[1]), float(left_eye[0] - right_eye[0])))
+
+    def translated(self, dx: float, dy: float) -> "Face":
+        """A copy moved by (dx, dy) pixels: box, keypoints and landmarks (a face cut out of its image with
+        ``translated(-x0, -y0)``, put back with ``translated(x0, y0)``).
+
+        >>> face = Face(np.array([10, 10, 50, 60], np.float32), 0.9, np.zeros((5, 2), np.float32))
+        >>> face.translated(-10, -5).box.tolist()
+        [0.0, 5.0, 40.0, 55.0]
+        """
+        offset = np.array([dx, dy], np.float32)
+        landmarks = None if self.landmarks is None else self.landmarks.copy()
+        if landmarks is not None:
+            landmarks[:, :2] += offset
+        return replace(self, box=self.box + np.tile(offset, 2), keypoints=self.keypoints + offset,
+                       landmarks=landmarks, notes=list(self.notes))
 
     @property
     def center(self) -> np.ndarray:

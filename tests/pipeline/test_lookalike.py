@@ -158,21 +158,9 @@ def test_a_face_cut_by_the_image_border_is_still_anonymized(astronaut, face):
 
 
 def test_overlapping_faces_are_measured_against_the_untouched_image(astronaut, face):
-    shifted = replace_face_box(face, dx=face.width * 0.3)
+    shifted = face.translated(face.width * 0.3, 0)  # the same face moved right, as a second overlapping face
     result = anonymize(astronaut, method="lookalike", faces=[face, shifted], privacy="low")
     assert len(result.faces) == 2
     for record in result.faces:
         assert record.lookalike["recognizers"]
         assert record.lookalike["reached"] is True or record.fallback is not None
-
-
-def replace_face_box(face, dx: float):
-    """The same face moved right by ``dx`` pixels (landmarks, keypoints and box), as a second overlapping face."""
-    import dataclasses
-
-    landmarks = face.landmarks.copy()
-    landmarks[:, 0] += dx
-    keypoints = face.keypoints.copy()
-    keypoints[:, 0] += dx
-    return dataclasses.replace(face, box=face.box + np.array([dx, 0, dx, 0], np.float32), keypoints=keypoints,
-                               landmarks=landmarks, notes=list(face.notes))

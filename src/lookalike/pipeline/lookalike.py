@@ -369,7 +369,7 @@ def _fallbacks(image: np.ndarray, original: np.ndarray, face: Face, target: _Tar
     x0, y0, x1, y1 = box
     crop = np.ascontiguousarray(image[y0:y1, x0:x1])
     reference = np.ascontiguousarray(original[y0:y1, x0:x1])
-    local = _shift(face, -x0, -y0)
+    local = face.translated(-x0, -y0)
     originals = _embed(reference, local, reference) if target is None else target.embeddings
     mask = ellipse_mask(image.shape, [ellipse], feather=feather)[y0:y1, x0:x1]
     for method in ("blur", "solid"):
@@ -501,7 +501,7 @@ def _measure(image: np.ndarray, original: np.ndarray, face: Face, saliency: bool
     x0, y0, x1, y1 = face_box_window(image.shape, face.landmarks, 0.6)
     window = np.ascontiguousarray(image[y0:y1, x0:x1])
     reference = window if original is image else np.ascontiguousarray(original[y0:y1, x0:x1])
-    local = _shift(face, -x0, -y0)
+    local = face.translated(-x0, -y0)
     embeddings = {n: get_recognizer(n).embed(reference, local) for n in RECOGNIZERS}
     found = identity_saliency(reference, local, "facenet", "occlusion") if saliency else None
     usable = found if found is not None and found.status != "skipped" else None
@@ -522,15 +522,6 @@ def _canonical(order, feature_of, strength: float) -> tuple[str, ...]:
     count = max(1, int(np.ceil(strength * len(features))))
     chosen = set(features[:count])
     return tuple(r for r in order if feature_of[r] in chosen)
-
-
-def _shift(face: Face, dx: float, dy: float) -> Face:
-    offset = np.array([dx, dy], np.float32)
-    landmarks = None if face.landmarks is None else face.landmarks.copy()
-    if landmarks is not None:
-        landmarks[:, :2] += offset
-    return replace(face, box=face.box + np.tile(offset, 2), keypoints=face.keypoints + offset, landmarks=landmarks,
-                   notes=list(face.notes))
 
 
 def _ellipse_box(shape, ellipse, feather: float) -> tuple[int, int, int, int]:

@@ -32,7 +32,7 @@ does not overfit one model.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Literal, Sequence
 
 import cv2
@@ -243,7 +243,7 @@ def face_window(image: np.ndarray, face: Face, config: SaliencyConfig | None = N
     sigma = config.neutral_blur * face.width
     neutral = gaussian_blur(crop, sigma)
     labels = region_labels(crop.shape, face.landmarks, offset=(x0, y0))
-    return FaceWindow(crop=crop, neutral=neutral, labels=labels, face=_shifted(face, x0, y0), offset=(x0, y0),
+    return FaceWindow(crop=crop, neutral=neutral, labels=labels, face=face.translated(-x0, -y0), offset=(x0, y0),
                       feather=config.feather * face.width)
 
 
@@ -542,11 +542,3 @@ def _window(shape: tuple[int, ...], face: Face, margin: float) -> tuple[int, int
     pad_x, pad_y = margin * (x1 - x0), margin * (y1 - y0)
     return (max(0, int(np.floor(x0 - pad_x))), max(0, int(np.floor(y0 - pad_y))),
             min(width, int(np.ceil(x1 + pad_x))), min(height, int(np.ceil(y1 + pad_y))))
-
-
-def _shifted(face: Face, dx: float, dy: float) -> Face:
-    offset = np.array([dx, dy], np.float32)
-    landmarks = face.landmarks.copy()
-    landmarks[:, :2] -= offset
-    return replace(face, box=face.box - np.tile(offset, 2), keypoints=face.keypoints - offset, landmarks=landmarks,
-                   notes=list(face.notes))
