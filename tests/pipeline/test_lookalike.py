@@ -7,6 +7,7 @@ import pytest
 
 from lookalike.pipeline import anonymize, detect
 from lookalike.pipeline.lookalike import MIN_FACE, PRIVACY_LEVELS, get_privacy, lookalike_face
+from lookalike.synthesis.regenerate import MAX_MORPH
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +32,7 @@ def test_the_face_becomes_a_lookalike_no_recognizer_matches(outcome):
         assert measured["rank"] >= record["k"] and measured["retrieval_rank"] >= record["k"]
     # a lookalike, not a stranger: perceptually closer than unrelated faces (0.5)
     assert record["perceptual_similarity"] > 0.7
-    assert set(record["regions"]) and 0.0 < record["morph"] <= 1.0
+    assert set(record["regions"]) and 0.0 < record["morph"] <= MAX_MORPH
 
 
 def test_only_the_face_window_changes_and_the_mask_covers_every_change(astronaut, outcome):
@@ -57,6 +58,35 @@ def test_an_unreachable_level_fails_closed_to_blur_or_solid(astronaut, face):
     assert record["reached"] in (True, False)
     x0, y0, x1, y1 = result.box
     assert (result.image != astronaut[y0:y1, x0:x1]).any(axis=-1).mean() > 0.2
+
+
+def test_the_closest_lookalike_is_blurred_until_it_passes(astronaut, face):
+    from lookalike.identity import get_recognizer
+    from lookalike.identity.crowd import default_crowd
+    from lookalike.pipeline.lookalike import _blurred_lookalike, _Check, _measure
+    from lookalike.saliency import SALIENCY_REGIONS
+    from lookalike.synthesis.bank import default_bank
+    from lookalike.synthesis.regenerate import regenerate
+
+    target = _measure(astronaut, astronaut, face, saliency=False)
+    candidate = regenerate(target.window, target.face.landmarks, *default_bank().donor_image(0), SALIENCY_REGIONS, 1.0)
+    facenet = get_recognizer("facenet")
+    unblurred = float(facenet.distance(facenet.embed(candidate.paste(target.window), target.face),
+                                       target.embeddings["facenet"]))
+
+    class FartherThanTheCandidate(_Check):  # passes only what moved further than the unblurred candidate
+        def passes(self, name, probe, original):
+            return float(facenet.distance(probe, original)) > unblurred + 0.01
+
+    record = {}
+    outcome = _blurred_lookalike(target, candidate, FartherThanTheCandidate(default_crowd(), ("facenet",), 5, 1.0),
+                                 record)
+    assert outcome is not None and record["fallback"].startswith("blurred lookalike") and record["reached"]
+    changed = (outcome.image != target.window).any(axis=-1)
+    assert np.all(outcome.mask[changed] == 1.0)
+    assert record["recognizers"]["facenet"]["distance"] > unblurred
+    never = _blurred_lookalike(target, candidate, _Check(default_crowd(), ("facenet",), 5, 100.0), {})
+    assert never is None  # nothing passes: the caller goes on to the whole-face blur
 
 
 def test_a_tiny_face_is_blurred_and_recorded(astronaut):

@@ -275,6 +275,23 @@ def test_a_tinted_darkened_copy_is_matched_back_region_by_region(astronaut, face
         assert np.abs(after[region] - mean).max() < 2.5, (SALIENCY_REGIONS[region], after[region], mean)
 
 
+def test_shading_one_transfers_only_the_whole_faces_colour(astronaut, face):
+    labels = region_labels(astronaut.shape, face.landmarks)
+    nose = SALIENCY_REGIONS.index("nose")
+    shaded = astronaut.astype(np.float32)
+    shaded[labels == nose] *= 0.7  # the source has its own, darker nose
+    shaded = shaded.astype(np.uint8)
+    want = _region_means(astronaut, labels)
+    regional = _region_means(match_colour(shaded, astronaut, labels), labels)
+    whole_out = match_colour(shaded, astronaut, labels, shading=1.0)
+    whole = _region_means(whole_out, labels)
+    assert want[nose][0] - whole[nose][0] > 10  # the source's darker nose stays darker
+    # region by region, the reference's nose mostly comes back (the smoothed correction spills a little)
+    assert abs(regional[nose][0] - want[nose][0]) < 0.5 * (want[nose][0] - whole[nose][0])
+    face_lab = _lab(whole_out)[labels >= 0].mean(axis=0)
+    assert np.abs(face_lab - _lab(astronaut)[labels >= 0].mean(axis=0)).max() < 2.5  # overall colour matched
+
+
 def _border_and_inside(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     face = labels >= 0
     grown = cv2.dilate(labels.astype(np.float32), np.ones((3, 3), np.uint8))

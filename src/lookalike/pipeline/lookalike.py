@@ -64,16 +64,25 @@ PRIVACY_LEVELS: dict[str, PrivacyLevel] = {
                                                  (1.0, 1.0, "strong", 6)),
                         description="no recognizer takes the face for the person, and the person is not the "
                                     "nearest of the crowd (k = 1)"),
-    "medium": PrivacyLevel("medium", 5, (0.70, 0.97), ((1.0, 1.0, "natural", 2), (1.0, 1.0, "strong", 14)),
-                           description="hidden among at least 5 crowd faces for each recognizer (default)"),
-    "high": PrivacyLevel("high", 20, (0.60, 0.95), ((1.0, 1.0, "strong", 10),),
+    "medium": PrivacyLevel("medium", 10, (0.70, 0.97), ((1.0, 1.0, "natural", 2), (1.0, 1.0, "strong", 4),
+                                                       (1.0, 1.4, "stronger", 6), (1.0, 1.8, "veiled", 6)),
+                           description="hidden among at least 10 crowd faces for each recognizer (default)"),
+    "high": PrivacyLevel("high", 20, (0.60, 0.95), ((1.0, 1.0, "strong", 4), (1.0, 1.4, "stronger", 6),
+                                                   (1.0, 1.8, "veiled", 8)),
                          description="hidden among at least 20 crowd faces for each recognizer"),
 }
-#: How a candidate is synthesised. "natural" gives back the target's fine texture and gaze; "strong" keeps
-#: less of the target (texture and irises carry some identity for recognizers) and moves the outline too.
+#: How a candidate is synthesised (:class:`~lookalike.synthesis.regenerate.RegenerationConfig` options, and
+#: whether the face outline moves). "natural" gives back the target's fine texture and gaze; "strong"
+#: keeps less of the target (texture and irises carry some identity for recognizers) and moves the
+#: outline too; "stronger" also takes much of the donor's shading (its colour is matched to the face as
+#: a whole more than region by region) and is meant for morphs past the donor's shape; "veiled" also softens the hair line,
+#: ears and near background, the last try before the blur fallback.
+_STRONG = {"detail_amount": 0.3, "keep_gaze": False, "feather": 0.03}
 STYLES = {
     "natural": ({}, False),
-    "strong": ({"detail_amount": 0.3, "keep_gaze": False, "feather": 0.03}, True),
+    "strong": (_STRONG, True),
+    "stronger": ({**_STRONG, "shading": 0.6}, True),
+    "veiled": ({**_STRONG, "shading": 1.0, "context_blur": 0.15}, True),
 }
 DEFAULT_PRIVACY = "medium"
 
@@ -240,6 +249,19 @@ class _Check:
         return (self.crowd.rank(probe, original, name) >= self.k
                 and self.crowd.retrieval_rank(probe, original, name) >= self.k)
 
+    def progress(self, probes: dict[str, np.ndarray], originals: dict[str, np.ndarray]) -> float:
+        """How close a failing candidate came: the smallest of its crowd ranks (both ways) over the steering
+        recognizers it was measured with, divided by k, capped at 1 per recognizer and then summed over
+        the recognizers (a candidate dlib was never asked about scores lower)."""
+        total = 0.0
+        for name in self.steering:
+            if name not in probes:
+                continue
+            ranks = (self.crowd.rank(probes[name], originals[name], name),
+                     self.crowd.retrieval_rank(probes[name], originals[name], name))
+            total += min(min(ranks) / max(self.k, 1), 1.0)
+        return total
+
     def describe(self, probes: dict[str, np.ndarray], originals: dict[str, np.ndarray]) -> dict:
         from lookalike.identity import get_recognizer
 
@@ -272,6 +294,7 @@ def _loop(image: np.ndarray, original: np.ndarray, face: Face, target: _Target, 
                           "not needed (the level regenerates the whole face)" if not _needs_saliency(level) else
                           "unavailable: canonical order")
     attempts = 0
+    closest = None  # (progress, donor, match, candidate, style): what the fallback starts from
     images: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     # Glasses: the person's fine detail would bring the frames back as ghosts over the donor's eyes, so
     # none of it is given back (the donor's eyes come without glasses).
@@ -296,18 +319,55 @@ def _loop(image: np.ndarray, original: np.ndarray, face: Face, target: _Target, 
                                                        donor_landmarks, regions, morph, outline=outline,
                                                        config=RegenerationConfig(**options))))
             attempts += len(batch)
-            chosen = _first_passing(target, [c for _, _, c in batch], check)
-            if chosen is not None:
-                index, probes = chosen
-                donor, match, candidate = batch[index]
+            passing, probes = _first_passing(target, [c for _, _, c in batch], check)
+            if passing is not None:
+                donor, match, candidate = batch[passing]
                 record.update(donor=donor.name, donor_match=match, donor_similarity=round(donor.similarity, 4),
                               regions=list(candidate.regions), morph=candidate.morph, style=style, attempts=attempts,
                               fallback=None, reached=True)
                 return _finish(target, candidate.paste(target.window), candidate.mask, candidate.box,
-                               probes, check, record, geometry_of=candidate)
+                               probes[passing], check, record, geometry_of=candidate)
+            for (donor, match, candidate), probe in zip(batch, probes):
+                score = check.progress(probe, target.embeddings)
+                if closest is None or score > closest[0]:
+                    closest = (score, donor, match, candidate, style)
     record["attempts"] = attempts
     reason = "no lookalike reached the level" if donors else f"no compatible donor among the bank's {len(bank)}"
+    if closest is not None:
+        _, donor, match, candidate, style = closest
+        outcome = _blurred_lookalike(target, candidate, check, record)
+        if outcome is not None:
+            record.update(donor=donor.name, donor_match=match, donor_similarity=round(donor.similarity, 4),
+                          regions=list(candidate.regions), morph=candidate.morph, style=style)
+            return outcome
     return _fallbacks(image, original, face, target, check, record, reason=reason)
+
+
+#: Blurs tried on the closest lookalike before the face is blurred whole (sigma as a fraction of the face's
+#: width): a lightly blurred lookalike is still a face to a detector and to a viewer; a blurred person is not.
+LOOKALIKE_BLURS = (0.02, 0.04, 0.07)
+
+
+def _blurred_lookalike(target: _Target, candidate, check: _Check, record: dict) -> LookalikeOutcome | None:
+    """The closest candidate, blurred more and more inside its changed pixels, until the check passes."""
+    import cv2
+
+    x0, y0, x1, y1 = candidate.box
+    window = candidate.paste(target.window)
+    mask = np.zeros(window.shape[:2], np.float32)
+    mask[y0:y1, x0:x1] = candidate.mask
+    soft = cv2.GaussianBlur(mask, (0, 0), 0.02 * target.face.width)[..., None]
+    for fraction in LOOKALIKE_BLURS:
+        blurred = cv2.GaussianBlur(window, (0, 0), fraction * target.face.width)
+        out = np.round(window * (1.0 - soft) + blurred * soft).astype(np.uint8)
+        probes = _embed(out, target.face, target.reference, check.steering)
+        if all(check.passes(n, probes[n], target.embeddings[n]) for n in check.steering):
+            record.update(fallback=f"blurred lookalike (sigma {fraction:g} of the face width; no lookalike "
+                                   f"reached the level unblurred)", reached=True)
+            whole = (0, 0, window.shape[1], window.shape[0])
+            return _finish(target, out, np.maximum(mask, soft[..., 0]), whole, probes, check, record,
+                           geometry_of=candidate)
+    return None
 
 
 def _wears_glasses(target: _Target) -> bool:
@@ -320,8 +380,9 @@ def _needs_saliency(level: PrivacyLevel) -> bool:
     return any(strength < 1.0 for strength, *_ in level.schedule)
 
 
-def _first_passing(target: _Target, candidates: list, check: _Check):
-    """The index of the first candidate every steering recognizer passes, and its embeddings; FaceNet first."""
+def _first_passing(target: _Target, candidates: list, check: _Check) -> tuple[int | None, list[dict[str, np.ndarray]]]:
+    """The index of the first candidate every steering recognizer passes (None if none does), and every
+    candidate's embeddings so far (FaceNet first; dlib only for candidates FaceNet passes)."""
     from lookalike.identity import get_recognizer
 
     images = [c.paste(target.window) for c in candidates]
@@ -347,9 +408,7 @@ def _first_passing(target: _Target, candidates: list, check: _Check):
                     if name == order[-1]:
                         break
             alive = survivors
-    if not alive:
-        return None
-    return alive[0], probes[alive[0]]
+    return (alive[0] if alive else None), probes
 
 
 def _fallbacks(image: np.ndarray, original: np.ndarray, face: Face, target: _Target | None, check: _Check,

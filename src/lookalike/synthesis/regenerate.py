@@ -38,7 +38,10 @@ from lookalike.saliency.regions import SALIENCY_REGIONS, region_labels, vertex_l
 from lookalike.synthesis.transplant import (laplacian_blend, match_colour, morph_landmarks, reinject_detail,
                                             warp_to_landmarks)
 
-__all__ = ["Regeneration", "RegenerationConfig", "face_box_window", "regenerate"]
+__all__ = ["MAX_MORPH", "Regeneration", "RegenerationConfig", "face_box_window", "regenerate"]
+
+#: The strongest shape morph: twice the difference between the donor's shape and the person's.
+MAX_MORPH = 2.0
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,14 @@ class RegenerationConfig:
     keep_gaze : keep the target's irises (where it looks is expression, not identity).
     keep_open_mouth : keep the inside of an open mouth (teeth, tongue) when it is open more than
         ``open_mouth`` inter-ocular units and the donor's opens within ``open_mouth`` of as wide.
+    shading : 0 matches the donor's colour to the target region by region (cheeks, nose, lips keep the
+        person's own shading); 1 uses one set of statistics for the whole face, so only the overall skin
+        tone and lighting come from the person; in between, a mix. The person's shading carries identity
+        for recognizers, so the stronger styles raise it; the donor's own shading then shows more
+        (a prototype's averaged hairline on the forehead, for instance), so it is not raised all the way.
+    context_blur : if above 0, the window around the face (hair line, ears, near background) is blurred
+        with this sigma in inter-ocular units, fading in from the face outline: recognizers also
+        read a person from the head's outline and hair. Only the strongest style uses it.
     """
 
     margin: float = 0.35
@@ -61,6 +72,8 @@ class RegenerationConfig:
     keep_gaze: bool = True
     keep_open_mouth: bool = True
     open_mouth: float = 0.06
+    shading: float = 0.0
+    context_blur: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -109,7 +122,8 @@ def regenerate(image: np.ndarray, landmarks: np.ndarray, donor: np.ndarray, dono
     donor, donor_landmarks : the donor's RGB image and its landmarks in it (a bank crop, for instance).
     regions : names from :data:`~lookalike.saliency.regions.SALIENCY_REGIONS` to take from the donor;
         they are also the regions whose shape is morphed.
-    morph : in [0, 1], how far the shape of those regions moves toward the donor's.
+    morph : in [0, 2], how far the shape of those regions moves toward the donor's; above 1 it moves
+        past the donor's, away from the person (a caricature of the difference).
     outline : let the face outline move too (stronger, but the jaw line then moves against the
         untouched neck and background; off by default).
     """
@@ -117,8 +131,10 @@ def regenerate(image: np.ndarray, landmarks: np.ndarray, donor: np.ndarray, dono
     unknown = sorted(set(regions) - set(SALIENCY_REGIONS))
     if unknown:
         raise ValueError(f"unknown regions {unknown}; choose from {', '.join(SALIENCY_REGIONS)}")
-    if not 0.0 <= morph <= 1.0:
-        raise ValueError(f"morph must be in [0, 1], got {morph}")
+    if not 0.0 <= morph <= MAX_MORPH:
+        raise ValueError(f"morph must be in [0, {MAX_MORPH:g}], got {morph}")
+    if not 0.0 <= config.shading <= 1.0:
+        raise ValueError(f"shading must be in [0, 1], got {config.shading}")
     target = np.asarray(landmarks, np.float32)
     box = face_box_window(image.shape, target, config.margin)
     x0, y0, x1, y1 = box
@@ -155,7 +171,7 @@ def regenerate(image: np.ndarray, landmarks: np.ndarray, donor: np.ndarray, dono
         warped = cv2.inpaint(warped, holes.astype(np.uint8), 3, cv2.INPAINT_TELEA)
         coverage = np.maximum(coverage, holes.astype(np.float32))
     stats = np.where(coverage > 0, labels, -1).astype(np.int16)
-    matched = match_colour(warped, base, stats)
+    matched = match_colour(warped, base, stats, shading=config.shading)
     overlay = np.where(coverage[..., None] > 0, matched, base)
     hard = (np.isin(labels, chosen) & (coverage > 0)).astype(np.float32)
     keep = _kept(shape, geometry, local, np.asarray(donor_landmarks, np.float32), unit, config)
@@ -170,11 +186,27 @@ def regenerate(image: np.ndarray, landmarks: np.ndarray, donor: np.ndarray, dono
 
     # 3. the target's own fine texture back under the donor's pixels
     result = reinject_detail(blended, base, soft, sigma=config.detail * unit, amount=config.detail_amount)
+    if config.context_blur > 0:
+        result = _blur_context(result, labels, config.context_blur * unit, feather)
     changed = (result != crop).any(axis=-1).astype(np.float32)
     mask = np.maximum(changed, soft)
     moved = geometry.copy()
     moved[:, :2] += (x0, y0)
     return Regeneration(image=result, mask=mask, box=box, regions=tuple(regions), morph=float(morph), landmarks=moved)
+
+
+def _blur_context(window: np.ndarray, labels: np.ndarray, sigma: float, feather: float) -> np.ndarray:
+    """``window`` blurred around the face oval (labels -1): the blur fades in over ``2 * sigma`` beyond the
+    face and out again over ``2 * sigma`` before the window's edge, so it never ends in a straight line."""
+    outside = (labels < 0).astype(np.uint8)
+    ramp = max(2.0 * sigma, 1.0)
+    from_face = cv2.distanceTransform(outside, cv2.DIST_L2, 5)
+    height, width = labels.shape
+    rows, cols = np.arange(height, dtype=np.float32)[:, None], np.arange(width, dtype=np.float32)[None, :]
+    from_edge = np.minimum(np.minimum(rows, height - 1 - rows), np.minimum(cols, width - 1 - cols))
+    weight = np.clip((from_face - feather) / ramp, 0.0, 1.0) * np.clip(from_edge / ramp, 0.0, 1.0)
+    blurred = cv2.GaussianBlur(window, (0, 0), sigma)
+    return np.round(window * (1.0 - weight[..., None]) + blurred * weight[..., None]).astype(np.uint8)
 
 
 def _kept(shape: tuple[int, int], geometry: np.ndarray, original: np.ndarray, donor: np.ndarray, unit: float,

@@ -362,7 +362,8 @@ def morph_landmarks(target_landmarks: np.ndarray, donor_landmarks: np.ndarray, s
     Parameters
     ----------
     target_landmarks, donor_landmarks : (478, 3) landmarks.
-    strength : in [0, 1], a scalar or one value per vertex (478,).
+    strength : in [0, 2], a scalar or one value per vertex (478,); above 1 a vertex moves past the donor's
+        position (the difference from the target exaggerated).
     vertex_weights : (478,) in [0, 1], for instance 1 on the salient regions' vertices and 0 elsewhere;
         default all ones. Vertices of weight 0 do not move. The iris entries (468-477) of ``strength`` and
         ``vertex_weights`` are ignored: irises follow their eye.
@@ -392,7 +393,7 @@ def morph_landmarks(target_landmarks: np.ndarray, donor_landmarks: np.ndarray, s
     weights = np.broadcast_to(np.asarray(strength, np.float64), (478,)).copy()
     if vertex_weights is not None:
         weights *= np.asarray(vertex_weights, np.float64).reshape(478)
-    weights = np.clip(weights, 0.0, 1.0)
+    weights = np.clip(weights, 0.0, 2.0)
     mesh_w = weights[:468].copy()
     mesh_w[list(FACE_OVAL)] *= float(np.clip(oval_weight, 0.0, 1.0))
     average = _neighbour_average()
@@ -421,7 +422,8 @@ def _to_lab(rgb: np.ndarray) -> np.ndarray:
 
 
 def match_colour(source: np.ndarray, reference: np.ndarray, labels: np.ndarray, *, min_pixels: int = 50,
-                 gain_range: tuple[float, float] = (0.5, 2.0), smooth: float | None = None) -> np.ndarray:
+                 gain_range: tuple[float, float] = (0.5, 2.0), smooth: float | None = None,
+                 shading: float = 0.0) -> np.ndarray:
     """``source`` with the colour and illumination of ``reference``, region by region, in CIELAB.
 
     For each region (label >= 0) the mean and standard deviation of L, a and b of ``source`` are mapped to
@@ -442,6 +444,9 @@ def match_colour(source: np.ndarray, reference: np.ndarray, labels: np.ndarray, 
     gain_range : clip range of the standard-deviation ratio.
     smooth : blur sigma of the gain/offset maps in pixels; default 5% of the face's extent
         (sqrt of its pixel count); 0 disables it.
+    shading : in [0, 1], how much the whole face's statistics replace each region's: 0 keeps the
+        reference's shading region by region, 1 transfers only its overall colour and lighting (the
+        source keeps its own shading).
 
     Returns
     -------
@@ -501,6 +506,9 @@ def match_colour(source: np.ndarray, reference: np.ndarray, labels: np.ndarray, 
     small = counts < min_pixels
     small[0] = True  # off the face
     gain[small], offset[small] = whole_gain, whole_offset
+    if shading > 0:
+        gain = (1.0 - shading) * gain + shading * whole_gain
+        offset = (1.0 - shading) * offset + shading * whole_offset
     gain_map = gain.astype(np.float32)[bins].reshape(src_box.shape)
     offset_map = offset.astype(np.float32)[bins].reshape(src_box.shape)
     if smooth > 0:
