@@ -116,12 +116,13 @@ def fallbacks(report: dict) -> dict:
 
 
 def fallback_table(report: dict) -> str:
-    lines = ["| variant | faces | fell back (blur / solid) |", "|---|---|---|"]
+    lines = ["| variant | faces | fell back (blurred lookalike / blur / solid) |", "|---|---|---|"]
     for label, f in fallbacks(report).items():
         kinds = f["fallbacks"]
         total = sum(kinds.values())
         share = _pct(total / f["faces"]) if f["faces"] else "n/a"
-        lines.append(f"| {label} | {f['faces']} | {share} ({kinds.get('blur', 0)} / {kinds.get('solid', 0)}) |")
+        lines.append(f"| {label} | {f['faces']} | {share} ({kinds.get('blurred lookalike', 0)} / {kinds.get('blur', 0)} / "
+                     f"{kinds.get('solid', 0)}) |")
     return "\n".join(lines)
 
 

@@ -14,7 +14,9 @@ For every face, a closed loop (see ``../shared/DESIGN.md``):
    (times ``target_distance``) and than at least ``k`` faces of the reference crowd, both ways (the
    original's rank among the crowd seen from the anonymized face, and the anonymized face's among the
    crowd seen from the original);
-4. fail closed: no candidate passes, a strong blur; still matched, a solid fill. The record says which.
+4. fail closed: no candidate passes, the closest one (by crowd rank) is blurred lightly, more and more
+   (still a face to a viewer and a detector); none of those passes, a strong blur of the whole face;
+   still matched, a solid fill. The record says which.
 
 Candidates are embedded at the original face's alignment (an attacker knows where the face was), FaceNet
 first (cheap), dlib only for candidates FaceNet already passes.
@@ -65,24 +67,24 @@ PRIVACY_LEVELS: dict[str, PrivacyLevel] = {
                         description="no recognizer takes the face for the person, and the person is not the "
                                     "nearest of the crowd (k = 1)"),
     "medium": PrivacyLevel("medium", 10, (0.70, 0.97), ((1.0, 1.0, "natural", 2), (1.0, 1.0, "strong", 4),
-                                                       (1.0, 1.4, "stronger", 6), (1.0, 1.8, "veiled", 6)),
+                                                       (1.0, 1.4, "stronger", 6), (1.0, 1.8, "strongest", 6)),
                            description="hidden among at least 10 crowd faces for each recognizer (default)"),
     "high": PrivacyLevel("high", 20, (0.60, 0.95), ((1.0, 1.0, "strong", 4), (1.0, 1.4, "stronger", 6),
-                                                   (1.0, 1.8, "veiled", 8)),
+                                                   (1.0, 1.8, "strongest", 8)),
                          description="hidden among at least 20 crowd faces for each recognizer"),
 }
 #: How a candidate is synthesised (:class:`~lookalike.synthesis.regenerate.RegenerationConfig` options, and
 #: whether the face outline moves). "natural" gives back the target's fine texture and gaze; "strong"
 #: keeps less of the target (texture and irises carry some identity for recognizers) and moves the
 #: outline too; "stronger" also takes much of the donor's shading (its colour is matched to the face as
-#: a whole more than region by region) and is meant for morphs past the donor's shape; "veiled" also softens the hair line,
-#: ears and near background, the last try before the blur fallback.
+#: a whole more than region by region: the person's shading carries identity) and "strongest" all of it;
+#: both are meant for shape morphs past the donor's.
 _STRONG = {"detail_amount": 0.3, "keep_gaze": False, "feather": 0.03}
 STYLES = {
     "natural": ({}, False),
     "strong": (_STRONG, True),
     "stronger": ({**_STRONG, "shading": 0.6}, True),
-    "veiled": ({**_STRONG, "shading": 1.0, "context_blur": 0.15}, True),
+    "strongest": ({**_STRONG, "shading": 1.0}, True),
 }
 DEFAULT_PRIVACY = "medium"
 
@@ -345,7 +347,7 @@ def _loop(image: np.ndarray, original: np.ndarray, face: Face, target: _Target, 
 
 #: Blurs tried on the closest lookalike before the face is blurred whole (sigma as a fraction of the face's
 #: width): a lightly blurred lookalike is still a face to a detector and to a viewer; a blurred person is not.
-LOOKALIKE_BLURS = (0.02, 0.04, 0.07)
+LOOKALIKE_BLURS = (0.02, 0.04, 0.07, 0.1, 0.13)
 
 
 def _blurred_lookalike(target: _Target, candidate, check: _Check, record: dict) -> LookalikeOutcome | None:

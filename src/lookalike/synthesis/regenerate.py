@@ -60,9 +60,6 @@ class RegenerationConfig:
         tone and lighting come from the person; in between, a mix. The person's shading carries identity
         for recognizers, so the stronger styles raise it; the donor's own shading then shows more
         (a prototype's averaged hairline on the forehead, for instance), so it is not raised all the way.
-    context_blur : if above 0, the window around the face (hair line, ears, near background) is blurred
-        with this sigma in inter-ocular units, fading in from the face outline: recognizers also
-        read a person from the head's outline and hair. Only the strongest style uses it.
     """
 
     margin: float = 0.35
@@ -73,7 +70,6 @@ class RegenerationConfig:
     keep_open_mouth: bool = True
     open_mouth: float = 0.06
     shading: float = 0.0
-    context_blur: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -186,27 +182,11 @@ def regenerate(image: np.ndarray, landmarks: np.ndarray, donor: np.ndarray, dono
 
     # 3. the target's own fine texture back under the donor's pixels
     result = reinject_detail(blended, base, soft, sigma=config.detail * unit, amount=config.detail_amount)
-    if config.context_blur > 0:
-        result = _blur_context(result, labels, config.context_blur * unit, feather)
     changed = (result != crop).any(axis=-1).astype(np.float32)
     mask = np.maximum(changed, soft)
     moved = geometry.copy()
     moved[:, :2] += (x0, y0)
     return Regeneration(image=result, mask=mask, box=box, regions=tuple(regions), morph=float(morph), landmarks=moved)
-
-
-def _blur_context(window: np.ndarray, labels: np.ndarray, sigma: float, feather: float) -> np.ndarray:
-    """``window`` blurred around the face oval (labels -1): the blur fades in over ``2 * sigma`` beyond the
-    face and out again over ``2 * sigma`` before the window's edge, so it never ends in a straight line."""
-    outside = (labels < 0).astype(np.uint8)
-    ramp = max(2.0 * sigma, 1.0)
-    from_face = cv2.distanceTransform(outside, cv2.DIST_L2, 5)
-    height, width = labels.shape
-    rows, cols = np.arange(height, dtype=np.float32)[:, None], np.arange(width, dtype=np.float32)[None, :]
-    from_edge = np.minimum(np.minimum(rows, height - 1 - rows), np.minimum(cols, width - 1 - cols))
-    weight = np.clip((from_face - feather) / ramp, 0.0, 1.0) * np.clip(from_edge / ramp, 0.0, 1.0)
-    blurred = cv2.GaussianBlur(window, (0, 0), sigma)
-    return np.round(window * (1.0 - weight[..., None]) + blurred * weight[..., None]).astype(np.uint8)
 
 
 def _kept(shape: tuple[int, int], geometry: np.ndarray, original: np.ndarray, donor: np.ndarray, unit: float,
