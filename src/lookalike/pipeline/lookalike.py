@@ -345,31 +345,54 @@ def _loop(image: np.ndarray, original: np.ndarray, face: Face, target: _Target, 
     return _fallbacks(image, original, face, target, check, record, reason=reason)
 
 
-#: Blurs tried on the closest lookalike before the face is blurred whole (sigma as a fraction of the face's
-#: width): a lightly blurred lookalike is still a face to a detector and to a viewer; a blurred person is not.
-LOOKALIKE_BLURS = (0.02, 0.04, 0.07, 0.1, 0.13)
+#: Blurs tried on the closest lookalike before the face is blurred whole, mildest first: (sigma inside the
+#: lookalike's changed pixels, sigma around the face), both as fractions of the face's width. A lightly
+#: blurred lookalike is still a face to a viewer and to a detector; a blurred person is not. Blurring
+#: around the face (hair line, ears, near background) is for the faces recognizers still find by what
+#: the lookalike keeps of the person: the head's outline and hair.
+LOOKALIKE_BLURS = ((0.02, 0.0), (0.04, 0.0), (0.04, 0.15), (0.07, 0.0), (0.07, 0.2), (0.1, 0.0), (0.13, 0.0),
+                   (0.13, 0.3))
 
 
 def _blurred_lookalike(target: _Target, candidate, check: _Check, record: dict) -> LookalikeOutcome | None:
-    """The closest candidate, blurred more and more inside its changed pixels, until the check passes."""
+    """The closest candidate, blurred more and more (:data:`LOOKALIKE_BLURS`), until the check passes."""
     import cv2
+
+    from lookalike.saliency.regions import region_labels
 
     x0, y0, x1, y1 = candidate.box
     window = candidate.paste(target.window)
-    mask = np.zeros(window.shape[:2], np.float32)
-    mask[y0:y1, x0:x1] = candidate.mask
-    soft = cv2.GaussianBlur(mask, (0, 0), 0.02 * target.face.width)[..., None]
-    for fraction in LOOKALIKE_BLURS:
-        blurred = cv2.GaussianBlur(window, (0, 0), fraction * target.face.width)
-        out = np.round(window * (1.0 - soft) + blurred * soft).astype(np.uint8)
+    width = target.face.width
+    changed = np.zeros(window.shape[:2], np.float32)
+    changed[y0:y1, x0:x1] = candidate.mask
+    inside = cv2.GaussianBlur(changed, (0, 0), 0.02 * width)
+    # around the face: fades in beyond the new face outline and out before the window's edge
+    off_face = (region_labels(window.shape, candidate.landmarks) < 0).astype(np.uint8)
+    height, wide = off_face.shape
+    rows, cols = np.arange(height, dtype=np.float32)[:, None], np.arange(wide, dtype=np.float32)[None, :]
+    from_edge = np.minimum(np.minimum(rows, height - 1 - rows), np.minimum(cols, wide - 1 - cols))
+    ramp = 0.1 * width
+    around = (np.clip(cv2.distanceTransform(off_face, cv2.DIST_L2, 5) / ramp, 0.0, 1.0)
+              * np.clip(from_edge / ramp, 0.0, 1.0))
+    for face_sigma, around_sigma in LOOKALIKE_BLURS:
+        out = _blend(window, cv2.GaussianBlur(window, (0, 0), face_sigma * width), inside)
+        weight = inside
+        if around_sigma:
+            out = _blend(out, cv2.GaussianBlur(out, (0, 0), around_sigma * width), around)
+            weight = np.maximum(inside, around)
         probes = _embed(out, target.face, target.reference, check.steering)
         if all(check.passes(n, probes[n], target.embeddings[n]) for n in check.steering):
-            record.update(fallback=f"blurred lookalike (sigma {fraction:g} of the face width; no lookalike "
-                                   f"reached the level unblurred)", reached=True)
+            what = (f"sigma {face_sigma:g} of the face width" if not around_sigma else
+                    f"sigma {face_sigma:g} of the face width, and {around_sigma:g} around it: hair line and surroundings")
+            record.update(fallback=f"blurred lookalike ({what}; no lookalike reached the level unblurred)", reached=True)
             whole = (0, 0, window.shape[1], window.shape[0])
-            return _finish(target, out, np.maximum(mask, soft[..., 0]), whole, probes, check, record,
+            return _finish(target, out, np.maximum(changed, weight), whole, probes, check, record,
                            geometry_of=candidate)
     return None
+
+
+def _blend(image: np.ndarray, other: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    return np.round(image * (1.0 - weight[..., None]) + other * weight[..., None]).astype(np.uint8)
 
 
 def _wears_glasses(target: _Target) -> bool:
