@@ -89,6 +89,37 @@ def test_the_closest_lookalike_is_blurred_until_it_passes(astronaut, face):
     assert never is None  # nothing passes: the caller goes on to the whole-face blur
 
 
+def test_the_blur_reaches_around_the_face_when_the_face_alone_is_not_enough(astronaut, face):
+    from lookalike.identity.crowd import default_crowd
+    from lookalike.pipeline.lookalike import LOOKALIKE_BLURS, _blurred_lookalike, _Check, _measure
+    from lookalike.saliency import SALIENCY_REGIONS
+    from lookalike.saliency.regions import region_labels
+    from lookalike.synthesis.bank import default_bank
+    from lookalike.synthesis.regenerate import regenerate
+
+    target = _measure(astronaut, astronaut, face, saliency=False)
+    candidate = regenerate(target.window, target.face.landmarks, *default_bank().donor_image(0), SALIENCY_REGIONS, 1.0)
+    first_around = next(i for i, (_, around) in enumerate(LOOKALIKE_BLURS) if around > 0)
+    calls = []
+
+    class PassesOnTheFirstBlurAround(_Check):
+        def passes(self, name, probe, original):
+            calls.append(name)
+            return len(calls) > first_around
+
+    record = {}
+    outcome = _blurred_lookalike(target, candidate, PassesOnTheFirstBlurAround(default_crowd(), ("facenet",), 5, 1.0),
+                                 record)
+    assert outcome is not None and "around it" in record["fallback"]
+    changed = (outcome.image != candidate.paste(target.window)).any(axis=-1)
+    off_face = region_labels(changed.shape, candidate.landmarks) < 0
+    assert changed[off_face].mean() > 0.2  # hair and background near the face are blurred too
+    assert np.all(outcome.mask[(outcome.image != target.window).any(axis=-1)] == 1.0)
+    edge = np.zeros(changed.shape, bool)
+    edge[0, :] = edge[-1, :] = edge[:, 0] = edge[:, -1] = True
+    assert not changed[edge].any()  # it fades out before the window ends: no straight seam
+
+
 def test_a_tiny_face_is_blurred_and_recorded(astronaut):
     small = cv2.resize(astronaut, (96, 96), interpolation=cv2.INTER_AREA)
     canvas = np.full((200, 200, 3), 128, np.uint8)
