@@ -52,7 +52,8 @@ def test_same_seed_same_result(astronaut, face, outcome):
 def test_an_unreachable_level_fails_closed_to_blur_or_solid(astronaut, face):
     result = lookalike_face(astronaut, face, privacy="low", target_distance=3.0)
     record = result.record
-    assert record["fallback"].startswith(("blur", "solid"))
+    # the whole-face fallbacks, not a blurred lookalike: no blur of a lookalike reaches three thresholds
+    assert record["fallback"].startswith(("blur (", "solid ("))
     assert "no lookalike reached the level" in record["fallback"]
     # the solid fill is the last resort: nothing further exists, so the record says whether it reached
     assert record["reached"] in (True, False)
@@ -63,7 +64,7 @@ def test_an_unreachable_level_fails_closed_to_blur_or_solid(astronaut, face):
 def test_the_closest_lookalike_is_blurred_until_it_passes(astronaut, face):
     from lookalike.identity import get_recognizer
     from lookalike.identity.crowd import default_crowd
-    from lookalike.pipeline.lookalike import _blurred_lookalike, _Check, _measure
+    from lookalike.pipeline.lookalike import _blurred_lookalike, _Check, _embed, _measure
     from lookalike.saliency import SALIENCY_REGIONS
     from lookalike.synthesis.bank import default_bank
     from lookalike.synthesis.regenerate import regenerate
@@ -71,8 +72,8 @@ def test_the_closest_lookalike_is_blurred_until_it_passes(astronaut, face):
     target = _measure(astronaut, astronaut, face, saliency=False)
     candidate = regenerate(target.window, target.face.landmarks, *default_bank().donor_image(0), SALIENCY_REGIONS, 1.0)
     facenet = get_recognizer("facenet")
-    unblurred = float(facenet.distance(facenet.embed(candidate.paste(target.window), target.face),
-                                       target.embeddings["facenet"]))
+    probe = _embed(candidate.paste(target.window), target.face, target.reference, ("facenet",))["facenet"]
+    unblurred = float(facenet.distance(probe, target.embeddings["facenet"]))
 
     class FartherThanTheCandidate(_Check):  # passes only what moved further than the unblurred candidate
         def passes(self, name, probe, original):
@@ -87,6 +88,20 @@ def test_the_closest_lookalike_is_blurred_until_it_passes(astronaut, face):
     assert record["recognizers"]["facenet"]["distance"] > unblurred
     never = _blurred_lookalike(target, candidate, _Check(default_crowd(), ("facenet",), 5, 100.0), {})
     assert never is None  # nothing passes: the caller goes on to the whole-face blur
+
+
+def test_progress_ranks_failing_candidates_by_their_crowd_ranks(astronaut, face):
+    from lookalike.identity.crowd import default_crowd
+    from lookalike.pipeline.lookalike import _Check, _measure
+
+    crowd = default_crowd()
+    check = _Check(crowd, ("dlib", "facenet"), 10, 1.0)
+    original = _measure(astronaut, astronaut, face, saliency=False).embeddings
+    assert check.progress(original, original) == 0.0  # the person itself: hidden among nobody
+    strangers = {name: crowd.embeddings[name][0] for name in ("dlib", "facenet")}
+    assert 0.0 < check.progress(strangers, original) <= 2.0  # capped at 1 per steering recognizer
+    only_facenet = {"facenet": strangers["facenet"]}  # dlib never asked: it adds nothing
+    assert check.progress(only_facenet, original) == _Check(crowd, ("facenet",), 10, 1.0).progress(strangers, original)
 
 
 def test_the_blur_reaches_around_the_face_when_the_face_alone_is_not_enough(astronaut, face):

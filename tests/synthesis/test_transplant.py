@@ -290,6 +290,8 @@ def test_shading_one_transfers_only_the_whole_faces_colour(astronaut, face):
     assert abs(regional[nose][0] - want[nose][0]) < 0.5 * (want[nose][0] - whole[nose][0])
     face_lab = _lab(whole_out)[labels >= 0].mean(axis=0)
     assert np.abs(face_lab - _lab(astronaut)[labels >= 0].mean(axis=0)).max() < 2.5  # overall colour matched
+    with pytest.raises(ValueError, match="shading"):
+        match_colour(shaded, astronaut, labels, shading=1.5)
 
 
 def _border_and_inside(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

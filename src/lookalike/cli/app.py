@@ -32,7 +32,7 @@ def anonymize_command(
     paths: Annotated[list[Path], typer.Argument(help="Image files and/or folders (searched recursively).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Output folder (created; same relative layout).")],
     method: Annotated[str, typer.Option(help="blur | pixelate | solid | lookalike (regenerate each face from donors until recognizers no longer match; in progress, see the README) | swap (baseline: whole face from one donor, unchecked)")] = "blur",
-    privacy: Annotated[str, typer.Option(help="lookalike: low | medium | high (how many reference-crowd faces each anonymized face must hide among: 1, 5, 20).")] = "medium",
+    privacy: Annotated[str, typer.Option(help="lookalike: low | medium | high (how many reference-crowd faces each anonymized face must hide among: 1, 10, 20).")] = "medium",
     steer: Annotated[str, typer.Option(help="lookalike: the recognizers its closed loop checks: both | dlib | facenet.")] = "both",
     target_distance: Annotated[float, typer.Option(help="lookalike (expert): each checked recognizer's distance must exceed its threshold times this.")] = 1.0,
     seed: Annotated[int, typer.Option(help="lookalike: picks among equally suitable donors; the same seed gives the same output.")] = 0,

@@ -14,8 +14,8 @@ For every face, a closed loop (see ``../shared/DESIGN.md``):
    (times ``target_distance``) and than at least ``k`` faces of the reference crowd, both ways (the
    original's rank among the crowd seen from the anonymized face, and the anonymized face's among the
    crowd seen from the original);
-4. fail closed: no candidate passes, the closest one (by crowd rank) is blurred lightly, more and more
-   (still a face to a viewer and a detector); none of those passes, a strong blur of the whole face;
+4. fail closed: no candidate passes, the closest one (by crowd rank) is blurred, lightly first, inside
+   the face and then also around it (still a face to a viewer and, mostly, to a detector); none of those passes, a strong blur of the whole face;
    still matched, a solid fill. The record says which.
 
 Candidates are embedded at the original face's alignment (an attacker knows where the face was), FaceNet
@@ -50,8 +50,9 @@ class PrivacyLevel:
     band : perceptual similarity band of donors (higher: more alike; 0.5 is unrelated).
     schedule : the steps tried, in order: (strength, morph, style, donors), where strength is the share of
         the face's identity (by saliency) whose regions are regenerated (1: the whole face), morph the
-        shape morph toward the donor, style one of :data:`STYLES`, and donors how many of the best donors
-        are tried at that step (in one batch).
+        shape morph toward the donor (above 1: past the donor's shape, up to
+        :data:`~lookalike.synthesis.regenerate.MAX_MORPH`), style one of :data:`STYLES`, and donors how
+        many of the best donors are tried at that step (:data:`BATCH` at a time).
     """
 
     name: str
@@ -345,8 +346,9 @@ def _loop(image: np.ndarray, original: np.ndarray, face: Face, target: _Target, 
     return _fallbacks(image, original, face, target, check, record, reason=reason)
 
 
-#: Blurs tried on the closest lookalike before the face is blurred whole, mildest first: (sigma inside the
-#: lookalike's changed pixels, sigma around the face), both as fractions of the face's width. A lightly
+#: Blurs tried on the closest lookalike before the face is blurred whole, in order: (sigma inside the
+#: lookalike's changed pixels, sigma around the face), both as fractions of the face's width. A light blur
+#: around the face comes before a stronger one inside it, which costs detection more. A lightly
 #: blurred lookalike is still a face to a viewer and to a detector; a blurred person is not. Blurring
 #: around the face (hair line, ears, near background) is for the faces recognizers still find by what
 #: the lookalike keeps of the person: the head's outline and hair.
@@ -358,6 +360,7 @@ def _blurred_lookalike(target: _Target, candidate, check: _Check, record: dict) 
     """The closest candidate, blurred more and more (:data:`LOOKALIKE_BLURS`), until the check passes."""
     import cv2
 
+    from lookalike.io.images import blend_under_mask
     from lookalike.saliency.regions import region_labels
 
     x0, y0, x1, y1 = candidate.box
@@ -375,10 +378,10 @@ def _blurred_lookalike(target: _Target, candidate, check: _Check, record: dict) 
     around = (np.clip(cv2.distanceTransform(off_face, cv2.DIST_L2, 5) / ramp, 0.0, 1.0)
               * np.clip(from_edge / ramp, 0.0, 1.0))
     for face_sigma, around_sigma in LOOKALIKE_BLURS:
-        out = _blend(window, cv2.GaussianBlur(window, (0, 0), face_sigma * width), inside)
+        out = blend_under_mask(window, cv2.GaussianBlur(window, (0, 0), face_sigma * width), inside)
         weight = inside
         if around_sigma:
-            out = _blend(out, cv2.GaussianBlur(out, (0, 0), around_sigma * width), around)
+            out = blend_under_mask(out, cv2.GaussianBlur(out, (0, 0), around_sigma * width), around)
             weight = np.maximum(inside, around)
         probes = _embed(out, target.face, target.reference, check.steering)
         if all(check.passes(n, probes[n], target.embeddings[n]) for n in check.steering):
@@ -389,10 +392,6 @@ def _blurred_lookalike(target: _Target, candidate, check: _Check, record: dict) 
             return _finish(target, out, np.maximum(changed, weight), whole, probes, check, record,
                            geometry_of=candidate)
     return None
-
-
-def _blend(image: np.ndarray, other: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    return np.round(image * (1.0 - weight[..., None]) + other * weight[..., None]).astype(np.uint8)
 
 
 def _wears_glasses(target: _Target) -> bool:

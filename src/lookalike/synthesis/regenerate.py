@@ -35,13 +35,10 @@ import numpy as np
 from lookalike.landmarks.geometry import interocular, mouth_opening
 from lookalike.landmarks.regions import region_mask
 from lookalike.saliency.regions import SALIENCY_REGIONS, region_labels, vertex_labels
-from lookalike.synthesis.transplant import (laplacian_blend, match_colour, morph_landmarks, reinject_detail,
-                                            warp_to_landmarks)
+from lookalike.synthesis.transplant import (MAX_MORPH, laplacian_blend, match_colour, morph_landmarks,
+                                            reinject_detail, warp_to_landmarks)
 
 __all__ = ["MAX_MORPH", "Regeneration", "RegenerationConfig", "face_box_window", "regenerate"]
-
-#: The strongest shape morph: twice the difference between the donor's shape and the person's.
-MAX_MORPH = 2.0
 
 
 @dataclass(frozen=True)
@@ -58,8 +55,8 @@ class RegenerationConfig:
     shading : 0 matches the donor's colour to the target region by region (cheeks, nose, lips keep the
         person's own shading); 1 uses one set of statistics for the whole face, so only the overall skin
         tone and lighting come from the person; in between, a mix. The person's shading carries identity
-        for recognizers, so the stronger styles raise it; the donor's own shading then shows more
-        (a prototype's averaged hairline on the forehead, for instance), so it is not raised all the way.
+        for recognizers, so the stronger styles raise it; the donor's own shading then shows more (a
+        prototype's hairline or strand of hair on the forehead, for instance), so only the last ones do.
     """
 
     margin: float = 0.35

@@ -42,7 +42,7 @@ from lookalike.landmarks.mesh import MESH_OPENINGS, mesh_neighbours, mesh_triang
 from lookalike.landmarks.regions import FACE_OVAL, REGIONS
 from lookalike.synthesis.classic import gaussian_blur
 
-__all__ = ["STABLE_INDICES", "align_landmarks", "laplacian_blend", "laplacian_reach", "match_colour",
+__all__ = ["MAX_MORPH", "STABLE_INDICES", "align_landmarks", "laplacian_blend", "laplacian_reach", "match_colour",
            "morph_landmarks", "reinject_detail", "warp_to_landmarks"]
 
 #: Landmarks that expression barely moves, used to align one face's landmarks onto another's:
@@ -351,6 +351,10 @@ def _neighbour_average() -> np.ndarray:
     return adjacency
 
 
+#: The strongest shape morph: twice the difference between the donor's shape and the person's.
+MAX_MORPH = 2.0
+
+
 def morph_landmarks(target_landmarks: np.ndarray, donor_landmarks: np.ndarray, strength: float | np.ndarray, *,
                     vertex_weights: np.ndarray | None = None, taper: int = 2, oval_weight: float = 1.0) -> np.ndarray:
     """The target's landmarks moved toward the donor's shape.
@@ -362,8 +366,8 @@ def morph_landmarks(target_landmarks: np.ndarray, donor_landmarks: np.ndarray, s
     Parameters
     ----------
     target_landmarks, donor_landmarks : (478, 3) landmarks.
-    strength : in [0, 2], a scalar or one value per vertex (478,); above 1 a vertex moves past the donor's
-        position (the difference from the target exaggerated).
+    strength : in [0, :data:`MAX_MORPH`], a scalar or one value per vertex (478,); above 1 a vertex moves
+        past the donor's position (the difference from the target exaggerated).
     vertex_weights : (478,) in [0, 1], for instance 1 on the salient regions' vertices and 0 elsewhere;
         default all ones. Vertices of weight 0 do not move. The iris entries (468-477) of ``strength`` and
         ``vertex_weights`` are ignored: irises follow their eye.
@@ -393,7 +397,7 @@ def morph_landmarks(target_landmarks: np.ndarray, donor_landmarks: np.ndarray, s
     weights = np.broadcast_to(np.asarray(strength, np.float64), (478,)).copy()
     if vertex_weights is not None:
         weights *= np.asarray(vertex_weights, np.float64).reshape(478)
-    weights = np.clip(weights, 0.0, 2.0)
+    weights = np.clip(weights, 0.0, MAX_MORPH)
     mesh_w = weights[:468].copy()
     mesh_w[list(FACE_OVAL)] *= float(np.clip(oval_weight, 0.0, 1.0))
     average = _neighbour_average()
@@ -431,7 +435,8 @@ def match_colour(source: np.ndarray, reference: np.ndarray, labels: np.ndarray, 
     ``gain_range`` (a flat patch would otherwise blow noise up). A region with fewer than ``min_pixels``
     pixels, and every pixel off the face (label -1), uses the whole face's statistics. The per-pixel
     gain and offset maps are then blurred (Gaussian sigma ``smooth``), so the correction changes gradually
-    across region borders instead of leaving seams.
+    across region borders instead of leaving seams. ``shading`` above 0 mixes the whole face's mapping
+    into every region's, so the source keeps more of its own shading.
 
     Parameters
     ----------
@@ -462,6 +467,8 @@ def match_colour(source: np.ndarray, reference: np.ndarray, labels: np.ndarray, 
     True
     """
     labels = np.asarray(labels)
+    if not 0.0 <= shading <= 1.0:
+        raise ValueError(f"shading must be in [0, 1], got {shading}")
     if source.shape[:2] != labels.shape or reference.shape[:2] != labels.shape:
         raise ValueError(f"source {source.shape}, reference {reference.shape} and labels {labels.shape} differ in size")
     face = labels >= 0
