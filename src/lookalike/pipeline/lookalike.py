@@ -347,13 +347,14 @@ def _loop(image: np.ndarray, original: np.ndarray, face: Face, target: _Target, 
 
 
 #: Blurs tried on the closest lookalike before the face is blurred whole, in order: (sigma inside the
-#: lookalike's changed pixels, sigma around the face), both as fractions of the face's width. A light blur
-#: around the face comes before a stronger one inside it, which costs detection more. A lightly
+#: lookalike's changed pixels, sigma around the face), both as fractions of the face's width. Blurs that
+#: keep the face sharp or nearly so come before the strong ones inside it, which cost detection. The
+#: check is not monotone in the blur (a stronger blur can land nearer the person), hence the many steps. A lightly
 #: blurred lookalike is still a face to a viewer and to a detector; a blurred person is not. Blurring
 #: around the face (hair line, ears, near background) is for the faces recognizers still find by what
 #: the lookalike keeps of the person: the head's outline and hair.
-LOOKALIKE_BLURS = ((0.02, 0.0), (0.04, 0.0), (0.04, 0.15), (0.07, 0.0), (0.07, 0.2), (0.1, 0.0), (0.13, 0.0),
-                   (0.13, 0.3))
+LOOKALIKE_BLURS = ((0.02, 0.0), (0.04, 0.0), (0.04, 0.15), (0.07, 0.0), (0.07, 0.2), (0.0, 0.3), (0.04, 0.3),
+                   (0.0, 0.5), (0.04, 0.5), (0.1, 0.0), (0.13, 0.0), (0.13, 0.3))
 
 
 def _blurred_lookalike(target: _Target, candidate, check: _Check, record: dict) -> LookalikeOutcome | None:
@@ -378,15 +379,18 @@ def _blurred_lookalike(target: _Target, candidate, check: _Check, record: dict) 
     around = (np.clip(cv2.distanceTransform(off_face, cv2.DIST_L2, 5) / ramp, 0.0, 1.0)
               * np.clip(from_edge / ramp, 0.0, 1.0))
     for face_sigma, around_sigma in LOOKALIKE_BLURS:
-        out = blend_under_mask(window, cv2.GaussianBlur(window, (0, 0), face_sigma * width), inside)
-        weight = inside
+        out, weight = window, np.zeros_like(inside)
+        if face_sigma:
+            out = blend_under_mask(window, cv2.GaussianBlur(window, (0, 0), face_sigma * width), inside)
+            weight = inside
         if around_sigma:
             out = blend_under_mask(out, cv2.GaussianBlur(out, (0, 0), around_sigma * width), around)
-            weight = np.maximum(inside, around)
+            weight = np.maximum(weight, around)
         probes = _embed(out, target.face, target.reference, check.steering)
         if all(check.passes(n, probes[n], target.embeddings[n]) for n in check.steering):
-            what = (f"sigma {face_sigma:g} of the face width" if not around_sigma else
-                    f"sigma {face_sigma:g} of the face width, and {around_sigma:g} around it: hair line and surroundings")
+            inside_what = f"sigma {face_sigma:g} of the face width" if face_sigma else "the face itself unblurred"
+            what = inside_what if not around_sigma else \
+                f"{inside_what}, and sigma {around_sigma:g} around it: hair line and surroundings"
             record.update(fallback=f"blurred lookalike ({what}; no lookalike reached the level unblurred)", reached=True)
             whole = (0, 0, window.shape[1], window.shape[0])
             return _finish(target, out, np.maximum(changed, weight), whole, probes, check, record,
