@@ -104,7 +104,8 @@ def test_progress_ranks_failing_candidates_by_their_crowd_ranks(astronaut, face)
     assert check.progress(only_facenet, original) == _Check(crowd, ("facenet",), 10, 1.0).progress(strangers, original)
 
 
-def test_the_blur_reaches_around_the_face_when_the_face_alone_is_not_enough(astronaut, face):
+@pytest.mark.parametrize("sharp_face", [False, True], ids=["face blurred too", "face kept sharp"])
+def test_the_blur_reaches_around_the_face_when_the_face_alone_is_not_enough(astronaut, face, sharp_face):
     from lookalike.identity.crowd import default_crowd
     from lookalike.pipeline.lookalike import LOOKALIKE_BLURS, _blurred_lookalike, _Check, _measure
     from lookalike.saliency import SALIENCY_REGIONS
@@ -114,7 +115,8 @@ def test_the_blur_reaches_around_the_face_when_the_face_alone_is_not_enough(astr
 
     target = _measure(astronaut, astronaut, face, saliency=False)
     candidate = regenerate(target.window, target.face.landmarks, *default_bank().donor_image(0), SALIENCY_REGIONS, 1.0)
-    first_around = next(i for i, (_, around) in enumerate(LOOKALIKE_BLURS) if around > 0)
+    first_around = next(i for i, (inside, around) in enumerate(LOOKALIKE_BLURS)
+                        if around > 0 and (inside == 0) == sharp_face)
     calls = []
 
     class PassesOnTheFirstBlurAround(_Check):
@@ -127,8 +129,13 @@ def test_the_blur_reaches_around_the_face_when_the_face_alone_is_not_enough(astr
                                  record)
     assert outcome is not None and "around it" in record["fallback"]
     changed = (outcome.image != candidate.paste(target.window)).any(axis=-1)
-    off_face = region_labels(changed.shape, candidate.landmarks) < 0
-    assert changed[off_face].mean() > 0.2  # hair and background near the face are blurred too
+    labels = region_labels(changed.shape, candidate.landmarks)
+    assert changed[labels < 0].mean() > 0.2  # hair and background near the face are blurred too
+    inner = cv2.erode((labels >= 0).astype(np.uint8), np.ones((15, 15), np.uint8)) > 0
+    if sharp_face:
+        assert "unblurred" in record["fallback"] and not changed[inner].any()
+    else:
+        assert changed[inner].mean() > 0.5
     assert np.all(outcome.mask[(outcome.image != target.window).any(axis=-1)] == 1.0)
     edge = np.zeros(changed.shape, bool)
     edge[0, :] = edge[-1, :] = edge[:, 0] = edge[:, -1] = True
