@@ -15,8 +15,8 @@ For every face, a closed loop (see ``../shared/DESIGN.md``):
    original's rank among the crowd seen from the anonymized face, and the anonymized face's among the
    crowd seen from the original);
 4. fail closed: no candidate passes, the closest one (by crowd rank) is blurred, lightly first, inside
-   the face and then also around it (still a face to a viewer and, mostly, to a detector); none of those passes, a strong blur of the whole face;
-   still matched, a solid fill. The record says which.
+   the face and then also around it (still a face to a viewer and, mostly, to a detector); none of
+   those passes, a strong blur of the whole face; still matched, a solid fill. The record says which.
 
 Candidates are embedded at the original face's alignment (an attacker knows where the face was), FaceNet
 first (cheap), dlib only for candidates FaceNet already passes.
@@ -240,6 +240,8 @@ class _Check:
 
     def __init__(self, crowd, steering: tuple[str, ...], k: int, target_distance: float) -> None:
         self.crowd, self.steering, self.k, self.factor = crowd, steering, k, target_distance
+        #: the steering recognizers in the order a candidate is screened: the cheap one (FaceNet) first
+        self.screening = tuple(sorted(steering, key=lambda n: n != "facenet"))
 
     def passes(self, name: str, probe: np.ndarray, original: np.ndarray) -> bool:
         from lookalike.identity import get_recognizer
@@ -325,9 +327,8 @@ def _loop(image: np.ndarray, original: np.ndarray, face: Face, target: _Target, 
             passing, probes = _first_passing(target, [c for _, _, c in batch], check)
             if passing is not None:
                 donor, match, candidate = batch[passing]
-                record.update(donor=donor.name, donor_match=match, donor_similarity=round(donor.similarity, 4),
-                              regions=list(candidate.regions), morph=candidate.morph, style=style, attempts=attempts,
-                              fallback=None, reached=True)
+                _record_candidate(record, donor, match, candidate, style)
+                record.update(attempts=attempts, fallback=None, reached=True)
                 return _finish(target, candidate.paste(target.window), candidate.mask, candidate.box,
                                probes[passing], check, record, geometry_of=candidate)
             for (donor, match, candidate), probe in zip(batch, probes):
@@ -340,17 +341,22 @@ def _loop(image: np.ndarray, original: np.ndarray, face: Face, target: _Target, 
         _, donor, match, candidate, style = closest
         outcome = _blurred_lookalike(target, candidate, check, record)
         if outcome is not None:
-            record.update(donor=donor.name, donor_match=match, donor_similarity=round(donor.similarity, 4),
-                          regions=list(candidate.regions), morph=candidate.morph, style=style)
+            _record_candidate(record, donor, match, candidate, style)
             return outcome
     return _fallbacks(image, original, face, target, check, record, reason=reason)
+
+
+def _record_candidate(record: dict, donor, match: str, candidate, style: str) -> None:
+    """What the record says about the lookalike kept (blurred or not): its donor and how it was made."""
+    record.update(donor=donor.name, donor_match=match, donor_similarity=round(donor.similarity, 4),
+                  regions=list(candidate.regions), morph=candidate.morph, style=style)
 
 
 #: Blurs tried on the closest lookalike before the face is blurred whole, in order: (sigma inside the
 #: lookalike's changed pixels, sigma around the face), both as fractions of the face's width. Blurs that
 #: keep the face sharp or nearly so come before the strong ones inside it, which cost detection. The
-#: check is not monotone in the blur (a stronger blur can land nearer the person), hence the many steps. A lightly
-#: blurred lookalike is still a face to a viewer and to a detector; a blurred person is not. Blurring
+#: check is not monotone in the blur (a stronger blur can land nearer the person), hence the many steps.
+#: A lightly blurred lookalike is still a face to a viewer and to a detector; a blurred person is not. Blurring
 #: around the face (hair line, ears, near background) is for the faces recognizers still find by what
 #: the lookalike keeps of the person: the head's outline and hair.
 LOOKALIKE_BLURS = ((0.02, 0.0), (0.04, 0.0), (0.04, 0.15), (0.07, 0.0), (0.07, 0.2), (0.0, 0.3), (0.04, 0.3),
@@ -378,16 +384,23 @@ def _blurred_lookalike(target: _Target, candidate, check: _Check, record: dict) 
     ramp = 0.1 * width
     around = (np.clip(cv2.distanceTransform(off_face, cv2.DIST_L2, 5) / ramp, 0.0, 1.0)
               * np.clip(from_edge / ramp, 0.0, 1.0))
+    blurred_inside: dict[float, np.ndarray] = {}  # several steps share a blur inside the face
     for face_sigma, around_sigma in LOOKALIKE_BLURS:
         out, weight = window, np.zeros_like(inside)
         if face_sigma:
-            out = blend_under_mask(window, cv2.GaussianBlur(window, (0, 0), face_sigma * width), inside)
-            weight = inside
+            if face_sigma not in blurred_inside:
+                blurred_inside[face_sigma] = blend_under_mask(
+                    window, cv2.GaussianBlur(window, (0, 0), face_sigma * width), inside)
+            out, weight = blurred_inside[face_sigma], inside
         if around_sigma:
             out = blend_under_mask(out, cv2.GaussianBlur(out, (0, 0), around_sigma * width), around)
             weight = np.maximum(weight, around)
-        probes = _embed(out, target.face, target.reference, check.steering)
-        if all(check.passes(n, probes[n], target.embeddings[n]) for n in check.steering):
+        probes = {}
+        for name in check.screening:
+            probes.update(_embed(out, target.face, target.reference, (name,)))
+            if not check.passes(name, probes[name], target.embeddings[name]):
+                break
+        else:
             inside_what = f"sigma {face_sigma:g} of the face width" if face_sigma else "the face itself unblurred"
             what = inside_what if not around_sigma else \
                 f"{inside_what}, and sigma {around_sigma:g} around it: hair line and surroundings"
@@ -415,7 +428,7 @@ def _first_passing(target: _Target, candidates: list, check: _Check) -> tuple[in
 
     images = [c.paste(target.window) for c in candidates]
     probes: list[dict[str, np.ndarray]] = [{} for _ in candidates]
-    order = sorted(check.steering, key=lambda n: n != "facenet")  # the cheap recognizer screens first
+    order = check.screening
     alive = list(range(len(candidates)))
     for name in order:
         recognizer = get_recognizer(name)

@@ -126,8 +126,6 @@ def regenerate(image: np.ndarray, landmarks: np.ndarray, donor: np.ndarray, dono
         raise ValueError(f"unknown regions {unknown}; choose from {', '.join(SALIENCY_REGIONS)}")
     if not 0.0 <= morph <= MAX_MORPH:
         raise ValueError(f"morph must be in [0, {MAX_MORPH:g}], got {morph}")
-    if not 0.0 <= config.shading <= 1.0:
-        raise ValueError(f"shading must be in [0, 1], got {config.shading}")
     target = np.asarray(landmarks, np.float32)
     box = face_box_window(image.shape, target, config.margin)
     x0, y0, x1, y1 = box
