@@ -80,13 +80,15 @@ def test_the_closest_lookalike_is_blurred_until_it_passes(astronaut, face):
             return float(facenet.distance(probe, original)) > unblurred + 0.01
 
     record = {}
-    outcome = _blurred_lookalike(target, candidate, FartherThanTheCandidate(default_crowd(), ("facenet",), 5, 1.0),
-                                 record)
-    assert outcome is not None and record["fallback"].startswith("blurred lookalike") and record["reached"]
+    found = _blurred_lookalike(target, [candidate], FartherThanTheCandidate(default_crowd(), ("facenet",), 5, 1.0),
+                               record)
+    assert found is not None and found[1] == 0
+    outcome = found[0]
+    assert record["fallback"].startswith("blurred lookalike") and record["reached"]
     changed = (outcome.image != target.window).any(axis=-1)
     assert np.all(outcome.mask[changed] == 1.0)
     assert record["recognizers"]["facenet"]["distance"] > unblurred
-    never = _blurred_lookalike(target, candidate, _Check(default_crowd(), ("facenet",), 5, 100.0), {})
+    never = _blurred_lookalike(target, [candidate], _Check(default_crowd(), ("facenet",), 5, 100.0), {})
     assert never is None  # nothing passes: the caller goes on to the whole-face blur
 
 
@@ -115,8 +117,7 @@ def test_the_blur_reaches_around_the_face_when_the_face_alone_is_not_enough(astr
 
     target = _measure(astronaut, astronaut, face, saliency=False)
     candidate = regenerate(target.window, target.face.landmarks, *default_bank().donor_image(0), SALIENCY_REGIONS, 1.0)
-    first_around = next(i for i, (inside, around) in enumerate(LOOKALIKE_BLURS)
-                        if around > 0 and (inside == 0) == sharp_face)
+    first_around = next(i for i, step in enumerate(LOOKALIKE_BLURS) if step.around > 0 and (step.face == 0) == sharp_face)
     calls = []
 
     class PassesOnTheFirstBlurAround(_Check):
@@ -125,9 +126,11 @@ def test_the_blur_reaches_around_the_face_when_the_face_alone_is_not_enough(astr
             return len(calls) > first_around
 
     record = {}
-    outcome = _blurred_lookalike(target, candidate, PassesOnTheFirstBlurAround(default_crowd(), ("facenet",), 5, 1.0),
-                                 record)
-    assert outcome is not None and "around it" in record["fallback"]
+    found = _blurred_lookalike(target, [candidate], PassesOnTheFirstBlurAround(default_crowd(), ("facenet",), 5, 1.0),
+                               record)
+    assert found is not None
+    outcome = found[0]
+    assert "around it" in record["fallback"]
     changed = (outcome.image != candidate.paste(target.window)).any(axis=-1)
     labels = region_labels(changed.shape, candidate.landmarks)
     assert changed[labels < 0].mean() > 0.2  # hair and background near the face are blurred too
@@ -140,6 +143,69 @@ def test_the_blur_reaches_around_the_face_when_the_face_alone_is_not_enough(astr
     edge = np.zeros(changed.shape, bool)
     edge[0, :] = edge[-1, :] = edge[:, 0] = edge[:, -1] = True
     assert not changed[edge].any()  # it fades out before the window ends: no straight seam
+
+
+def test_strong_blurs_keep_the_donors_eyes_brows_and_mouth_sharp(astronaut, face):
+    from lookalike.identity.crowd import default_crowd
+    from lookalike.pipeline.lookalike import LOOKALIKE_BLURS, _blurred_lookalike, _Check, _measure
+    from lookalike.saliency import SALIENCY_REGIONS
+    from lookalike.saliency.regions import region_labels
+    from lookalike.synthesis.bank import default_bank
+    from lookalike.synthesis.regenerate import regenerate
+
+    target = _measure(astronaut, astronaut, face, saliency=False)
+    candidate = regenerate(target.window, target.face.landmarks, *default_bank().donor_image(0), SALIENCY_REGIONS, 1.0)
+    first_sharp = next(i for i, step in enumerate(LOOKALIKE_BLURS) if step.sharp_features)
+    # every blur before the sharp-feature ones is weaker: they are the last resort before the face is lost
+    assert all(step.face < LOOKALIKE_BLURS[first_sharp].face for step in LOOKALIKE_BLURS[:first_sharp])
+    calls = []
+
+    class PassesOnTheFirstSharpFeatures(_Check):
+        def passes(self, name, probe, original):
+            calls.append(name)
+            return len(calls) > first_sharp
+
+    record = {}
+    found = _blurred_lookalike(target, [candidate], PassesOnTheFirstSharpFeatures(default_crowd(), ("facenet",), 5, 1.0),
+                               record)
+    assert found is not None and "but for its eyes, brows and mouth" in record["fallback"]
+    window = candidate.paste(target.window)
+    changed = np.abs(found[0].image.astype(int) - window).max(axis=-1) > 8
+    labels = region_labels(changed.shape, candidate.landmarks)
+    eyes = np.isin(labels, [SALIENCY_REGIONS.index(r) for r in ("right_eye", "left_eye")])
+    cheeks = np.isin(labels, [SALIENCY_REGIONS.index(r) for r in ("right_cheek", "left_cheek", "forehead")])
+    assert changed[eyes].mean() < 0.1 and changed[cheeks].mean() > 0.3
+
+
+def test_the_blurred_fallback_tries_each_blur_on_every_candidate_before_the_next(astronaut, face):
+    from lookalike.identity.crowd import default_crowd
+    from lookalike.pipeline.lookalike import LOOKALIKE_BLURS, _blurred_lookalike, _Check, _measure
+    from lookalike.saliency import SALIENCY_REGIONS
+    from lookalike.synthesis.bank import default_bank
+    from lookalike.synthesis.regenerate import regenerate
+
+    target = _measure(astronaut, astronaut, face, saliency=False)
+    bank = default_bank()
+    candidates = [regenerate(target.window, target.face.landmarks, *bank.donor_image(i), SALIENCY_REGIONS, 1.0)
+                  for i in (0, 1)]
+    calls = []
+
+    class PassesOnTheThirdTry(_Check):  # the first blur on both candidates, then the second blur on the first
+        def passes(self, name, probe, original):
+            calls.append(name)
+            return len(calls) == 3
+
+    found = _blurred_lookalike(target, candidates, PassesOnTheThirdTry(default_crowd(), ("facenet",), 5, 1.0), {})
+    assert found is not None and found[1] == 0 and len(calls) == 3
+    calls.clear()
+
+    class NeverPasses(_Check):
+        def passes(self, name, probe, original):
+            calls.append(name)
+            return False
+
+    assert _blurred_lookalike(target, candidates, NeverPasses(default_crowd(), ("facenet",), 5, 1.0), {}) is None
+    assert len(calls) == 2 * len(LOOKALIKE_BLURS)  # every blur on both candidates
 
 
 def test_a_tiny_face_is_blurred_and_recorded(astronaut):

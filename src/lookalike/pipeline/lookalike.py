@@ -26,7 +26,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 import numpy as np
 
@@ -299,7 +299,7 @@ def _loop(image: np.ndarray, original: np.ndarray, face: Face, target: _Target, 
                           "not needed (the level regenerates the whole face)" if not _needs_saliency(level) else
                           "unavailable: canonical order")
     attempts = 0
-    closest = None  # (progress, donor, match, candidate, style): what the fallback starts from
+    closest: list[_Tried] = []  # the failing candidates the fallback blurs, closest to passing first
     images: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     # Glasses: the person's fine detail would bring the frames back as ghosts over the donor's eyes, so
     # none of it is given back (the donor's eyes come without glasses).
@@ -331,19 +331,32 @@ def _loop(image: np.ndarray, original: np.ndarray, face: Face, target: _Target, 
                 record.update(attempts=attempts, fallback=None, reached=True)
                 return _finish(target, candidate.paste(target.window), candidate.mask, candidate.box,
                                probes[passing], check, record, geometry_of=candidate)
-            for (donor, match, candidate), probe in zip(batch, probes):
-                score = check.progress(probe, target.embeddings)
-                if closest is None or score > closest[0]:
-                    closest = (score, donor, match, candidate, style)
+            for i, ((donor, match, candidate), probe) in enumerate(zip(batch, probes)):
+                closest.append(_Tried(check.progress(probe, target.embeddings), attempts - len(batch) + i, donor,
+                                      match, candidate, style))
+            # ties go to the earlier (least changed) candidate
+            closest = sorted(closest, key=lambda c: (-c.progress, c.order))[:BLURRED_CANDIDATES]
     record["attempts"] = attempts
     reason = "no lookalike reached the level" if donors else f"no compatible donor among the bank's {len(bank)}"
-    if closest is not None:
-        _, donor, match, candidate, style = closest
-        outcome = _blurred_lookalike(target, candidate, check, record)
-        if outcome is not None:
-            _record_candidate(record, donor, match, candidate, style)
+    if closest:
+        found = _blurred_lookalike(target, [c.candidate for c in closest], check, record)
+        if found is not None:
+            outcome, which = found
+            kept = closest[which]
+            _record_candidate(record, kept.donor, kept.match, kept.candidate, kept.style)
             return outcome
     return _fallbacks(image, original, face, target, check, record, reason=reason)
+
+
+class _Tried(NamedTuple):
+    """A candidate that failed the check, kept for the blurred fallback."""
+
+    progress: float  #: :meth:`_Check.progress`
+    order: int
+    donor: Donor
+    match: str
+    candidate: object
+    style: str
 
 
 def _record_candidate(record: dict, donor, match: str, candidate, style: str) -> None:
@@ -352,63 +365,110 @@ def _record_candidate(record: dict, donor, match: str, candidate, style: str) ->
                   regions=list(candidate.regions), morph=candidate.morph, style=style)
 
 
-#: Blurs tried on the closest lookalike before the face is blurred whole, in order: (sigma inside the
-#: lookalike's changed pixels, sigma around the face), both as fractions of the face's width. Blurs that
-#: keep the face sharp or nearly so come before the strong ones inside it, which cost detection. The
-#: check is not monotone in the blur (a stronger blur can land nearer the person), hence the many steps.
-#: A lightly blurred lookalike is still a face to a viewer and to a detector; a blurred person is not. Blurring
-#: around the face (hair line, ears, near background) is for the faces recognizers still find by what
-#: the lookalike keeps of the person: the head's outline and hair.
-LOOKALIKE_BLURS = ((0.02, 0.0), (0.04, 0.0), (0.04, 0.15), (0.07, 0.0), (0.07, 0.2), (0.0, 0.3), (0.04, 0.3),
-                   (0.0, 0.5), (0.04, 0.5), (0.1, 0.0), (0.13, 0.0), (0.13, 0.3))
+class LookalikeBlur(NamedTuple):
+    """One blur of the blurred-lookalike fallback: sigmas as fractions of the face's width."""
+
+    face: float  #: inside the lookalike's changed pixels
+    around: float = 0.0  #: around the face: hair line, ears, near background
+    sharp_features: bool = False  #: eyes, brows and mouth (the donor's) left out of the blur inside
 
 
-def _blurred_lookalike(target: _Target, candidate, check: _Check, record: dict) -> LookalikeOutcome | None:
-    """The closest candidate, blurred more and more (:data:`LOOKALIKE_BLURS`), until the check passes."""
-    import cv2
+#: Blurs tried on the closest lookalikes before the face is blurred whole, in order. Blurs that keep the
+#: face sharp or nearly so come before the strong ones inside it, which cost detection. The check is not
+#: monotone in the blur (a stronger blur can land nearer the person), hence the many steps. A lightly
+#: blurred lookalike is still a face to a viewer and to a detector; a blurred person is not. Blurring
+#: around the face is for the faces recognizers still find by what the lookalike keeps of the person:
+#: the head's outline and hair. The strong blurs inside keep the donor's eyes, brows and mouth sharp: what
+#: identifies is then blurred, and what makes a face to a detector (and to a viewer) is still there.
+LOOKALIKE_BLURS = (LookalikeBlur(0.02), LookalikeBlur(0.04), LookalikeBlur(0.04, 0.15), LookalikeBlur(0.07),
+                   LookalikeBlur(0.07, 0.2), LookalikeBlur(0.0, 0.3), LookalikeBlur(0.04, 0.3), LookalikeBlur(0.0, 0.5),
+                   LookalikeBlur(0.04, 0.5), LookalikeBlur(0.1, 0.0, True), LookalikeBlur(0.13, 0.0, True),
+                   LookalikeBlur(0.1, 0.3, True), LookalikeBlur(0.13, 0.3, True), LookalikeBlur(0.2, 0.3, True),
+                   LookalikeBlur(0.13, 0.3))
 
-    from lookalike.io.images import blend_under_mask
-    from lookalike.saliency.regions import region_labels
+#: How many of the closest failing candidates the blurred fallback tries at each blur, closest first: the
+#: one nearest to passing unblurred is not always the one a light blur takes past the level.
+BLURRED_CANDIDATES = 3
 
-    x0, y0, x1, y1 = candidate.box
-    window = candidate.paste(target.window)
-    width = target.face.width
-    changed = np.zeros(window.shape[:2], np.float32)
-    changed[y0:y1, x0:x1] = candidate.mask
-    inside = cv2.GaussianBlur(changed, (0, 0), 0.02 * width)
-    # around the face: fades in beyond the new face outline and out before the window's edge
-    off_face = (region_labels(window.shape, candidate.landmarks) < 0).astype(np.uint8)
-    height, wide = off_face.shape
-    rows, cols = np.arange(height, dtype=np.float32)[:, None], np.arange(wide, dtype=np.float32)[None, :]
-    from_edge = np.minimum(np.minimum(rows, height - 1 - rows), np.minimum(cols, wide - 1 - cols))
-    ramp = 0.1 * width
-    around = (np.clip(cv2.distanceTransform(off_face, cv2.DIST_L2, 5) / ramp, 0.0, 1.0)
-              * np.clip(from_edge / ramp, 0.0, 1.0))
-    blurred_inside: dict[float, np.ndarray] = {}  # several steps share a blur inside the face
-    for face_sigma, around_sigma in LOOKALIKE_BLURS:
-        out, weight = window, np.zeros_like(inside)
-        if face_sigma:
-            if face_sigma not in blurred_inside:
-                blurred_inside[face_sigma] = blend_under_mask(
-                    window, cv2.GaussianBlur(window, (0, 0), face_sigma * width), inside)
-            out, weight = blurred_inside[face_sigma], inside
-        if around_sigma:
-            out = blend_under_mask(out, cv2.GaussianBlur(out, (0, 0), around_sigma * width), around)
-            weight = np.maximum(weight, around)
-        probes = {}
-        for name in check.screening:
-            probes.update(_embed(out, target.face, target.reference, (name,)))
-            if not check.passes(name, probes[name], target.embeddings[name]):
-                break
-        else:
-            inside_what = f"sigma {face_sigma:g} of the face width" if face_sigma else "the face itself unblurred"
-            what = inside_what if not around_sigma else \
-                f"{inside_what}, and sigma {around_sigma:g} around it: hair line and surroundings"
-            record.update(fallback=f"blurred lookalike ({what}; no lookalike reached the level unblurred)", reached=True)
-            whole = (0, 0, window.shape[1], window.shape[0])
-            return _finish(target, out, np.maximum(changed, weight), whole, probes, check, record,
-                           geometry_of=candidate)
+
+def _blurred_lookalike(target: _Target, candidates: list, check: _Check, record: dict
+                       ) -> tuple[LookalikeOutcome, int] | None:
+    """The closest candidates, blurred more and more (:data:`LOOKALIKE_BLURS`, each blur tried on every
+    candidate before the next), until the check passes: the outcome and which candidate it is."""
+    prepared = [_BlurredCandidate(target, candidate) for candidate in candidates]
+    for step in LOOKALIKE_BLURS:
+        for which, blurred in enumerate(prepared):
+            out, weight = blurred.blur(step)
+            probes = {}
+            for name in check.screening:
+                probes.update(_embed(out, target.face, target.reference, (name,)))
+                if not check.passes(name, probes[name], target.embeddings[name]):
+                    break
+            else:
+                record.update(fallback=f"blurred lookalike ({_describe_blur(step)}; no lookalike reached the level "
+                                       "unblurred)", reached=True)
+                whole = (0, 0, out.shape[1], out.shape[0])
+                return _finish(target, out, np.maximum(blurred.changed, weight), whole, probes, check, record,
+                               geometry_of=blurred.candidate), which
     return None
+
+
+def _describe_blur(step: LookalikeBlur) -> str:
+    inside = "the face itself unblurred" if not step.face else f"sigma {step.face:g} of the face width"
+    if step.face and step.sharp_features:
+        inside += " but for its eyes, brows and mouth"
+    return inside if not step.around else f"{inside}, and sigma {step.around:g} around it: hair line and surroundings"
+
+
+class _BlurredCandidate:
+    """One candidate pasted into the window, with the masks its blurs are blended under."""
+
+    def __init__(self, target: _Target, candidate) -> None:
+        import cv2
+
+        from lookalike.saliency.regions import SALIENCY_REGIONS, region_labels
+
+        self.candidate = candidate
+        x0, y0, x1, y1 = candidate.box
+        self.window = candidate.paste(target.window)
+        self.width = width = target.face.width
+        self.changed = np.zeros(self.window.shape[:2], np.float32)
+        self.changed[y0:y1, x0:x1] = candidate.mask
+        self.inside = cv2.GaussianBlur(self.changed, (0, 0), 0.02 * width)
+        labels = region_labels(self.window.shape, candidate.landmarks)
+        features = np.isin(labels, [SALIENCY_REGIONS.index(r) for r in _SHARP_FEATURES]).astype(np.uint8)
+        features = cv2.dilate(features, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * round(0.02 * width) + 1,) * 2))
+        self.inside_but_features = self.inside * (1.0 - cv2.GaussianBlur(features.astype(np.float32), (0, 0),
+                                                                           0.015 * width))
+        # around the face: fades in beyond the new face outline, and out towards the window's edge along a
+        # rounded rectangle (a plain one shows as a blurred box around the head)
+        off_face = (labels < 0).astype(np.uint8)
+        height, wide = off_face.shape
+        rows = np.linspace(-1.0, 1.0, height, dtype=np.float32)[:, None]
+        cols = np.linspace(-1.0, 1.0, wide, dtype=np.float32)[None, :]
+        self.around = (np.clip(cv2.distanceTransform(off_face, cv2.DIST_L2, 5) / (0.1 * width), 0.0, 1.0)
+                       * np.clip((1.0 - (rows ** 4 + cols ** 4) ** 0.25) / 0.3, 0.0, 1.0))
+        self._blurred: dict[float, np.ndarray] = {}  # several steps share a blur of the window
+
+    def blur(self, step: LookalikeBlur) -> tuple[np.ndarray, np.ndarray]:
+        """The window blurred as ``step`` says, and where it was blurred (0..1)."""
+        from lookalike.io.images import blend_under_mask
+        from lookalike.synthesis.classic import gaussian_blur
+
+        out, weight = self.window, np.zeros_like(self.inside)
+        if step.face:
+            if step.face not in self._blurred:
+                self._blurred[step.face] = gaussian_blur(self.window, step.face * self.width)
+            weight = self.inside_but_features if step.sharp_features else self.inside
+            out = blend_under_mask(self.window, self._blurred[step.face], weight)
+        if step.around:
+            out = blend_under_mask(out, gaussian_blur(out, step.around * self.width), self.around)
+            weight = np.maximum(weight, self.around)
+        return out, weight
+
+
+#: Left sharp by the strong blurs of :data:`LOOKALIKE_BLURS` that ask for it.
+_SHARP_FEATURES = ("right_eye", "left_eye", "right_eyebrow", "left_eyebrow", "mouth")
 
 
 def _wears_glasses(target: _Target) -> bool:
