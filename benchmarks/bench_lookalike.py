@@ -6,10 +6,12 @@ bank's prototypes and the reference crowd come from faces 0001-0600, the percept
 in the report folder, so the real command runs on exactly those files.
 
 Variants: blur 0.15 (the strongest blur baseline), swap (the whole face from one donor, no check), the
-lookalike method at the default level steered on both recognizers, and steered on one recognizer only
+checked swap (whole-face swaps from one donor after another under the lookalike method's check and
+fallbacks at the default level: the baseline at equal protection, compared face by face), and the
+lookalike method at the default level steered on both recognizers, and on one recognizer only
 (leave-one-out: judged by the other). Protection is measured against a gallery of all hold-out originals.
 
-    python benchmarks/bench_lookalike.py                  # 204 faces, ~40 min on 2 cores
+    python benchmarks/bench_lookalike.py                  # 204 faces, ~20 min on 2 cores
     python benchmarks/bench_lookalike.py --limit 20       # a quick look (top-1 is then not meaningful)
     python benchmarks/bench_lookalike.py --gallery        # only the picture docs/images/lookalike_gallery.png
     python benchmarks/bench_lookalike.py --timing 40 --levels low,medium,high   # speed, alone on the machine
@@ -61,8 +63,9 @@ def main() -> int:
     images.mkdir(parents=True)
     for number in HOLDOUT:
         (images / f"{number:04d}.jpg").symlink_to(OMI_FACES / f"{number:04d}.jpg")
-    command = ["lookalike", "benchmark", "--images", str(images), "--methods", "blur,swap,lookalike",
-               "--levels", "blur=0.15", "--levels", f"lookalike={args.levels}", "--steer", args.steer,
+    command = ["lookalike", "benchmark", "--images", str(images), "--methods", "blur,swap,checked-swap,lookalike",
+               "--levels", "blur=0.15", "--levels", "checked-swap=medium", "--levels", f"lookalike={args.levels}",
+               "--steer", args.steer,
                "--jobs", str(args.jobs), "-o", str(args.report_dir / "report")]
     command += ["--limit", str(args.limit)] if args.limit else []
     started = time.perf_counter()
@@ -74,13 +77,15 @@ def main() -> int:
         return finished.returncode or 1
     report = json.loads(report_file.read_text())
     print(f"$ {' '.join(command)}\nexit {finished.returncode}, wall time {wall / 60:.1f} min\n")
-    print(markdown_table(report) + "\n\n" + leave_one_out_table(report) + "\n\n" + fallback_table(report))
+    print(markdown_table(report) + "\n\n" + leave_one_out_table(report) + "\n\n" + fallback_table(report)
+          + "\n\n" + paired_table(paired(report)))
     if not args.no_save and args.limit is None:
         summary = {key: report[key] for key in ("created", "inputs", "seconds_total", "config", "recognizers",
                                                   "software", "gallery", "files", "detection_seconds_per_image", "variants")}
         summary["command"] = " ".join(command).replace(str(args.report_dir), "REPORT_DIR")
         summary["wall_seconds"] = round(wall, 1)
         summary["fallbacks"] = fallbacks(report)
+        summary["paired"] = paired(report)
         write_text_atomic(RESULTS, json.dumps(summary, indent=1) + "\n")
         print(f"\nsaved {RESULTS.relative_to(REPO)}")
     return finished.returncode
@@ -123,6 +128,46 @@ def fallback_table(report: dict) -> str:
         share = _pct(total / f["faces"]) if f["faces"] else "n/a"
         lines.append(f"| {label} | {f['faces']} | {share} ({kinds.get('blurred lookalike', 0)} / {kinds.get('blur', 0)} / "
                      f"{kinds.get('solid', 0)}) |")
+    return "\n".join(lines)
+
+
+#: Per-face measures compared face by face, and whether higher is better.
+PAIRED = {"perceptual_similarity": True, "pose_error": False, "landmark_error": False, "mouth_error": False,
+          "eye_error": False}
+
+
+def paired(report: dict, baseline: str = "checked-swap medium", ours: str = "lookalike medium") -> dict:
+    """The lookalike method against the checked swap face by face (same check, so equal protection): for
+    each measure, the means over the faces both have it for, and on how many of those faces ours is better,
+    worse or equal."""
+    rows: dict[str, dict] = {}
+    for r in report["per_face"]:
+        rows.setdefault(r["variant"], {})[(r["file"], r["face"])] = r
+    if baseline not in rows or ours not in rows:
+        return {}
+    out = {"baseline": baseline, "ours": ours, "measures": {}}
+    for measure, higher_better in PAIRED.items():
+        pairs = [(rows[baseline][key][measure], rows[ours][key][measure]) for key in rows[ours]
+                 if key in rows[baseline] and rows[baseline][key][measure] is not None
+                 and rows[ours][key][measure] is not None]
+        if not pairs:
+            continue
+        better = sum((o > b) == higher_better for b, o in pairs if o != b)
+        equal = sum(o == b for b, o in pairs)
+        out["measures"][measure] = {"faces": len(pairs), "baseline_mean": round(float(np.mean([b for b, _ in pairs])), 4),
+                                    "ours_mean": round(float(np.mean([o for _, o in pairs])), 4), "ours_better": better,
+                                    "ours_worse": len(pairs) - better - equal, "equal": equal}
+    return out
+
+
+def paired_table(result: dict) -> str:
+    if not result:
+        return "(no paired comparison: the report lacks the checked swap or the lookalike row)"
+    lines = [f"| measure (faces both keep) | {result['baseline']} | {result['ours']} | ours better / worse / equal |",
+             "|---|---|---|---|"]
+    for measure, m in result["measures"].items():
+        lines.append(f"| {measure.replace('_', ' ')} ({m['faces']}) | {m['baseline_mean']:.4f} | {m['ours_mean']:.4f} | "
+                     f"{m['ours_better']} / {m['ours_worse']} / {m['equal']} |")
     return "\n".join(lines)
 
 

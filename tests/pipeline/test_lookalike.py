@@ -293,6 +293,22 @@ def test_the_swap_baseline_replaces_the_face_unchecked(astronaut, face):
     assert set(record.lookalike["recognizers"]) == {"dlib", "facenet"}  # measured, though not checked
 
 
+def test_the_checked_swap_baseline_swaps_whole_faces_under_the_same_check(astronaut, face):
+    from lookalike.pipeline.lookalike import checked_swap_level, get_privacy
+    from lookalike.saliency import SALIENCY_REGIONS
+
+    medium = get_privacy("medium")
+    level = checked_swap_level(medium)
+    assert level.k == medium.k and level.band == medium.band
+    assert [step[:3] for step in level.schedule] == [(1.0, 1.0, "strong")]
+    assert level.schedule[0][3] == sum(step[3] for step in medium.schedule)  # as many candidates
+    result = anonymize(astronaut, method="checked-swap", faces=[face])
+    record = result.faces[0].lookalike
+    assert result.faces[0].method == "checked-swap" and record["privacy"] == "medium (checked swap)"
+    assert record["k"] == 10 and record["steer"] == ["dlib", "facenet"] and record["reached"]
+    assert record["style"] == "strong" and record["morph"] == 1.0 and set(record["regions"]) == set(SALIENCY_REGIONS)
+
+
 def test_a_face_cut_by_the_image_border_is_still_anonymized(astronaut, face):
     x0 = int(face.box[0] + 0.4 * face.width)
     cut = np.ascontiguousarray(astronaut[:, x0:])

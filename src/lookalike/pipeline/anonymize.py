@@ -21,7 +21,7 @@ from lookalike.landmarks import add_landmarks
 from lookalike.synthesis import ClassicParams, apply_classic, ellipse_mask, face_ellipse
 from lookalike.types import Face
 
-Method = Literal["blur", "pixelate", "solid", "lookalike", "swap"]
+Method = Literal["blur", "pixelate", "solid", "lookalike", "swap", "checked-swap"]
 Rotations = Literal["off", "coarse", "full"]
 
 
@@ -150,7 +150,7 @@ def anonymize(image: np.ndarray | LoadedImage, method: Method | None = None,
     rgb = loaded.rgb
     if faces is None:
         faces = add_landmarks(rgb, detect_faces(rgb, config.detector_config()))
-    if config.method in ("lookalike", "swap"):
+    if config.method in ("lookalike", "swap", "checked-swap"):
         return _anonymize_lookalike(loaded, faces, config, started)
     ellipses = [face_ellipse(f, config.mask_scale) for f in faces]
     params = config.classic_params()
@@ -175,7 +175,7 @@ def anonymize(image: np.ndarray | LoadedImage, method: Method | None = None,
 def _anonymize_lookalike(loaded: LoadedImage, faces: list[Face], config: AnonymizeConfig,
                          started: float) -> AnonymizationResult:
     """Each face in turn, on the image as the faces before it left it (overlapping faces stay changed)."""
-    from lookalike.pipeline.lookalike import load_bank, load_crowd, lookalike_face, swap_face
+    from lookalike.pipeline.lookalike import checked_swap_level, get_privacy, load_bank, load_crowd, lookalike_face, swap_face
 
     rgb = loaded.rgb
     treated = rgb.copy()
@@ -186,7 +186,8 @@ def _anonymize_lookalike(loaded: LoadedImage, faces: list[Face], config: Anonymi
         if config.method == "swap":
             outcome = swap_face(treated, face, seed=config.seed + index, bank=bank, crowd=crowd, original=rgb)
         else:
-            outcome = lookalike_face(treated, face, privacy=config.privacy, steer=config.steer,
+            privacy = checked_swap_level(get_privacy(config.privacy)) if config.method == "checked-swap" else config.privacy
+            outcome = lookalike_face(treated, face, privacy=privacy, steer=config.steer,
                                      target_distance=config.target_distance, seed=config.seed + index, bank=bank,
                                      crowd=crowd, original=rgb)
         x0, y0, x1, y1 = outcome.box

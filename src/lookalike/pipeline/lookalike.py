@@ -120,7 +120,7 @@ class _Target:
     saliency: "IdentitySaliency | None"
 
 
-def lookalike_face(image: np.ndarray, face: Face, *, privacy: str = DEFAULT_PRIVACY, steer: Steer = "both",
+def lookalike_face(image: np.ndarray, face: Face, *, privacy: str | PrivacyLevel = DEFAULT_PRIVACY, steer: Steer = "both",
                    target_distance: float = 1.0, seed: int = 0, bank=None, crowd=None,
                    original: np.ndarray | None = None) -> LookalikeOutcome:
     """Anonymize one face of an RGB uint8 image with a lookalike (see the module docstring).
@@ -131,7 +131,7 @@ def lookalike_face(image: np.ndarray, face: Face, *, privacy: str = DEFAULT_PRIV
     faces anonymized (overlapping faces), so identity is measured against the person, not an edit.
     """
     started = time.perf_counter()
-    level = get_privacy(privacy)
+    level = privacy if isinstance(privacy, PrivacyLevel) else get_privacy(privacy)
     if steer not in ("both", *RECOGNIZERS):
         raise ValueError(f"steer must be both, dlib or facenet, got {steer!r}")
     if target_distance < 1.0:
@@ -223,6 +223,19 @@ def swap_face(image: np.ndarray, face: Face, *, seed: int = 0, bank=None, crowd=
                           geometry_of=candidate)
     outcome.record["seconds"] = round(time.perf_counter() - started, 3)
     return outcome
+
+
+def checked_swap_level(level: PrivacyLevel) -> PrivacyLevel:
+    """The checked full-swap baseline at ``level``: the same check, number of candidates and fallbacks,
+    but every candidate is the whole face from one donor as :func:`swap_face` makes it (no partial
+    change, no stronger styles). Comparing it with the level itself is comparing at equal protection.
+
+    >>> checked_swap_level(get_privacy("medium")).schedule
+    ((1.0, 1.0, 'strong', 18),)
+    """
+    tried = sum(count for *_, count in level.schedule)
+    return replace(level, name=f"{level.name} (checked swap)", schedule=((1.0, 1.0, "strong", tried),),
+                   description=f"full swaps from up to {tried} donors, checked as at {level.name}")
 
 
 def get_privacy(name: str) -> PrivacyLevel:

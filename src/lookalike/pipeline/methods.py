@@ -112,6 +112,10 @@ METHODS: dict[str, MethodSpec] = {
                             "privacy", "privacy level: low, medium (default) or high", ("low", "medium", "high"),
                             steered_by=("dlib", "facenet")),
     "swap": MethodSpec("swap", "baseline: the whole face replaced by one donor's, without any check"),
+    "checked-swap": MethodSpec("checked-swap", "baseline: whole-face swaps from one donor after another, checked and "
+                               "falling back as lookalike does at the same level", "privacy",
+                               "privacy level: low, medium (default) or high", ("medium",),
+                               steered_by=("dlib", "facenet")),
 }
 
 
