@@ -182,7 +182,7 @@ def _exaggerated_donor(target: np.ndarray, other: np.ndarray) -> np.ndarray:
 def test_morph_strength_interpolates_between_target_and_aligned_donor(face, mirrored):
     target = face.landmarks
     donor = _exaggerated_donor(target, mirrored[1].landmarks)
-    aligned = align_landmarks(donor, target)
+    aligned = align_landmarks(donor, target, in_depth=True)
     np.testing.assert_allclose(morph_landmarks(target, donor, 0.0), target, atol=1e-4)
     full = morph_landmarks(target, donor, 1.0, vertex_weights=np.ones(478))
     np.testing.assert_allclose(full[:468], aligned[:468], atol=1e-3)
@@ -190,6 +190,19 @@ def test_morph_strength_interpolates_between_target_and_aligned_donor(face, mirr
     np.testing.assert_allclose(half[:468], (target[:468] + aligned[:468]) / 2, atol=1e-3)
     gap = np.linalg.norm(aligned[:468, :2] - target[:468, :2], axis=1)
     assert gap.mean() > 1.5  # a different shape, so the checks above have something to check
+
+
+def test_morph_moves_shape_not_head_pose(face):
+    from scipy.spatial.transform import Rotation
+
+    target = face.landmarks.astype(np.float64)
+    centre = target[:468].mean(axis=0)
+    turned = Rotation.from_euler("yx", [20, -10], degrees=True).as_matrix()
+    donor = 0.7 * (target - centre) @ turned.T + centre + 15  # the same face, turned, smaller and moved
+    flat = align_landmarks(donor, target)  # in the image plane only, the turn looks like another shape
+    assert np.linalg.norm(flat[:468, :2] - target[:468, :2], axis=1).mean() > 3
+    morphed = morph_landmarks(target, donor, 1.8)
+    assert np.linalg.norm(morphed[:468, :2] - target[:468, :2], axis=1).max() < 1e-3 * face.width
 
 
 def test_morph_leaves_zero_weight_vertices_and_tapers_into_the_weighted_ones(face, mirrored):
@@ -205,7 +218,7 @@ def test_morph_leaves_zero_weight_vertices_and_tapers_into_the_weighted_ones(fac
     moved = np.linalg.norm(out[:, :2] - target[:, :2], axis=1)
     assert moved[weights > 0].mean() > 1.0
     # A vertex of the nose next to the cheek moves less than one deep inside: the taper.
-    aligned = align_landmarks(donor, target)
+    aligned = align_landmarks(donor, target, in_depth=True)
     share = moved / np.maximum(np.linalg.norm(aligned[:, :2] - target[:, :2], axis=1), 1e-6)
     assert share[1] > 0.99  # nose tip, deep in the weighted area
     border = [v for v in np.flatnonzero(weights[:468]) if any(weights[n] == 0 for n in _neighbours(v))]

@@ -296,11 +296,12 @@ def warp_to_landmarks(donor: np.ndarray, donor_landmarks: np.ndarray, target_lan
 
 
 def _similarity(source: np.ndarray, reference: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-    """Umeyama's least-squares similarity (scale, 2x2 rotation, translation) taking source onto reference."""
+    """Umeyama's least-squares similarity (scale, rotation, translation) taking source onto reference, in
+    as many dimensions as the points have."""
     mu_s, mu_r = source.mean(axis=0), reference.mean(axis=0)
     s, r = source - mu_s, reference - mu_r
     u, d, vt = np.linalg.svd(r.T @ s / len(s))
-    sign = np.diag([1.0, 1.0 if np.linalg.det(u) * np.linalg.det(vt) >= 0 else -1.0])  # no reflection
+    sign = np.diag([1.0] * (s.shape[1] - 1) + [1.0 if np.linalg.det(u) * np.linalg.det(vt) >= 0 else -1.0])  # no reflection
     rotation = u @ sign @ vt
     variance = (s ** 2).sum() / len(s)
     scale = float(np.trace(np.diag(d) @ sign) / variance) if variance > 0 else 1.0
@@ -308,12 +309,14 @@ def _similarity(source: np.ndarray, reference: np.ndarray) -> tuple[float, np.nd
 
 
 def align_landmarks(source_landmarks: np.ndarray, reference_landmarks: np.ndarray,
-                    indices: tuple[int, ...] | list[int] | np.ndarray | None = None) -> np.ndarray:
+                    indices: tuple[int, ...] | list[int] | np.ndarray | None = None, *,
+                    in_depth: bool = False) -> np.ndarray:
     """``source_landmarks`` moved onto ``reference_landmarks`` by a similarity transform.
 
     Rotation, uniform scale and translation in the image plane (Umeyama / Procrustes, no reflection),
     fitted on ``indices`` (default :data:`STABLE_INDICES`, points expression barely moves) and applied to
-    all points; z is multiplied by the scale.
+    all points; z is multiplied by the scale. With ``in_depth``, the rotation is in 3-D (x, y and the
+    landmarks' relative depth z): the source's head pose (yaw, pitch) becomes the reference's too.
 
     Returns
     -------
@@ -330,6 +333,9 @@ def align_landmarks(source_landmarks: np.ndarray, reference_landmarks: np.ndarra
     source = np.asarray(source_landmarks, np.float64)
     reference = np.asarray(reference_landmarks, np.float64)
     chosen = list(STABLE_INDICES if indices is None else np.asarray(indices).ravel())
+    if in_depth and source.shape[1] > 2:
+        scale, rotation, translation = _similarity(source[chosen, :3], reference[chosen, :3])
+        return (scale * source[:, :3] @ rotation.T + translation).astype(np.float32)
     scale, rotation, translation = _similarity(source[chosen, :2], reference[chosen, :2])
     out = source.copy()
     out[:, :2] = scale * source[:, :2] @ rotation.T + translation
@@ -359,8 +365,9 @@ def morph_landmarks(target_landmarks: np.ndarray, donor_landmarks: np.ndarray, s
                     vertex_weights: np.ndarray | None = None, taper: int = 2, oval_weight: float = 1.0) -> np.ndarray:
     """The target's landmarks moved toward the donor's shape.
 
-    The donor is first aligned onto the target (:func:`align_landmarks`), so only shape moves, not
-    position, size or roll. Each mesh vertex then moves ``w`` of the way to its aligned donor position,
+    The donor is first aligned onto the target in depth (:func:`align_landmarks` with ``in_depth``), so
+    only shape moves, not position, size, roll or head pose: a donor looking straight ahead does not turn
+    a turned head toward the camera (nor, above 1, past it). Each mesh vertex then moves ``w`` of the way to its aligned donor position,
     ``w = strength * vertex_weights`` after tapering.
 
     Parameters
@@ -393,7 +400,7 @@ def morph_landmarks(target_landmarks: np.ndarray, donor_landmarks: np.ndarray, s
     True
     """
     target = np.asarray(target_landmarks, np.float64)
-    aligned = align_landmarks(donor_landmarks, target).astype(np.float64)
+    aligned = align_landmarks(donor_landmarks, target, in_depth=True).astype(np.float64)
     weights = np.broadcast_to(np.asarray(strength, np.float64), (478,)).copy()
     if vertex_weights is not None:
         weights *= np.asarray(vertex_weights, np.float64).reshape(478)
