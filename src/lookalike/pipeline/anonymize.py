@@ -175,7 +175,8 @@ def anonymize(image: np.ndarray | LoadedImage, method: Method | None = None,
 def _anonymize_lookalike(loaded: LoadedImage, faces: list[Face], config: AnonymizeConfig,
                          started: float) -> AnonymizationResult:
     """Each face in turn, on the image as the faces before it left it (overlapping faces stay changed)."""
-    from lookalike.pipeline.lookalike import checked_swap_level, get_privacy, load_bank, load_crowd, lookalike_face, swap_face
+    from lookalike.pipeline.lookalike import (checked_swap_level, get_privacy, load_bank, load_crowd, lookalike_face,
+                                              swap_face)
 
     rgb = loaded.rgb
     treated = rgb.copy()
@@ -186,7 +187,8 @@ def _anonymize_lookalike(loaded: LoadedImage, faces: list[Face], config: Anonymi
         if config.method == "swap":
             outcome = swap_face(treated, face, seed=config.seed + index, bank=bank, crowd=crowd, original=rgb)
         else:
-            privacy = checked_swap_level(get_privacy(config.privacy)) if config.method == "checked-swap" else config.privacy
+            privacy = (checked_swap_level(get_privacy(config.privacy)) if config.method == "checked-swap"
+                       else config.privacy)
             outcome = lookalike_face(treated, face, privacy=privacy, steer=config.steer,
                                      target_distance=config.target_distance, seed=config.seed + index, bank=bank,
                                      crowd=crowd, original=rgb)

@@ -383,7 +383,7 @@ class LookalikeBlur(NamedTuple):
 
     face: float  #: inside the lookalike's changed pixels
     around: float = 0.0  #: around the face: hair line, ears, near background
-    sharp_features: bool = False  #: eyes, brows and mouth (the donor's) left out of the blur inside
+    sharp_features: bool = False  #: the lookalike's eyes, brows and mouth left out of the blur inside
 
 
 #: Blurs tried on the closest lookalikes before the face is blurred whole, in order. Blurs that keep the
@@ -391,8 +391,9 @@ class LookalikeBlur(NamedTuple):
 #: monotone in the blur (a stronger blur can land nearer the person), hence the many steps. A lightly
 #: blurred lookalike is still a face to a viewer and to a detector; a blurred person is not. Blurring
 #: around the face is for the faces recognizers still find by what the lookalike keeps of the person:
-#: the head's outline and hair. The strong blurs inside keep the donor's eyes, brows and mouth sharp: what
-#: identifies is then blurred, and what makes a face to a detector (and to a viewer) is still there.
+#: the head's outline and hair. The strong blurs inside keep the lookalike's eyes, brows and mouth (mostly
+#: the donor's) sharp: what identifies is blurred, and what makes a face to a detector (and to a viewer)
+#: is still there; the check judges the result as always.
 LOOKALIKE_BLURS = (LookalikeBlur(0.02), LookalikeBlur(0.04), LookalikeBlur(0.04, 0.15), LookalikeBlur(0.07),
                    LookalikeBlur(0.07, 0.2), LookalikeBlur(0.0, 0.3), LookalikeBlur(0.04, 0.3), LookalikeBlur(0.0, 0.5),
                    LookalikeBlur(0.04, 0.5), LookalikeBlur(0.1, 0.0, True), LookalikeBlur(0.13, 0.0, True),
