@@ -61,6 +61,18 @@ def test_an_unreachable_level_fails_closed_to_blur_or_solid(astronaut, face):
     assert (result.image != astronaut[y0:y1, x0:x1]).any(axis=-1).mean() > 0.2
 
 
+def test_the_whole_face_fallback_follows_the_mask_scale(astronaut, face):
+    from lookalike.identity.crowd import default_crowd
+    from lookalike.pipeline.lookalike import _Check, _fallbacks, _new_record
+
+    check = _Check(default_crowd(), ("facenet",), 1, 1.0)
+    areas = []
+    for scale in (1.3, 2.0):
+        outcome = _fallbacks(astronaut, astronaut, face, None, check, _new_record(), reason="a test", mask_scale=scale)
+        areas.append(int((outcome.mask > 0.5).sum()))
+    assert areas[1] > 1.8 * areas[0]  # (2.0 / 1.3) ** 2 = 2.4 as much ellipse
+
+
 def test_the_closest_lookalike_is_blurred_until_it_passes(astronaut, face):
     from lookalike.identity import get_recognizer
     from lookalike.identity.crowd import default_crowd

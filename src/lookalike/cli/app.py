@@ -38,7 +38,7 @@ def anonymize_command(
     seed: Annotated[int, typer.Option(help="lookalike: picks among equally suitable donors; the same seed gives the same output.")] = 0,
     bank: Annotated[Optional[Path], typer.Option(help="lookalike: donor bank file (from `lookalike donors build`; default: the shipped one).")] = None,
     crowd: Annotated[Optional[Path], typer.Option(help="lookalike: reference crowd file (from `lookalike crowd build`; default: the shipped one).")] = None,
-    mask_scale: Annotated[float, typer.Option(help="Enlarge the elliptic face mask by this factor.")] = 1.3,
+    mask_scale: Annotated[float, typer.Option(help="Enlarge the elliptic face mask by this factor (classic methods, and the lookalike methods' whole-face fallbacks).")] = 1.3,
     threshold: Annotated[Optional[float], typer.Option(help="Detector confidence threshold (0-1).")] = None,
     rotations: Annotated[str, typer.Option(help="Turned faces: off (upright search only; finds faces turned up to ~150 degrees) | coarse (adds an upside-down whole-image search) | full (all four quarter turns, tiles included, ~4x detection time).")] = "coarse",
     verify: Annotated[Optional[list[str]], typer.Option(help="Measure each face against its original with this recognizer (dlib, facenet); repeatable.")] = None,

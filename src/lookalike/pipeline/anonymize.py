@@ -185,13 +185,14 @@ def _anonymize_lookalike(loaded: LoadedImage, faces: list[Face], config: Anonymi
     records = []
     for index, face in enumerate(faces):
         if config.method == "swap":
-            outcome = swap_face(treated, face, seed=config.seed + index, bank=bank, crowd=crowd, original=rgb)
+            outcome = swap_face(treated, face, seed=config.seed + index, bank=bank, crowd=crowd, original=rgb,
+                                mask_scale=config.mask_scale)
         else:
             privacy = (checked_swap_level(get_privacy(config.privacy)) if config.method == "checked-swap"
                        else config.privacy)
             outcome = lookalike_face(treated, face, privacy=privacy, steer=config.steer,
                                      target_distance=config.target_distance, seed=config.seed + index, bank=bank,
-                                     crowd=crowd, original=rgb)
+                                     crowd=crowd, original=rgb, mask_scale=config.mask_scale)
         x0, y0, x1, y1 = outcome.box
         before = treated[y0:y1, x0:x1]
         changed = (outcome.image != before).any(axis=-1)

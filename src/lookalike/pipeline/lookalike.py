@@ -122,13 +122,14 @@ class _Target:
 
 def lookalike_face(image: np.ndarray, face: Face, *, privacy: str | PrivacyLevel = DEFAULT_PRIVACY, steer: Steer = "both",
                    target_distance: float = 1.0, seed: int = 0, bank=None, crowd=None,
-                   original: np.ndarray | None = None) -> LookalikeOutcome:
+                   original: np.ndarray | None = None, mask_scale: float = 1.3) -> LookalikeOutcome:
     """Anonymize one face of an RGB uint8 image with a lookalike (see the module docstring).
 
     ``target_distance`` (at least 1) scales every steering recognizer's verification threshold (expert
     setting: 1.2 asks for 20% beyond the threshold). ``seed`` picks among equally suitable donors; the
     same seed gives the same result. ``original``: the untouched image when ``image`` already has other
     faces anonymized (overlapping faces), so identity is measured against the person, not an edit.
+    ``mask_scale``: the face ellipse of the whole-face fallbacks is the face oval's enlarged by this.
     """
     started = time.perf_counter()
     level = privacy if isinstance(privacy, PrivacyLevel) else get_privacy(privacy)
@@ -148,10 +149,10 @@ def lookalike_face(image: np.ndarray, face: Face, *, privacy: str | PrivacyLevel
 
     problem = _unsuitable(face)
     if problem is not None:
-        outcome = _fallbacks(image, original, face, None, check, record, reason=problem)
+        outcome = _fallbacks(image, original, face, None, check, record, reason=problem, mask_scale=mask_scale)
     else:
         target = _measure(image, original, face, saliency=_needs_saliency(level))
-        outcome = _loop(image, original, face, target, level, check, bank, seed, record)
+        outcome = _loop(image, original, face, target, level, check, bank, seed, record, mask_scale)
     outcome.record["seconds"] = round(time.perf_counter() - started, 3)
     return outcome
 
@@ -185,7 +186,7 @@ def _cached(kind, path: str):
 
 
 def swap_face(image: np.ndarray, face: Face, *, seed: int = 0, bank=None, crowd=None,
-              original: np.ndarray | None = None) -> LookalikeOutcome:
+              original: np.ndarray | None = None, mask_scale: float = 1.3) -> LookalikeOutcome:
     """The full-swap baseline: the whole face regenerated from the first suitable donor, without a loop.
 
     What classic face replacement does; there for comparison (``--method swap``). Nothing checks that the
@@ -216,7 +217,7 @@ def swap_face(image: np.ndarray, face: Face, *, seed: int = 0, bank=None, crowd=
             candidate, problem = None, "the donor covers too little of the face (turned head)"
     if candidate is None:
         outcome = _fallbacks(image, original, face, target, check, record,
-                             reason=problem or "no compatible donor in the bank")
+                             reason=problem or "no compatible donor in the bank", mask_scale=mask_scale)
         outcome.record["reached"] = None  # nothing was asked of the swap
     else:
         outcome = _finish(target, candidate.paste(target.window), candidate.mask, candidate.box, {}, check, record,
@@ -301,7 +302,7 @@ class _Check:
 
 
 def _loop(image: np.ndarray, original: np.ndarray, face: Face, target: _Target, level: PrivacyLevel, check: _Check,
-          bank, seed: int, record: dict) -> LookalikeOutcome:
+          bank, seed: int, record: dict, mask_scale: float = 1.3) -> LookalikeOutcome:
     """Step by step of the level's schedule (least change first), each step with its donors in one batch."""
     from lookalike.saliency import select_regions
     from lookalike.saliency.regions import CANONICAL_ORDER, FEATURE_OF
@@ -358,7 +359,7 @@ def _loop(image: np.ndarray, original: np.ndarray, face: Face, target: _Target, 
             kept = closest[which]
             _record_candidate(record, kept.donor, kept.match, kept.candidate, kept.style)
             return outcome
-    return _fallbacks(image, original, face, target, check, record, reason=reason)
+    return _fallbacks(image, original, face, target, check, record, reason=reason, mask_scale=mask_scale)
 
 
 class _Tried(NamedTuple):
@@ -527,8 +528,9 @@ def _first_passing(target: _Target, candidates: list, check: _Check) -> tuple[in
 
 
 def _fallbacks(image: np.ndarray, original: np.ndarray, face: Face, target: _Target | None, check: _Check,
-               record: dict, reason: str | None) -> LookalikeOutcome:
-    """A strong blur over the face ellipse, then a solid fill if a steering recognizer still passes it.
+               record: dict, reason: str | None, mask_scale: float = 1.3) -> LookalikeOutcome:
+    """A strong blur over the face ellipse (the face oval's enlarged by ``mask_scale``), then a solid fill
+    if a steering recognizer still passes it.
 
     ``face`` is in image coordinates; the check measures against ``original`` (the untouched image).
     """
@@ -536,7 +538,7 @@ def _fallbacks(image: np.ndarray, original: np.ndarray, face: Face, target: _Tar
     from lookalike.synthesis import ClassicParams, apply_classic, ellipse_mask, face_ellipse
     from lookalike.synthesis.regenerate import face_box_window
 
-    ellipse = face_ellipse(face, 1.3)
+    ellipse = face_ellipse(face, mask_scale)
     corners = np.array([[face.box[0], face.box[1]], [face.box[2], face.box[3]]], np.float32)
     feather = 0.08 * ellipse.a
     box = _union(face_box_window(image.shape, corners, 0.6), _ellipse_box(image.shape, ellipse, feather))
