@@ -205,6 +205,11 @@ def test_morph_moves_shape_not_head_pose(face):
     assert np.linalg.norm(morphed[:468, :2] - target[:468, :2], axis=1).max() < 1e-3 * face.width
 
 
+def test_alignment_in_depth_needs_depth(face):
+    with pytest.raises(ValueError, match="in_depth needs x, y and z"):
+        align_landmarks(face.landmarks[:, :2], face.landmarks, in_depth=True)
+
+
 def test_morph_leaves_zero_weight_vertices_and_tapers_into_the_weighted_ones(face, mirrored):
     target = face.landmarks
     donor = _exaggerated_donor(target, mirrored[1].landmarks)

@@ -60,7 +60,7 @@ def benchmark_command(
     recognizers: Annotated[str, typer.Option(help=_RECOGNIZERS_HELP)] = "dlib,facenet",
     limit: Annotated[Optional[int], typer.Option(help="Only the first N images (sorted by path): a quick run.")] = None,
     jobs: Annotated[Optional[int], typer.Option(help=_JOBS_HELP)] = None,
-    steer: Annotated[str, typer.Option(help="For methods that steer on recognizers (lookalike): both, dlib, facenet, or several comma-separated (one row each; a single recognizer is a leave-one-out run).")] = "both",
+    steer: Annotated[str, typer.Option(help="For methods that steer on recognizers (lookalike, checked-swap): both, dlib, facenet, or several comma-separated (one row each; a single recognizer is a leave-one-out run).")] = "both",
     as_json: Annotated[bool, typer.Option("--json", help="Also print report.json on stdout.")] = False,
 ) -> None:
     """Anonymize the same images with each method and level, and measure them side by side."""

@@ -14,9 +14,10 @@ For every face, a closed loop (see ``../shared/DESIGN.md``):
    (times ``target_distance``) and than at least ``k`` faces of the reference crowd, both ways (the
    original's rank among the crowd seen from the anonymized face, and the anonymized face's among the
    crowd seen from the original);
-4. fail closed: no candidate passes, the closest one (by crowd rank) is blurred, lightly first, inside
-   the face and then also around it (still a face to a viewer and, mostly, to a detector); none of
-   those passes, a strong blur of the whole face; still matched, a solid fill. The record says which.
+4. fail closed: no candidate passes, the :data:`BLURRED_CANDIDATES` closest ones (by crowd rank) are
+   blurred, lightly first, inside the face and then also around it, the strong blurs keeping eyes,
+   brows and mouth sharp (still a face to a viewer and, mostly, to a detector); none of those passes, a
+   strong blur of the whole face; still matched, a solid fill. The record says which.
 
 Candidates are embedded at the original face's alignment (an attacker knows where the face was), FaceNet
 first (cheap), dlib only for candidates FaceNet already passes.
@@ -392,9 +393,10 @@ class LookalikeBlur(NamedTuple):
 #: monotone in the blur (a stronger blur can land nearer the person), hence the many steps. A lightly
 #: blurred lookalike is still a face to a viewer and to a detector; a blurred person is not. Blurring
 #: around the face is for the faces recognizers still find by what the lookalike keeps of the person:
-#: the head's outline and hair. The strong blurs inside keep the lookalike's eyes, brows and mouth (mostly
-#: the donor's) sharp: what identifies is blurred, and what makes a face to a detector (and to a viewer)
-#: is still there; the check judges the result as always.
+#: the head's outline and hair. The strong blurs inside (all but the last step, a plain blur kept as the
+#: final try before the whole face is blurred) keep the lookalike's eyes, brows and mouth (mostly the
+#: donor's) sharp: what identifies is blurred, and what makes a face to a detector (and to a viewer) is
+#: still there; the check judges the result as always.
 LOOKALIKE_BLURS = (LookalikeBlur(0.02), LookalikeBlur(0.04), LookalikeBlur(0.04, 0.15), LookalikeBlur(0.07),
                    LookalikeBlur(0.07, 0.2), LookalikeBlur(0.0, 0.3), LookalikeBlur(0.04, 0.3), LookalikeBlur(0.0, 0.5),
                    LookalikeBlur(0.04, 0.5), LookalikeBlur(0.1, 0.0, True), LookalikeBlur(0.13, 0.0, True),

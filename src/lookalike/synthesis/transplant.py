@@ -316,7 +316,8 @@ def align_landmarks(source_landmarks: np.ndarray, reference_landmarks: np.ndarra
     Rotation, uniform scale and translation in the image plane (Umeyama / Procrustes, no reflection),
     fitted on ``indices`` (default :data:`STABLE_INDICES`, points expression barely moves) and applied to
     all points; z is multiplied by the scale. With ``in_depth``, the rotation is in 3-D (x, y and the
-    landmarks' relative depth z): the source's head pose (yaw, pitch) becomes the reference's too.
+    landmarks' relative depth z): the source's head pose (yaw, pitch) becomes the reference's too; both
+    must then have a z column.
 
     Returns
     -------
@@ -333,7 +334,9 @@ def align_landmarks(source_landmarks: np.ndarray, reference_landmarks: np.ndarra
     source = np.asarray(source_landmarks, np.float64)
     reference = np.asarray(reference_landmarks, np.float64)
     chosen = list(STABLE_INDICES if indices is None else np.asarray(indices).ravel())
-    if in_depth and source.shape[1] > 2:
+    if in_depth:
+        if source.shape[1] < 3 or reference.shape[1] < 3:
+            raise ValueError(f"in_depth needs x, y and z; got {source.shape[1]} and {reference.shape[1]} columns")
         scale, rotation, translation = _similarity(source[chosen, :3], reference[chosen, :3])
         return (scale * source[:, :3] @ rotation.T + translation).astype(np.float32)
     scale, rotation, translation = _similarity(source[chosen, :2], reference[chosen, :2])
