@@ -20,6 +20,32 @@ def outcome(astronaut, face):
     return lookalike_face(astronaut, face)
 
 
+def _whole_face_candidates(astronaut, face, donors=(0,)):
+    """The face measured for the loop, and one whole-face candidate per bank donor index in ``donors``."""
+    from lookalike.pipeline.lookalike import _measure
+    from lookalike.saliency import SALIENCY_REGIONS
+    from lookalike.synthesis.bank import default_bank
+    from lookalike.synthesis.regenerate import regenerate
+
+    target = _measure(astronaut, astronaut, face, saliency=False)
+    bank = default_bank()
+    return target, [regenerate(target.window, target.face.landmarks, *bank.donor_image(i), SALIENCY_REGIONS, 1.0)
+                    for i in donors]
+
+
+def _counting_check(calls: list, passes_on):
+    """A FaceNet-only check that notes each call in ``calls`` and passes when ``passes_on(len(calls))``."""
+    from lookalike.identity.crowd import default_crowd
+    from lookalike.pipeline.lookalike import _Check
+
+    class Counting(_Check):
+        def passes(self, name, probe, original):
+            calls.append(name)
+            return passes_on(len(calls))
+
+    return Counting(default_crowd(), ("facenet",), 5, 1.0)
+
+
 def test_the_face_becomes_a_lookalike_no_recognizer_matches(outcome):
     record = outcome.record
     assert record["reached"] is True
@@ -76,13 +102,9 @@ def test_the_whole_face_fallback_follows_the_mask_scale(astronaut, face):
 def test_the_closest_lookalike_is_blurred_until_it_passes(astronaut, face):
     from lookalike.identity import get_recognizer
     from lookalike.identity.crowd import default_crowd
-    from lookalike.pipeline.lookalike import _blurred_lookalike, _Check, _embed, _measure
-    from lookalike.saliency import SALIENCY_REGIONS
-    from lookalike.synthesis.bank import default_bank
-    from lookalike.synthesis.regenerate import regenerate
+    from lookalike.pipeline.lookalike import _blurred_lookalike, _Check, _embed
 
-    target = _measure(astronaut, astronaut, face, saliency=False)
-    candidate = regenerate(target.window, target.face.landmarks, *default_bank().donor_image(0), SALIENCY_REGIONS, 1.0)
+    target, (candidate,) = _whole_face_candidates(astronaut, face)
     facenet = get_recognizer("facenet")
     probe = _embed(candidate.paste(target.window), target.face, target.reference, ("facenet",))["facenet"]
     unblurred = float(facenet.distance(probe, target.embeddings["facenet"]))
@@ -120,26 +142,15 @@ def test_progress_ranks_failing_candidates_by_their_crowd_ranks(astronaut, face)
 
 @pytest.mark.parametrize("sharp_face", [False, True], ids=["face blurred too", "face kept sharp"])
 def test_the_blur_reaches_around_the_face_when_the_face_alone_is_not_enough(astronaut, face, sharp_face):
-    from lookalike.identity.crowd import default_crowd
-    from lookalike.pipeline.lookalike import LOOKALIKE_BLURS, _blurred_lookalike, _Check, _measure
-    from lookalike.saliency import SALIENCY_REGIONS
+    from lookalike.pipeline.lookalike import LOOKALIKE_BLURS, _blurred_lookalike
     from lookalike.saliency.regions import region_labels
-    from lookalike.synthesis.bank import default_bank
-    from lookalike.synthesis.regenerate import regenerate
 
-    target = _measure(astronaut, astronaut, face, saliency=False)
-    candidate = regenerate(target.window, target.face.landmarks, *default_bank().donor_image(0), SALIENCY_REGIONS, 1.0)
+    target, (candidate,) = _whole_face_candidates(astronaut, face)
     first_around = next(i for i, step in enumerate(LOOKALIKE_BLURS) if step.around > 0 and (step.face == 0) == sharp_face)
-    calls = []
-
-    class PassesOnTheFirstBlurAround(_Check):
-        def passes(self, name, probe, original):
-            calls.append(name)
-            return len(calls) > first_around
+    passes_on_the_first_blur_around = _counting_check([], lambda count: count > first_around)
 
     record = {}
-    found = _blurred_lookalike(target, [candidate], PassesOnTheFirstBlurAround(default_crowd(), ("facenet",), 5, 1.0),
-                               record)
+    found = _blurred_lookalike(target, [candidate], passes_on_the_first_blur_around, record)
     assert found is not None
     outcome = found[0]
     assert "around it" in record["fallback"]
@@ -158,28 +169,18 @@ def test_the_blur_reaches_around_the_face_when_the_face_alone_is_not_enough(astr
 
 
 def test_strong_blurs_keep_the_donors_eyes_brows_and_mouth_sharp(astronaut, face):
-    from lookalike.identity.crowd import default_crowd
-    from lookalike.pipeline.lookalike import LOOKALIKE_BLURS, _blurred_lookalike, _Check, _measure
+    from lookalike.pipeline.lookalike import LOOKALIKE_BLURS, _blurred_lookalike
     from lookalike.saliency import SALIENCY_REGIONS
     from lookalike.saliency.regions import region_labels
-    from lookalike.synthesis.bank import default_bank
-    from lookalike.synthesis.regenerate import regenerate
 
-    target = _measure(astronaut, astronaut, face, saliency=False)
-    candidate = regenerate(target.window, target.face.landmarks, *default_bank().donor_image(0), SALIENCY_REGIONS, 1.0)
+    target, (candidate,) = _whole_face_candidates(astronaut, face)
     first_sharp = next(i for i, step in enumerate(LOOKALIKE_BLURS) if step.sharp_features)
     # every blur before the sharp-feature ones is weaker: they are the last resort before the face is lost
     assert all(step.face < LOOKALIKE_BLURS[first_sharp].face for step in LOOKALIKE_BLURS[:first_sharp])
-    calls = []
-
-    class PassesOnTheFirstSharpFeatures(_Check):
-        def passes(self, name, probe, original):
-            calls.append(name)
-            return len(calls) > first_sharp
+    passes_on_the_first_sharp_features = _counting_check([], lambda count: count > first_sharp)
 
     record = {}
-    found = _blurred_lookalike(target, [candidate], PassesOnTheFirstSharpFeatures(default_crowd(), ("facenet",), 5, 1.0),
-                               record)
+    found = _blurred_lookalike(target, [candidate], passes_on_the_first_sharp_features, record)
     assert found is not None and "but for its eyes, brows and mouth" in record["fallback"]
     window = candidate.paste(target.window)
     changed = np.abs(found[0].image.astype(int) - window).max(axis=-1) > 8
@@ -190,36 +191,18 @@ def test_strong_blurs_keep_the_donors_eyes_brows_and_mouth_sharp(astronaut, face
 
 
 def test_the_blurred_fallback_tries_each_blur_on_every_candidate_before_the_next(astronaut, face):
-    from lookalike.identity.crowd import default_crowd
-    from lookalike.pipeline.lookalike import LOOKALIKE_BLURS, _blurred_lookalike, _Check, _measure
-    from lookalike.saliency import SALIENCY_REGIONS
-    from lookalike.synthesis.bank import default_bank
-    from lookalike.synthesis.regenerate import regenerate
+    from lookalike.pipeline.lookalike import LOOKALIKE_BLURS, _blurred_lookalike
 
-    target = _measure(astronaut, astronaut, face, saliency=False)
-    bank = default_bank()
-    candidates = [regenerate(target.window, target.face.landmarks, *bank.donor_image(i), SALIENCY_REGIONS, 1.0)
-                  for i in (0, 1)]
+    target, candidates = _whole_face_candidates(astronaut, face, donors=(0, 1))
     calls = []
 
-    class PassesOnTheSecondTry(_Check):
-        def passes(self, name, probe, original):
-            calls.append(name)
-            return len(calls) == 2
-
     record = {}
-    found = _blurred_lookalike(target, candidates, PassesOnTheSecondTry(default_crowd(), ("facenet",), 5, 1.0), record)
+    found = _blurred_lookalike(target, candidates, _counting_check(calls, lambda count: count == 2), record)
     # the second try is the first blur on the second candidate, not the second blur on the first
     assert found is not None and found[1] == 1 and len(calls) == 2
     assert f"sigma {LOOKALIKE_BLURS[0].face:g} of the face width;" in record["fallback"]
-    calls.clear()
-
-    class NeverPasses(_Check):
-        def passes(self, name, probe, original):
-            calls.append(name)
-            return False
-
-    assert _blurred_lookalike(target, candidates, NeverPasses(default_crowd(), ("facenet",), 5, 1.0), {}) is None
+    calls = []
+    assert _blurred_lookalike(target, candidates, _counting_check(calls, lambda count: False), {}) is None
     assert len(calls) == 2 * len(LOOKALIKE_BLURS)  # every blur on both candidates
 
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from lookalike.detection import DetectorConfig, detect_faces
 from lookalike.io.images import LoadedImage, blend_under_mask, compose_native, image_from_array, mask_regions
 from lookalike.landmarks import add_landmarks
-from lookalike.synthesis import ClassicParams, apply_classic, ellipse_mask, face_ellipse
+from lookalike.synthesis import DEFAULT_MASK_SCALE, ClassicParams, apply_classic, ellipse_mask, face_ellipse
 from lookalike.types import Face
 
 Method = Literal["blur", "pixelate", "solid", "lookalike", "swap", "checked-swap"]
@@ -51,7 +51,7 @@ class AnonymizeConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     method: Method = "blur"
-    mask_scale: float = Field(1.3, ge=1.0, le=4.0)
+    mask_scale: float = Field(DEFAULT_MASK_SCALE, ge=1.0, le=4.0)
     threshold: float | None = Field(None, gt=0.0, lt=1.0)
     rotations: Rotations = "coarse"
     blur_sigma: float = Field(0.15, gt=0.0, le=2.0)

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Literal, NamedTuple
 import numpy as np
 
 from lookalike.identity.crowd import SAME_FACE
+from lookalike.synthesis.masks import DEFAULT_MASK_SCALE
 from lookalike.types import Face
 
 if TYPE_CHECKING:
@@ -123,7 +124,7 @@ class _Target:
 
 def lookalike_face(image: np.ndarray, face: Face, *, privacy: str | PrivacyLevel = DEFAULT_PRIVACY, steer: Steer = "both",
                    target_distance: float = 1.0, seed: int = 0, bank=None, crowd=None,
-                   original: np.ndarray | None = None, mask_scale: float = 1.3) -> LookalikeOutcome:
+                   original: np.ndarray | None = None, mask_scale: float = DEFAULT_MASK_SCALE) -> LookalikeOutcome:
     """Anonymize one face of an RGB uint8 image with a lookalike (see the module docstring).
 
     ``target_distance`` (at least 1) scales every steering recognizer's verification threshold (expert
@@ -187,7 +188,7 @@ def _cached(kind, path: str):
 
 
 def swap_face(image: np.ndarray, face: Face, *, seed: int = 0, bank=None, crowd=None,
-              original: np.ndarray | None = None, mask_scale: float = 1.3) -> LookalikeOutcome:
+              original: np.ndarray | None = None, mask_scale: float = DEFAULT_MASK_SCALE) -> LookalikeOutcome:
     """The full-swap baseline: the whole face regenerated from the first suitable donor, without a loop.
 
     What classic face replacement does; there for comparison (``--method swap``). Nothing checks that the
@@ -303,7 +304,7 @@ class _Check:
 
 
 def _loop(image: np.ndarray, original: np.ndarray, face: Face, target: _Target, level: PrivacyLevel, check: _Check,
-          bank, seed: int, record: dict, mask_scale: float = 1.3) -> LookalikeOutcome:
+          bank, seed: int, record: dict, mask_scale: float) -> LookalikeOutcome:
     """Step by step of the level's schedule (least change first), each step with its donors in one batch."""
     from lookalike.saliency import select_regions
     from lookalike.saliency.regions import CANONICAL_ORDER, FEATURE_OF
@@ -530,7 +531,7 @@ def _first_passing(target: _Target, candidates: list, check: _Check) -> tuple[in
 
 
 def _fallbacks(image: np.ndarray, original: np.ndarray, face: Face, target: _Target | None, check: _Check,
-               record: dict, reason: str | None, mask_scale: float = 1.3) -> LookalikeOutcome:
+               record: dict, reason: str | None, mask_scale: float) -> LookalikeOutcome:
     """A strong blur over the face ellipse (the face oval's enlarged by ``mask_scale``), then a solid fill
     if a steering recognizer still passes it.
 

@@ -46,6 +46,11 @@ class Ellipse:
         return {k: round(float(v), 1) for k, v in vars(self).items()}
 
 
+#: How much the face ellipse is enlarged by default to become the mask (``--mask-scale``): enough to
+#: cover the hair line and jaw of a frontal face.
+DEFAULT_MASK_SCALE = 1.3
+
+
 def face_ellipse(face: Face, scale: float = 1.0) -> Ellipse:
     """The ellipse that covers ``face``, enlarged by ``scale``.
 

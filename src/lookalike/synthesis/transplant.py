@@ -301,7 +301,8 @@ def _similarity(source: np.ndarray, reference: np.ndarray) -> tuple[float, np.nd
     mu_s, mu_r = source.mean(axis=0), reference.mean(axis=0)
     s, r = source - mu_s, reference - mu_r
     u, d, vt = np.linalg.svd(r.T @ s / len(s))
-    sign = np.diag([1.0] * (s.shape[1] - 1) + [1.0 if np.linalg.det(u) * np.linalg.det(vt) >= 0 else -1.0])  # no reflection
+    reflection = np.linalg.det(u) * np.linalg.det(vt) < 0
+    sign = np.diag([1.0] * (s.shape[1] - 1) + [-1.0 if reflection else 1.0])  # a rotation, never a mirror
     rotation = u @ sign @ vt
     variance = (s ** 2).sum() / len(s)
     scale = float(np.trace(np.diag(d) @ sign) / variance) if variance > 0 else 1.0
@@ -370,8 +371,8 @@ def morph_landmarks(target_landmarks: np.ndarray, donor_landmarks: np.ndarray, s
 
     The donor is first aligned onto the target in depth (:func:`align_landmarks` with ``in_depth``), so
     only shape moves, not position, size, roll or head pose: a donor looking straight ahead does not turn
-    a turned head toward the camera (nor, above 1, past it). Each mesh vertex then moves ``w`` of the way to its aligned donor position,
-    ``w = strength * vertex_weights`` after tapering.
+    a turned head toward the camera (nor, above 1, past it). Each mesh vertex then moves ``w`` of the way
+    to its aligned donor position, ``w = strength * vertex_weights`` after tapering.
 
     Parameters
     ----------
