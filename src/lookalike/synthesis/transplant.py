@@ -38,6 +38,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
+from lookalike.landmarks.geometry import INNER_LIPS
 from lookalike.landmarks.mesh import MESH_OPENINGS, mesh_neighbours, mesh_triangles
 from lookalike.landmarks.regions import FACE_OVAL, REGIONS
 from lookalike.synthesis.classic import gaussian_blur
@@ -361,12 +362,73 @@ def _neighbour_average() -> np.ndarray:
     return adjacency
 
 
+#: The inner edges of the lips (FaceMesh), mouth corners left out: where the mouth opens.
+_UPPER_INNER_LIP = (191, 80, 81, 82, 13, 312, 311, 310, 415)
+_LOWER_INNER_LIP = (95, 88, 178, 87, 14, 317, 402, 318, 324)
+_INNER_MOUTH_CORNERS = (78, 308)
+#: How many mesh rings the lips are thick (their outer edges are three edges from the inner ones) and
+#: over how many more rings beyond them the opening's shift fades out.
+_LIP_RINGS, _OPENING_FADE_RINGS = 3, 3
+
+
+def _ring_distance(sources: tuple[int, ...]) -> np.ndarray:
+    """(468,) how many mesh edges each vertex is from the nearest of ``sources``."""
+    neighbours = mesh_neighbours()
+    distance = np.full(468, np.inf)
+    frontier = list(sources)
+    distance[frontier] = 0
+    while frontier:
+        following = []
+        for vertex in frontier:
+            for other in neighbours[vertex]:
+                if other < 468 and distance[other] == np.inf:
+                    distance[other] = distance[vertex] + 1
+                    following.append(other)
+        frontier = following
+    return distance
+
+
+@lru_cache(maxsize=1)
+def _opening_sides() -> np.ndarray:
+    """(468,) -1 on the upper lip, +1 on the lower, fading to 0 over a few rings beyond each lip.
+
+    The mouth is a hole in the mesh, so ring distance tells the lips apart: a vertex belongs to the lip
+    whose inner edge it is fewer edges from (the way round the corner is longer)."""
+    upper, lower = _ring_distance(_UPPER_INNER_LIP), _ring_distance(_LOWER_INNER_LIP)
+    fade = lambda d: np.clip(1.0 - (d - _LIP_RINGS) / (_OPENING_FADE_RINGS + 1), 0.0, 1.0)  # noqa: E731
+    sides = np.where(lower < upper, fade(lower), np.where(upper < lower, -fade(upper), 0.0))
+    sides.flags.writeable = False
+    return sides
+
+
+def _with_mouth_opening_of(donor: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """The (aligned) donor's landmarks with the target's gap between the lips.
+
+    The lips move apart or together by the difference of the two gaps, measured between the inner-lip
+    midpoints (13, 14), half each, most in the middle and not at the corners (an elliptic profile along
+    the target's mouth); each lip moves as a whole, and the skin beyond it less and less over a few
+    mesh rings, as when a jaw drops. Shape stays the donor's; only
+    how far the mouth is open becomes the target's, so a morph, even one that exaggerates the difference
+    (strength above 1), neither closes an open mouth nor opens a closed one.
+    """
+    out = donor.copy()
+    upper, lower = INNER_LIPS
+    change = (target[lower, :3] - target[upper, :3]) - (donor[lower, :3] - donor[upper, :3])
+    left, right = (target[i, :2] for i in _INNER_MOUTH_CORNERS)
+    half_width = max(float(np.linalg.norm(right - left)) / 2, 1e-6)
+    along = (target[:468, :2] - (left + right) / 2) @ ((right - left) / (2 * half_width)) / half_width
+    profile = np.sqrt(np.clip(1.0 - along ** 2, 0.0, 1.0))
+    out[:468, :3] += 0.5 * (_opening_sides() * profile)[:, None] * change
+    return out
+
+
 #: The strongest shape morph: twice the difference between the donor's shape and the person's.
 MAX_MORPH = 2.0
 
 
 def morph_landmarks(target_landmarks: np.ndarray, donor_landmarks: np.ndarray, strength: float | np.ndarray, *,
-                    vertex_weights: np.ndarray | None = None, taper: int = 2, oval_weight: float = 1.0) -> np.ndarray:
+                    vertex_weights: np.ndarray | None = None, taper: int = 2, oval_weight: float = 1.0,
+                    keep_mouth_opening: bool = True) -> np.ndarray:
     """The target's landmarks moved toward the donor's shape.
 
     The donor is first aligned onto the target in depth (:func:`align_landmarks` with ``in_depth``), so
@@ -389,6 +451,9 @@ def morph_landmarks(target_landmarks: np.ndarray, donor_landmarks: np.ndarray, s
     oval_weight : factor on the face-oval vertices (the taper then carries it inward). 1 lets the face
         outline move with the rest, which high privacy levels need (the outline is where recognizers still
         find a person); 0 pins it, so the morphed face still meets untouched surroundings.
+    keep_mouth_opening : the lips keep the target's gap (the donor's lips are moved apart or together
+        first, see :func:`_with_mouth_opening_of`): how open the mouth is belongs to the expression, which
+        the anonymized face keeps, not to the identity.
 
     Returns
     -------
@@ -405,6 +470,8 @@ def morph_landmarks(target_landmarks: np.ndarray, donor_landmarks: np.ndarray, s
     """
     target = np.asarray(target_landmarks, np.float64)
     aligned = align_landmarks(donor_landmarks, target, in_depth=True).astype(np.float64)
+    if keep_mouth_opening:
+        aligned = _with_mouth_opening_of(aligned, target)
     weights = np.broadcast_to(np.asarray(strength, np.float64), (478,)).copy()
     if vertex_weights is not None:
         weights *= np.asarray(vertex_weights, np.float64).reshape(478)
