@@ -184,9 +184,9 @@ def test_morph_strength_interpolates_between_target_and_aligned_donor(face, mirr
     donor = _exaggerated_donor(target, mirrored[1].landmarks)
     aligned = align_landmarks(donor, target, in_depth=True)
     np.testing.assert_allclose(morph_landmarks(target, donor, 0.0), target, atol=1e-4)
-    full = morph_landmarks(target, donor, 1.0, vertex_weights=np.ones(478), keep_mouth_opening=False)
+    full = morph_landmarks(target, donor, 1.0, vertex_weights=np.ones(478), keep_expression=False)
     np.testing.assert_allclose(full[:468], aligned[:468], atol=1e-3)
-    half = morph_landmarks(target, donor, 0.5, keep_mouth_opening=False)
+    half = morph_landmarks(target, donor, 0.5, keep_expression=False)
     np.testing.assert_allclose(half[:468], (target[:468] + aligned[:468]) / 2, atol=1e-3)
     gap = np.linalg.norm(aligned[:468, :2] - target[:468, :2], axis=1)
     assert gap.mean() > 1.5  # a different shape, so the checks above have something to check
@@ -205,26 +205,40 @@ def test_morph_moves_shape_not_head_pose(face):
     assert np.linalg.norm(morphed[:468, :2] - target[:468, :2], axis=1).max() < 1e-3 * face.width
 
 
-def test_morph_keeps_the_mouth_as_open_as_it_was(face, mirrored):
+def _corner_lift(points: np.ndarray) -> np.ndarray:
+    """How far below the lips' middle each mouth corner is, along the face (eyes to mouth), pixels."""
+    eyes = points[[33, 133, 362, 263], :2].mean(axis=0)
+    middle = points[[13, 14], :2].mean(axis=0)
+    down = (middle - eyes) / np.linalg.norm(middle - eyes)
+    return (points[[61, 291], :2] - middle) @ down
+
+
+def test_morph_keeps_the_mouth_as_open_and_as_smiling_as_it_was(face, mirrored):
     from lookalike.landmarks.geometry import INNER_LIPS, mouth_opening
-    from lookalike.synthesis.transplant import _opening_sides
+    from lookalike.synthesis.transplant import _corner_weights, _opening_sides
 
     target = face.landmarks
     unit = face.width
     donor = _exaggerated_donor(target, mirrored[1].landmarks).astype(np.float64)
-    # The donor opens its mouth wide: its lower lip and chin drop by a fifth of the face's width.
+    # The donor opens its mouth wide (its lower lip drops by a fifth of the face's width) and smiles (its
+    # corners rise by a tenth).
     donor[:468] += np.clip(_opening_sides(), 0, None)[:, None] * [0.0, 0.2 * unit, 0.0]
+    donor[:468] -= _corner_weights().sum(axis=0)[:, None] * [0.0, 0.1 * unit, 0.0]
     assert mouth_opening(donor, unit) - mouth_opening(target, unit) > 0.15
+    assert (_corner_lift(target) - _corner_lift(donor)).min() > 0.08 * unit
     for strength in (1.0, 1.8):
         kept = morph_landmarks(target, donor, strength)
         assert abs(mouth_opening(kept, unit) - mouth_opening(target, unit)) < 0.01
-        opened = morph_landmarks(target, donor, strength, keep_mouth_opening=False)
-        assert mouth_opening(opened, unit) - mouth_opening(target, unit) > 0.15 * strength
+        np.testing.assert_allclose(_corner_lift(kept), _corner_lift(target), atol=0.02 * unit)  # 3-D lift, 2-D check
+        changed = morph_landmarks(target, donor, strength, keep_expression=False)
+        assert mouth_opening(changed, unit) - mouth_opening(target, unit) > 0.15 * strength
+        assert (_corner_lift(target) - _corner_lift(changed)).min() > 0.08 * unit * strength
         # the shape of the lips still moves toward the donor's: its mouth corners are elsewhere
         assert np.linalg.norm(kept[[61, 291], :2] - target[[61, 291], :2], axis=1).min() > 1.0
     sides = _opening_sides()
     assert sides[INNER_LIPS[0]] == -1 and sides[INNER_LIPS[1]] == 1  # the lips move apart, half each
     assert sides[[78, 308, 152, 1, 33, 263]].tolist() == [0] * 6  # not the corners, chin, nose tip or eyes
+    assert _corner_weights()[:, [13, 14, 0, 17]].max() == 0  # a corner's lift leaves the lips' middle
 
 
 def test_alignment_in_depth_needs_depth(face):
@@ -237,7 +251,7 @@ def test_morph_leaves_zero_weight_vertices_and_tapers_into_the_weighted_ones(fac
     donor = _exaggerated_donor(target, mirrored[1].landmarks)
     labels = vertex_labels()
     weights = np.isin(labels, [SALIENCY_REGIONS.index("nose"), SALIENCY_REGIONS.index("mouth")]).astype(float)
-    out = morph_landmarks(target, donor, 1.0, vertex_weights=weights, keep_mouth_opening=False)
+    out = morph_landmarks(target, donor, 1.0, vertex_weights=weights, keep_expression=False)
     still = weights == 0
     still[468:] = False  # irises follow their eyes (weight 0 here too, and their eyes do not move)
     np.testing.assert_array_equal(out[still], target[still])

@@ -401,15 +401,32 @@ def _opening_sides() -> np.ndarray:
     return sides
 
 
-def _with_mouth_opening_of(donor: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """The (aligned) donor's landmarks with the target's gap between the lips.
+#: Outer and inner corner of the mouth on each side (subject's right, left).
+_MOUTH_CORNERS = ((61, 78), (291, 308))
+#: Mesh rings over which a corner's lift fades toward the middle of the lips (five edges away).
+_CORNER_RINGS = 4
 
-    The lips move apart or together by the difference of the two gaps, measured between the inner-lip
-    midpoints (13, 14), half each, most in the middle and not at the corners (an elliptic profile along
-    the target's mouth); each lip moves as a whole, and the skin beyond it less and less over a few
-    mesh rings, as when a jaw drops. Shape stays the donor's; only
-    how far the mouth is open becomes the target's, so a morph, even one that exaggerates the difference
-    (strength above 1), neither closes an open mouth nor opens a closed one.
+
+@lru_cache(maxsize=1)
+def _corner_weights() -> np.ndarray:
+    """(2, 468) for each mouth corner, 1 at the corner fading to 0 over :data:`_CORNER_RINGS` rings."""
+    weights = [np.clip(1.0 - _ring_distance(corner) / _CORNER_RINGS, 0.0, 1.0) for corner in _MOUTH_CORNERS]
+    out = np.stack(weights)
+    out.flags.writeable = False
+    return out
+
+
+def _with_expression_of(donor: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """The (aligned) donor's landmarks with the target's mouth expression: its opening and its smile.
+
+    Opening: the lips move apart or together by the difference of the two gaps, measured between the
+    inner-lip midpoints (13, 14), half each, most in the middle and not at the corners (an elliptic
+    profile along the target's mouth); each lip moves as a whole, and the skin beyond it less and less
+    over a few mesh rings, as when a jaw drops. Smile: each mouth corner moves up or down (along the
+    face, eyes to mouth) until it sits as high above the lips' middle as the target's, fading toward the
+    middle of the lips. Shape stays the donor's (the lips' width and fullness, where the corners are
+    across the face); how open the mouth is and how it smiles become the target's, so a morph, even one
+    that exaggerates the difference (strength above 1), neither opens, closes nor bends the mouth.
     """
     out = donor.copy()
     upper, lower = INNER_LIPS
@@ -419,6 +436,17 @@ def _with_mouth_opening_of(donor: np.ndarray, target: np.ndarray) -> np.ndarray:
     along = (target[:468, :2] - (left + right) / 2) @ ((right - left) / (2 * half_width)) / half_width
     profile = np.sqrt(np.clip(1.0 - along ** 2, 0.0, 1.0))
     out[:468, :3] += 0.5 * (_opening_sides() * profile)[:, None] * change
+
+    eyes = target[list(STABLE_INDICES[:4]), :3].mean(axis=0)
+    middle = (target[upper, :3] + target[lower, :3]) / 2
+    down = (middle - eyes) / max(float(np.linalg.norm(middle - eyes)), 1e-6)  # the target's, for both faces
+
+    def lift(points: np.ndarray, corner: int) -> float:
+        """How far below the lips' middle a corner is, along the target's face."""
+        return float((points[corner, :3] - (points[upper, :3] + points[lower, :3]) / 2) @ down)
+
+    for (corner, _), weights in zip(_MOUTH_CORNERS, _corner_weights()):
+        out[:468, :3] += weights[:, None] * (lift(target, corner) - lift(out, corner)) * down
     return out
 
 
@@ -428,7 +456,7 @@ MAX_MORPH = 2.0
 
 def morph_landmarks(target_landmarks: np.ndarray, donor_landmarks: np.ndarray, strength: float | np.ndarray, *,
                     vertex_weights: np.ndarray | None = None, taper: int = 2, oval_weight: float = 1.0,
-                    keep_mouth_opening: bool = True) -> np.ndarray:
+                    keep_expression: bool = True) -> np.ndarray:
     """The target's landmarks moved toward the donor's shape.
 
     The donor is first aligned onto the target in depth (:func:`align_landmarks` with ``in_depth``), so
@@ -451,9 +479,9 @@ def morph_landmarks(target_landmarks: np.ndarray, donor_landmarks: np.ndarray, s
     oval_weight : factor on the face-oval vertices (the taper then carries it inward). 1 lets the face
         outline move with the rest, which high privacy levels need (the outline is where recognizers still
         find a person); 0 pins it, so the morphed face still meets untouched surroundings.
-    keep_mouth_opening : the lips keep the target's gap (the donor's lips are moved apart or together
-        first, see :func:`_with_mouth_opening_of`): how open the mouth is belongs to the expression, which
-        the anonymized face keeps, not to the identity.
+    keep_expression : the mouth keeps the target's opening and smile (the donor's lips are moved apart or
+        together and its corners up or down first, see :func:`_with_expression_of`): those belong to the
+        expression, which the anonymized face keeps, not to the identity.
 
     Returns
     -------
@@ -470,8 +498,8 @@ def morph_landmarks(target_landmarks: np.ndarray, donor_landmarks: np.ndarray, s
     """
     target = np.asarray(target_landmarks, np.float64)
     aligned = align_landmarks(donor_landmarks, target, in_depth=True).astype(np.float64)
-    if keep_mouth_opening:
-        aligned = _with_mouth_opening_of(aligned, target)
+    if keep_expression:
+        aligned = _with_expression_of(aligned, target)
     weights = np.broadcast_to(np.asarray(strength, np.float64), (478,)).copy()
     if vertex_weights is not None:
         weights *= np.asarray(vertex_weights, np.float64).reshape(478)
