@@ -33,13 +33,12 @@ import cv2
 import numpy as np
 
 from lookalike.landmarks.geometry import interocular, mouth_opening
-from lookalike.landmarks.regions import REGIONS, region_mask
+from lookalike.landmarks.regions import region_mask
 from lookalike.saliency.regions import SALIENCY_REGIONS, region_labels, vertex_labels
 from lookalike.synthesis.transplant import (MAX_MORPH, laplacian_blend, match_colour, morph_landmarks,
                                             reinject_detail, warp_to_landmarks)
 
-__all__ = ["MAX_MORPH", "Regeneration", "RegenerationConfig", "face_box_window", "irises_in_colours_of",
-           "regenerate"]
+__all__ = ["MAX_MORPH", "Regeneration", "RegenerationConfig", "face_box_window", "regenerate"]
 
 
 @dataclass(frozen=True)
@@ -164,8 +163,6 @@ def regenerate(image: np.ndarray, landmarks: np.ndarray, donor: np.ndarray, dono
         coverage = np.maximum(coverage, holes.astype(np.float32))
     stats = np.where(coverage > 0, labels, -1).astype(np.int16)
     matched = match_colour(warped, base, stats, shading=config.shading)
-    if not config.keep_gaze:
-        matched = irises_in_colours_of(matched, base, np.asarray(donor_landmarks, np.float32), geometry)
     overlay = np.where(coverage[..., None] > 0, matched, base)
     hard = (np.isin(labels, chosen) & (coverage > 0)).astype(np.float32)
     keep = _kept(shape, geometry, local, np.asarray(donor_landmarks, np.float32), unit, config)
@@ -185,76 +182,6 @@ def regenerate(image: np.ndarray, landmarks: np.ndarray, donor: np.ndarray, dono
     moved = geometry.copy()
     moved[:, :2] += (x0, y0)
     return Regeneration(image=result, mask=mask, box=box, regions=tuple(regions), morph=float(morph), landmarks=moved)
-
-
-#: Each eye's outline (FaceMesh) and its iris: centre, then four points on the rim.
-_EYES = (("right_eye", 468, (469, 470, 471, 472)), ("left_eye", 473, (474, 475, 476, 477)))
-
-
-def irises_in_colours_of(image: np.ndarray, reference: np.ndarray, donor_landmarks: np.ndarray,
-                         geometry: np.ndarray) -> np.ndarray:
-    """``image`` (a donor warped onto ``geometry``) with its irises in the colours of ``reference``'s.
-
-    Where the person's own irises are not given back (the strong styles), the donor's show; a brown-eyed
-    person would get a donor's blue or grey eyes. The donor's iris texture stays; its colour (each eye's
-    CIELAB mean and spread over the visible iris) becomes the person's. The donor's iris lies where its
-    gaze puts it: its rim is carried onto the new eye by the similarity that maps the donor's eye
-    outline onto the new one, as the warp carries the eye. ``reference``'s irises are at ``geometry``'s
-    iris points (the person's, moved with the eye).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from lookalike.pipeline import detect
-    >>> from skimage.data import astronaut
-    >>> face = detect(astronaut())[0]
-    >>> blue = astronaut().copy(); blue[..., 2] = 255
-    >>> out = irises_in_colours_of(blue, astronaut(), face.landmarks, face.landmarks)
-    >>> centre = face.landmarks[468, :2].round().astype(int)
-    >>> bool(out[centre[1], centre[0], 2] < 200)
-    True
-    """
-    out = image
-    shape = image.shape[:2]
-    lab_reference = None
-    for eye, centre, rim in _EYES:
-        opening = region_mask(shape, geometry, [eye]) > 0.5
-        outline = np.asarray(REGIONS[eye].indices)
-        carry, _ = cv2.estimateAffinePartial2D(donor_landmarks[outline, :2].astype(np.float32),
-                                               geometry[outline, :2].astype(np.float32))
-        if carry is None or not opening.any():
-            continue
-        donor_iris = cv2.transform(donor_landmarks[None, [centre, *rim], :2].astype(np.float32), carry)[0]
-        source = opening & _disc(shape, donor_iris)
-        target = opening & _disc(shape, geometry[[centre, *rim], :2])
-        if source.sum() < _MIN_IRIS_PIXELS or target.sum() < _MIN_IRIS_PIXELS:
-            continue  # a closed or hidden eye: nothing to match
-        if lab_reference is None:
-            lab_reference = _to_lab(reference)
-        lab = _to_lab(out)
-        gain = np.clip(lab_reference[target].std(axis=0) / np.maximum(lab[source].std(axis=0), 1e-3), 0.5, 2.0)
-        recoloured = (lab - lab[source].mean(axis=0)) * gain + lab_reference[target].mean(axis=0)
-        rgb = np.clip(cv2.cvtColor(recoloured.astype(np.float32), cv2.COLOR_Lab2RGB) * 255.0, 0, 255)
-        weight = cv2.GaussianBlur(source.astype(np.float32), (0, 0), 1.0) * opening
-        out = (out * (1.0 - weight[..., None]) + rgb * weight[..., None]).round().astype(np.uint8)
-    return out
-
-
-#: Fewer visible iris pixels than this (a closed or tiny eye) are left as they are.
-_MIN_IRIS_PIXELS = 8
-
-
-def _disc(shape: tuple[int, int], iris: np.ndarray) -> np.ndarray:
-    """Boolean (H, W) disc of an iris: centre ``iris[0]``, radius the mean distance of the rim points."""
-    centre = iris[0]
-    radius = float(np.linalg.norm(iris[1:] - centre, axis=1).mean())
-    disc = np.zeros(shape, np.uint8)
-    cv2.circle(disc, (int(round(centre[0])), int(round(centre[1]))), max(int(round(radius)), 1), 1, -1)
-    return disc.astype(bool)
-
-
-def _to_lab(rgb: np.ndarray) -> np.ndarray:
-    return cv2.cvtColor(rgb.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
 
 
 def _kept(shape: tuple[int, int], geometry: np.ndarray, original: np.ndarray, donor: np.ndarray, unit: float,
