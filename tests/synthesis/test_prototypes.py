@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from lookalike.synthesis.bank import CANONICAL_STABLE, apply_similarity, canonical_transform, warp_similarity
-from lookalike.synthesis.prototypes import (EYEWEAR_THRESHOLD, FaceTraits, GroupRules, average_faces, clear_forehead,
-                                            compatible_pairs,
+from lookalike.synthesis.prototypes import (EYEWEAR_THRESHOLD, FaceTraits, GroupRules, average_faces, compatible_pairs,
                                             eyewear_score, gaze, group_faces)
 from lookalike.synthesis.transplant import STABLE_INDICES
 
@@ -190,27 +189,3 @@ def test_average_has_no_black_borders_where_photos_end(astronaut, face):
     points[:, 1] -= 40
     average, _ = average_faces([crop], [points], 256)
     assert average.min() >= 35
-
-
-def test_a_strand_across_the_forehead_is_painted_over_and_the_brows_stay(astronaut, face):
-    from lookalike.landmarks import region_mask
-
-    forehead = region_mask(astronaut.shape, face.landmarks, ["forehead"]) > 0.5
-    skin = np.median(astronaut[region_mask(astronaut.shape, face.landmarks, ["right_cheek"]) > 0.5], axis=0)
-    bare = astronaut.copy()
-    bare[forehead] = skin  # her own forehead is half hair already
-    rows, cols = np.nonzero(forehead)
-    y, x = np.mgrid[:astronaut.shape[0], :astronaut.shape[1]]
-    band = forehead & (np.abs((y - rows.mean()) - 0.5 * (x - cols.mean())) < 3)  # a thin slanted strand
-    assert band.sum() > 100
-    strand = bare.copy()
-    strand[band] = (45, 30, 20)
-    cleared = clear_forehead(strand, face.landmarks)
-    inner = band & cv2.erode(forehead.astype(np.uint8), np.ones((13, 13), np.uint8)).astype(bool)
-    assert inner.sum() > 50  # away from the hair line, where the paint comes from skin only
-    assert np.abs(cleared[inner].astype(int) - skin).mean() < 0.1 * np.abs(strand[inner].astype(int) - skin).mean()
-    assert np.array_equal(clear_forehead(bare, face.landmarks), bare)  # a bare forehead is left alone
-    brows = region_mask(astronaut.shape, face.landmarks, ["right_eyebrow", "left_eyebrow"]) > 0.5
-    assert np.array_equal(cleared[brows & ~forehead], strand[brows & ~forehead])
-    far = ~cv2.dilate(forehead.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
-    assert np.array_equal(cleared[far], strand[far])  # nothing changes off the forehead

@@ -209,7 +209,7 @@ def swap_face(image: np.ndarray, face: Face, *, seed: int = 0, bank=None, crowd=
     candidate = None
     if donors:
         donor, match = donors[0]
-        donor_image, donor_landmarks = _donor_pixels(bank, donor.name)
+        donor_image, donor_landmarks = bank.donor_image(donor.name)
         candidate = regenerate(target.window, target.face.landmarks, donor_image, donor_landmarks, SALIENCY_REGIONS,
                                1.0, outline=True, config=RegenerationConfig(**STYLES["strong"][0]))
         if _covers_face(candidate, target):
@@ -226,14 +226,6 @@ def swap_face(image: np.ndarray, face: Face, *, seed: int = 0, bank=None, crowd=
                           geometry_of=candidate)
     outcome.record["seconds"] = round(time.perf_counter() - started, 3)
     return outcome
-
-
-def _donor_pixels(bank, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """A donor's crop, ready to transplant (strands of hair cleared off its forehead), and its landmarks."""
-    from lookalike.synthesis.prototypes import clear_forehead
-
-    image, landmarks = bank.donor_image(name)
-    return clear_forehead(image, landmarks), landmarks
 
 
 def checked_swap_level(level: PrivacyLevel) -> PrivacyLevel:
@@ -342,7 +334,7 @@ def _loop(image: np.ndarray, original: np.ndarray, face: Face, target: _Target, 
             batch = []
             for donor, match in donors[start:min(count, start + BATCH)]:
                 if donor.name not in images:
-                    images[donor.name] = _donor_pixels(bank, donor.name)
+                    images[donor.name] = bank.donor_image(donor.name)
                 donor_image, donor_landmarks = images[donor.name]
                 batch.append((donor, match, regenerate(target.window, target.face.landmarks, donor_image,
                                                        donor_landmarks, regions, morph, outline=outline,

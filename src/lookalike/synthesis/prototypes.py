@@ -41,8 +41,8 @@ from lookalike.perception.donors import age_group
 from lookalike.synthesis.bank import apply_similarity, canonical_transform, warp_similarity
 from lookalike.synthesis.transplant import laplacian_blend, warp_to_landmarks
 
-__all__ = ["EYEWEAR_THRESHOLD", "FaceTraits", "GroupRules", "average_faces", "clear_forehead", "compatible_pairs",
-           "eyewear_score", "gaze", "group_faces"]
+__all__ = ["EYEWEAR_THRESHOLD", "FaceTraits", "GroupRules", "average_faces", "compatible_pairs", "eyewear_score",
+           "gaze", "group_faces"]
 
 #: :func:`eyewear_score` above this: the face wears glasses (see the function for how it was measured).
 EYEWEAR_THRESHOLD = 20.0
@@ -250,43 +250,6 @@ def eyewear_score(image: np.ndarray, landmarks: np.ndarray) -> float:
     base = cv2.GaussianBlur(patch, (1, 0), sigmaX=0.1, sigmaY=0.05 * unit)
     shared = np.median(patch - base, axis=1)  # (rows, 3)
     return float(np.abs(shared).max(axis=0).sum())
-
-
-def clear_forehead(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
-    """A donor's forehead without the dark strands of hair that lie across it, painted in from the skin.
-
-    A fringe or a strand over the forehead (one member's, faint in an average, or a single donor's own)
-    would be transplanted onto the person as a dark band. Forehead pixels darker by more than
-    :data:`STRAND_DARKNESS` CIELAB units than the forehead's skin (its 75th percentile of lightness: hair
-    may cover much of a forehead, so not its median), in blobs wider than a pixel, are taken for hair,
-    widened by two pixels and inpainted (Telea) from the skin around them. Eyebrows are not part of the
-    forehead region and stay. A faint ghost of a fringe, a few units darker, is left.
-
-    >>> from skimage.data import astronaut
-    >>> from lookalike.pipeline import detect
-    >>> image = astronaut()
-    >>> clear_forehead(image, detect(image)[0].landmarks).shape
-    (512, 512, 3)
-    """
-    from lookalike.landmarks.regions import region_mask
-
-    forehead = region_mask(image.shape, landmarks, ["forehead"]) > 0.5
-    if forehead.sum() < 50:
-        return image
-    lightness = cv2.cvtColor(image, cv2.COLOR_RGB2LAB)[..., 0].astype(np.float32) * (100.0 / 255.0)
-    skin = float(np.percentile(lightness[forehead], 75))
-    dark = (forehead & (lightness < skin - STRAND_DARKNESS)).astype(np.uint8)
-    dark = cv2.morphologyEx(dark, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
-    if not dark.any():
-        return image
-    dark = cv2.dilate(dark, np.ones((5, 5), np.uint8)) & forehead.astype(np.uint8)
-    return cv2.inpaint(image, dark, 5, cv2.INPAINT_TELEA)
-
-
-#: How much darker than the forehead's skin (CIELAB L, 0-100) a pixel must be to be taken for hair: set
-#: by eye on the shipped prototypes, where it takes the strands and fringes at the temples and leaves
-#: the shading of the brow ridge.
-STRAND_DARKNESS = 15.0
 
 
 # --------------------------------------------------------------------------------------- averaging
