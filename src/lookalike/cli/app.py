@@ -31,7 +31,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=N
 def anonymize_command(
     paths: Annotated[list[Path], typer.Argument(help="Image files and/or folders (searched recursively).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Output folder (created; same relative layout).")],
-    method: Annotated[str, typer.Option(help="blur | pixelate | solid | lookalike (regenerate each face from donors until recognizers no longer match; in progress, see the README) | swap (baseline: whole face from one donor, unchecked) | checked-swap (baseline: whole-face swaps checked and falling back like lookalike)")] = "blur",
+    method: Annotated[str, typer.Option(help="blur | pixelate | solid | lookalike (regenerate each face from donors until recognizers no longer match; not the default yet, one bar missed, see the README) | swap (baseline: whole face from one donor, unchecked) | checked-swap (baseline: whole-face swaps checked and falling back like lookalike)")] = "blur",
     privacy: Annotated[str, typer.Option(help="lookalike, checked-swap: low | medium | high (how many reference-crowd faces each anonymized face must hide among: 1, 10, 20).")] = "medium",
     steer: Annotated[str, typer.Option(help="lookalike, checked-swap: the recognizers the closed loop checks: both | dlib | facenet.")] = "both",
     target_distance: Annotated[float, typer.Option(help="lookalike, checked-swap (expert): each checked recognizer's distance must exceed its threshold times this.")] = 1.0,
