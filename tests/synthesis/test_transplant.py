@@ -205,39 +205,78 @@ def test_morph_moves_shape_not_head_pose(face):
     assert np.linalg.norm(morphed[:468, :2] - target[:468, :2], axis=1).max() < 1e-3 * face.width
 
 
-def _corner_lift(points: np.ndarray) -> np.ndarray:
-    """How far below the lips' middle each mouth corner is, along the face (eyes to mouth), pixels."""
-    eyes = points[[33, 133, 362, 263], :2].mean(axis=0)
-    middle = points[[13, 14], :2].mean(axis=0)
-    down = (middle - eyes) / np.linalg.norm(middle - eyes)
-    return (points[[61, 291], :2] - middle) @ down
+_UPPER_INNER = [191, 80, 81, 82, 13, 312, 311, 310, 415]  # corner to corner, paired with:
+_LOWER_INNER = [95, 88, 178, 87, 14, 317, 402, 318, 324]
 
 
-def test_morph_keeps_the_mouth_as_open_and_as_smiling_as_it_was(face, mirrored):
-    from lookalike.landmarks.geometry import INNER_LIPS, mouth_opening
-    from lookalike.synthesis.transplant import _corner_weights, _opening_sides
+def _gaps(points: np.ndarray) -> np.ndarray:
+    """The nine inner-lip gaps, lower edge minus upper, in 3-D."""
+    return points[_LOWER_INNER, :3] - points[_UPPER_INNER, :3]
 
-    target = face.landmarks
+
+def _opened(landmarks: np.ndarray, drop: float) -> np.ndarray:
+    """The face with its jaw dropped by up to ``drop`` pixels: everything below the line of the mouth
+    corners and above the chin moves down, most under the middle of the mouth."""
+    out = landmarks.astype(np.float64).copy()
+    left, right = out[78, :2], out[308, :2]
+    centre, half = (left + right) / 2, np.linalg.norm(right - left) / 2
+    x, y = out[:468, 0], out[:468, 1]
+    middle = (out[_UPPER_INNER, :2] + out[_LOWER_INNER, :2]) / 2  # the line between the lips
+    line = np.concatenate([[left], middle, [right]])
+    line = line[np.argsort(line[:, 0])]
+    below = y > np.interp(x, line[:, 0], line[:, 1])
+    profile = np.clip(1.0 - ((x - centre[0]) / (1.5 * half)) ** 2, 0.0, 1.0) * (y <= out[152, 1])
+    out[:468, 1] += drop * profile * below
+    return out
+
+
+@pytest.mark.parametrize("turn", [0.0, 25.0])
+def test_morph_keeps_the_mouth_as_open_and_as_smiling_as_it_was(face, mirrored, turn):
+    from scipy.spatial.transform import Rotation
+
+    from lookalike.synthesis.transplant import _corner_weights
+
     unit = face.width
-    donor = _exaggerated_donor(target, mirrored[1].landmarks).astype(np.float64)
-    # The donor opens its mouth wide (its lower lip drops by a fifth of the face's width) and smiles (its
-    # corners rise by a tenth).
-    donor[:468] += np.clip(_opening_sides(), 0, None)[:, None] * [0.0, 0.2 * unit, 0.0]
-    donor[:468] -= _corner_weights().sum(axis=0)[:, None] * [0.0, 0.1 * unit, 0.0]
-    assert mouth_opening(donor, unit) - mouth_opening(target, unit) > 0.15
-    assert (_corner_lift(target) - _corner_lift(donor)).min() > 0.08 * unit
-    for strength in (1.0, 1.8):
-        kept = morph_landmarks(target, donor, strength)
-        assert abs(mouth_opening(kept, unit) - mouth_opening(target, unit)) < 0.01
-        np.testing.assert_allclose(_corner_lift(kept), _corner_lift(target), atol=0.02 * unit)  # 3-D lift, 2-D check
-        changed = morph_landmarks(target, donor, strength, keep_expression=False)
-        assert mouth_opening(changed, unit) - mouth_opening(target, unit) > 0.15 * strength
-        assert (_corner_lift(target) - _corner_lift(changed)).min() > 0.08 * unit * strength
-        # the shape of the lips still moves toward the donor's: its mouth corners are elsewhere
-        assert np.linalg.norm(kept[[61, 291], :2] - target[[61, 291], :2], axis=1).min() > 1.0
-    sides = _opening_sides()
-    assert sides[INNER_LIPS[0]] == -1 and sides[INNER_LIPS[1]] == 1  # the lips move apart, half each
-    assert sides[[78, 308, 152, 1, 33, 263]].tolist() == [0] * 6  # not the corners, chin, nose tip or eyes
+    closed = face.landmarks.astype(np.float64)
+    other = _exaggerated_donor(closed, mirrored[1].landmarks).astype(np.float64)
+    smiling = other.copy()
+    smiling[:468] -= _corner_weights().sum(axis=0)[:, None] * [0.0, 0.1 * unit, 0.0]  # its corners rise
+    centre = closed[:468].mean(axis=0)
+    rotation = Rotation.from_euler("y", turn, degrees=True).as_matrix()
+    turned = lambda p: (p - centre) @ rotation.T + centre  # noqa: E731
+    cases = [(closed, _opened(smiling, 0.2 * unit)),  # a closed mouth given a wide open, smiling donor
+             (_opened(closed, 0.2 * unit), smiling)]  # and the other way round
+    for target, donor in ((turned(t), turned(d)) for t, d in cases):
+        for strength in (1.0, 1.8):
+            kept = morph_landmarks(target, donor, strength)
+            changed = morph_landmarks(target, donor, strength, keep_expression=False)
+            np.testing.assert_allclose(_gaps(kept), _gaps(target), atol=1e-3 * unit)  # all nine pairs
+            assert np.abs(_gaps(changed) - _gaps(target)).max() > 0.15 * unit  # what it would have been
+            assert (_gaps(kept)[:, 1] > -1e-3 * unit).all()  # the lips never cross
+            np.testing.assert_allclose(_corner_lift(kept, target), _corner_lift(target, target), atol=1e-3 * unit)
+            assert np.abs(_corner_lift(changed, target) - _corner_lift(target, target)).max() > 0.08 * unit
+            # the nose, the upper lip's inner edge above the middle and the eyes move as without it
+            still = [1, 2, 164, 97, 326, 33, 133, 362, 263]
+            np.testing.assert_allclose(kept[still], changed[still], atol=1e-6)
+            # and the shape of the lips still moves toward the donor's
+            lips = list(REGIONS["lips"].indices)
+            assert np.linalg.norm(kept[lips, :2] - target[lips, :2], axis=1).mean() > 0.5
+
+
+def _corner_lift(points: np.ndarray, face: np.ndarray) -> np.ndarray:
+    """How far below the lips' middle each mouth corner is, in 3-D along ``face``'s eyes-to-mouth line."""
+    eyes = face[[33, 133, 362, 263], :3].mean(axis=0)
+    down = face[[13, 14], :3].mean(axis=0) - eyes
+    down /= np.linalg.norm(down)
+    return (points[[61, 291], :3] - points[[13, 14], :3].mean(axis=0)) @ down
+
+
+def test_only_the_lower_lip_and_the_mouth_corners_are_moved_for_the_expression():
+    from lookalike.synthesis.transplant import _corner_weights, _lower_lip_weights
+
+    lower = _lower_lip_weights()
+    assert lower[_LOWER_INNER].min() == 1 and lower[[17, 14]].min() == 1  # the whole lower lip
+    assert lower[_UPPER_INNER + [0, 11, 12, 164, 2, 1, 152, 33, 263]].max() == 0  # not the upper lip, nose, chin tip
     assert _corner_weights()[:, [13, 14, 0, 17]].max() == 0  # a corner's lift leaves the lips' middle
 
 

@@ -389,16 +389,17 @@ def _ring_distance(sources: tuple[int, ...]) -> np.ndarray:
 
 
 @lru_cache(maxsize=1)
-def _opening_sides() -> np.ndarray:
-    """(468,) -1 on the upper lip, +1 on the lower, fading to 0 over a few rings beyond each lip.
+def _lower_lip_weights() -> np.ndarray:
+    """(468,) 1 on the lower lip, fading to 0 over a few rings below it (toward the chin), 0 elsewhere.
 
-    The mouth is a hole in the mesh, so ring distance tells the lips apart: a vertex belongs to the lip
-    whose inner edge it is fewer edges from (the way round the corner is longer)."""
+    The mouth is a hole in the mesh, so ring distance tells the lips apart: a vertex belongs to the lower
+    lip when it is no more edges from the lower lip's inner edge than from the upper's (the way round
+    the corner is longer); the corners themselves count as lower, and their shift is 0 anyway."""
     upper, lower = _ring_distance(_UPPER_INNER_LIP), _ring_distance(_LOWER_INNER_LIP)
-    fade = lambda d: np.clip(1.0 - (d - _LIP_RINGS) / (_OPENING_FADE_RINGS + 1), 0.0, 1.0)  # noqa: E731
-    sides = np.where(lower < upper, fade(lower), np.where(upper < lower, -fade(upper), 0.0))
-    sides.flags.writeable = False
-    return sides
+    fade = np.clip(1.0 - (lower - _LIP_RINGS) / (_OPENING_FADE_RINGS + 1), 0.0, 1.0)
+    weights = np.where(lower <= upper, fade, 0.0)
+    weights.flags.writeable = False
+    return weights
 
 
 #: Outer and inner corner of the mouth on each side (subject's right, left).
@@ -419,30 +420,36 @@ def _corner_weights() -> np.ndarray:
 def _with_expression_of(donor: np.ndarray, target: np.ndarray) -> np.ndarray:
     """The (aligned) donor's landmarks with the target's mouth expression: its opening and its smile.
 
-    Opening: the lips move apart or together by the difference of the two gaps, measured between the
-    inner-lip midpoints (13, 14), half each, most in the middle and not at the corners (an elliptic
-    profile along the target's mouth); each lip moves as a whole, and the skin beyond it less and less
-    over a few mesh rings, as when a jaw drops. Smile: each mouth corner moves up or down (along the
-    face, eyes to mouth) until it sits as high above the lips' middle as the target's, fading toward the
-    middle of the lips. Shape stays the donor's (the lips' width and fullness, where the corners are
-    across the face); how open the mouth is and how it smiles become the target's, so a morph, even one
-    that exaggerates the difference (strength above 1), neither opens, closes nor bends the mouth.
+    Opening: the donor's lower lip drops or rises, as a jaw does, until each of the nine pairs of
+    inner-lip points (upper and lower edge, from corner to corner) is as far apart as the target's; in
+    between, the shift is interpolated along the mouth, 0 at the corners. The lower lip moves as a
+    whole, the skin below it less and less over a few mesh rings; the upper lip and the nose do not
+    move. Smile: each mouth corner moves up or down (along the target's face, eyes to mouth) until it
+    sits as far from the lips' middle as the target's, fading over four rings toward the middle of the
+    lips. Shape stays the donor's (the lips' width and fullness, where the corners are across the
+    face); how open the mouth is and how it smiles become the target's, so a morph, even one that
+    exaggerates the difference (strength above 1), does not open, close or bend the mouth.
     """
     out = donor.copy()
     upper, lower = INNER_LIPS
-    change = (target[lower, :3] - target[upper, :3]) - (donor[lower, :3] - donor[upper, :3])
+    tops, bottoms = list(_UPPER_INNER_LIP), list(_LOWER_INNER_LIP)
+    changes = (target[bottoms, :3] - target[tops, :3]) - (donor[bottoms, :3] - donor[tops, :3])  # (9, 3)
     left, right = (target[i, :2] for i in _INNER_MOUTH_CORNERS)
-    half_width = max(float(np.linalg.norm(right - left)) / 2, 1e-6)
-    along = (target[:468, :2] - (left + right) / 2) @ ((right - left) / (2 * half_width)) / half_width
-    profile = np.sqrt(np.clip(1.0 - along ** 2, 0.0, 1.0))
-    out[:468, :3] += 0.5 * (_opening_sides() * profile)[:, None] * change
+    axis = (right - left) / max(float(np.linalg.norm(right - left)), 1e-6)
+    along = (target[:468, :2] - left) @ axis  # pixels from the corner 78 toward 308
+    stops = np.concatenate([[along[_INNER_MOUTH_CORNERS[0]]], along[bottoms], [along[_INNER_MOUTH_CORNERS[1]]]])
+    values = np.concatenate([np.zeros((1, 3)), changes, np.zeros((1, 3))])
+    order = np.argsort(stops, kind="stable")
+    shift = np.stack([np.interp(along, stops[order], values[order, k]) for k in range(3)], axis=1)
+    shift[bottoms] = changes  # exactly, whatever the interpolation does between out-of-order points
+    out[:468, :3] += _lower_lip_weights()[:, None] * shift
 
     eyes = target[list(STABLE_INDICES[:4]), :3].mean(axis=0)
     middle = (target[upper, :3] + target[lower, :3]) / 2
     down = (middle - eyes) / max(float(np.linalg.norm(middle - eyes)), 1e-6)  # the target's, for both faces
 
     def lift(points: np.ndarray, corner: int) -> float:
-        """How far below the lips' middle a corner is, along the target's face."""
+        """How far below the lips' middle a corner is, along the target's face (negative: above)."""
         return float((points[corner, :3] - (points[upper, :3] + points[lower, :3]) / 2) @ down)
 
     for (corner, _), weights in zip(_MOUTH_CORNERS, _corner_weights()):
@@ -479,8 +486,8 @@ def morph_landmarks(target_landmarks: np.ndarray, donor_landmarks: np.ndarray, s
     oval_weight : factor on the face-oval vertices (the taper then carries it inward). 1 lets the face
         outline move with the rest, which high privacy levels need (the outline is where recognizers still
         find a person); 0 pins it, so the morphed face still meets untouched surroundings.
-    keep_expression : the mouth keeps the target's opening and smile (the donor's lips are moved apart or
-        together and its corners up or down first, see :func:`_with_expression_of`): those belong to the
+    keep_expression : the mouth keeps the target's opening and smile (the donor's lower lip is dropped or
+        raised and its corners moved up or down first, see :func:`_with_expression_of`): those belong to the
         expression, which the anonymized face keeps, not to the identity.
 
     Returns
