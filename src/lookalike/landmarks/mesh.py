@@ -1,4 +1,4 @@
-"""The FaceMesh surface as triangles over the 478 landmarks, and its vertex adjacency.
+"""The FaceMesh surface as triangles over the 478 landmarks, its vertex adjacency and ring distances.
 
 mediapipe ships the tessellation as edges; its triangles are the 3-cliques of the edge graph, less two
 cliques that are not faces. The eye and mouth openings are holes, and the ten iris points (468-477) are
@@ -30,6 +30,28 @@ def mesh_neighbours() -> dict[int, frozenset[int]]:
         neighbours.setdefault(a, set()).add(b)
         neighbours.setdefault(b, set()).add(a)
     return {v: frozenset(n) for v, n in neighbours.items()}
+
+
+def ring_distance(sources: tuple[int, ...] | list[int]) -> np.ndarray:
+    """(468,) how many tessellation edges each mesh vertex is from the nearest of ``sources`` (breadth
+    first; ``inf`` for a vertex not connected to them).
+
+    >>> ring_distance((1,))[[1, 4, 19]].tolist()
+    [0.0, 1.0, 1.0]
+    """
+    neighbours = mesh_neighbours()
+    distance = np.full(468, np.inf)
+    frontier = list(sources)
+    distance[frontier] = 0
+    while frontier:
+        following = []
+        for vertex in frontier:
+            for other in neighbours[vertex]:
+                if other < 468 and distance[other] == np.inf:
+                    distance[other] = distance[vertex] + 1
+                    following.append(other)
+        frontier = following
+    return distance
 
 
 @lru_cache(maxsize=1)

@@ -39,7 +39,7 @@ import cv2
 import numpy as np
 
 from lookalike.landmarks.geometry import INNER_LIPS
-from lookalike.landmarks.mesh import MESH_OPENINGS, mesh_neighbours, mesh_triangles
+from lookalike.landmarks.mesh import MESH_OPENINGS, mesh_neighbours, mesh_triangles, ring_distance
 from lookalike.landmarks.regions import FACE_OVAL, REGIONS
 from lookalike.synthesis.classic import gaussian_blur
 
@@ -362,30 +362,15 @@ def _neighbour_average() -> np.ndarray:
     return adjacency
 
 
+#: Outer and inner corner of the mouth on each side (subject's right, left).
+_MOUTH_CORNERS = ((61, 78), (291, 308))
+_INNER_MOUTH_CORNERS = tuple(inner for _, inner in _MOUTH_CORNERS)
 #: The inner edges of the lips (FaceMesh), mouth corners left out: where the mouth opens.
 _UPPER_INNER_LIP = (191, 80, 81, 82, 13, 312, 311, 310, 415)
 _LOWER_INNER_LIP = (95, 88, 178, 87, 14, 317, 402, 318, 324)
-_INNER_MOUTH_CORNERS = (78, 308)
 #: How many mesh rings the lips are thick (their outer edges are three edges from the inner ones) and
 #: over how many more rings beyond them the opening's shift fades out.
 _LIP_RINGS, _OPENING_FADE_RINGS = 3, 3
-
-
-def _ring_distance(sources: tuple[int, ...]) -> np.ndarray:
-    """(468,) how many mesh edges each vertex is from the nearest of ``sources``."""
-    neighbours = mesh_neighbours()
-    distance = np.full(468, np.inf)
-    frontier = list(sources)
-    distance[frontier] = 0
-    while frontier:
-        following = []
-        for vertex in frontier:
-            for other in neighbours[vertex]:
-                if other < 468 and distance[other] == np.inf:
-                    distance[other] = distance[vertex] + 1
-                    following.append(other)
-        frontier = following
-    return distance
 
 
 @lru_cache(maxsize=1)
@@ -395,15 +380,13 @@ def _lower_lip_weights() -> np.ndarray:
     The mouth is a hole in the mesh, so ring distance tells the lips apart: a vertex belongs to the lower
     lip when it is no more edges from the lower lip's inner edge than from the upper's (the way round
     the corner is longer); the corners themselves count as lower, and their shift is 0 anyway."""
-    upper, lower = _ring_distance(_UPPER_INNER_LIP), _ring_distance(_LOWER_INNER_LIP)
+    upper, lower = ring_distance(_UPPER_INNER_LIP), ring_distance(_LOWER_INNER_LIP)
     fade = np.clip(1.0 - (lower - _LIP_RINGS) / (_OPENING_FADE_RINGS + 1), 0.0, 1.0)
     weights = np.where(lower <= upper, fade, 0.0)
     weights.flags.writeable = False
     return weights
 
 
-#: Outer and inner corner of the mouth on each side (subject's right, left).
-_MOUTH_CORNERS = ((61, 78), (291, 308))
 #: Mesh rings over which a corner's lift fades toward the middle of the lips (five edges away).
 _CORNER_RINGS = 4
 
@@ -411,7 +394,7 @@ _CORNER_RINGS = 4
 @lru_cache(maxsize=1)
 def _corner_weights() -> np.ndarray:
     """(2, 468) for each mouth corner, 1 at the corner fading to 0 over :data:`_CORNER_RINGS` rings."""
-    weights = [np.clip(1.0 - _ring_distance(corner) / _CORNER_RINGS, 0.0, 1.0) for corner in _MOUTH_CORNERS]
+    weights = [np.clip(1.0 - ring_distance(corner) / _CORNER_RINGS, 0.0, 1.0) for corner in _MOUTH_CORNERS]
     out = np.stack(weights)
     out.flags.writeable = False
     return out
