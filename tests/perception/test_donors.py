@@ -119,7 +119,7 @@ def test_a_candidate_either_recognizer_verifies_as_the_target_is_never_returned(
                     "other": face(0.84)}, model)
     assert get_recognizer("dlib").distance(pool.identity["dlib"][0], target["dlib"]) == pytest.approx(0.5, abs=1e-4)
     assert get_recognizer("facenet").distance(pool.identity["facenet"][1], target["facenet"]) < 0.2419
-    anything = Compatibility(None, None, None, None, None)
+    anything = Compatibility(None, None, None, None, None, None, keep_child=False)
     for rule in ("band", "perface"):
         donors = select_donors(target, pool, model, band=(0.0, 1.0), compatibility=anything, rule=rule)
         assert names(donors) == ["other"]
@@ -141,7 +141,7 @@ def test_perface_takes_the_closest_age_gender_group_first(model, target):
     pool = pool_of({"same-group": face(0.78, age=33), "same-group-2": face(0.80, age=25),
                     "older": face(0.825, age=40), "male-young": face(0.825, gender=70, age=30),
                     "male-older": face(0.825, gender=70, age=40), "child": face(0.825, age=10)}, model)
-    anything = Compatibility(None, None, None, None, None)
+    anything = Compatibility(None, None, None, None, None, None, keep_child=False)
     donors = select_donors(target, pool, model, band=(0.75, 0.9), compatibility=anything, rule="perface")
     assert names(donors) == ["same-group-2", "same-group", "child", "older", "male-young", "male-older"]
     assert [d.group_distance for d in donors] == [0, 0, 1, 1, 1.5, 2.5]
@@ -191,7 +191,7 @@ def test_a_model_without_attributes_allows_the_band_rule_only_without_attribute_
     assert pool.attributes.shape == (2, 0)
     with pytest.raises(ValueError, match="no predicted"):
         select_donors(target, pool, model)
-    loose = Compatibility(gender_tolerance=None, max_age_gap=None, max_skin_gap=None)
+    loose = Compatibility(gender_tolerance=None, max_age_gap=None, max_skin_gap=None, keep_child=False)
     donors = select_donors(target, pool, model, compatibility=loose, rule="band")
     assert names(donors) == ["b", "a"] and donors[0].group == ""
     assert explain(donors[0]).startswith("b: similarity 0.84, pose 0°")
@@ -289,3 +289,43 @@ def test_omi_donors_lie_in_the_band_and_on_the_same_gender_side(omi_pool):
         assert [d.group_distance for d in donors] == sorted(d.group_distance for d in donors)
         assert names(select_donors(pool.names[i], pool, band=band, compatibility=strict)) == names(donors)
     assert found >= 5
+
+
+def tiny_model_with_ethnicity() -> PerceptionModel:
+    """:func:`tiny_model` that also predicts the "asian" and "white" ratings, from appearance[5:7]."""
+    base = tiny_model()
+    attributes = np.zeros((base.attribute_weights.shape[0], 5))
+    attributes[:, :3] = base.attribute_weights
+    attributes[APPEARANCE + 5, 3] = attributes[APPEARANCE + 6, 4] = 1.0
+    return PerceptionModel(base.centers, base.scales, base.shape_basis, base.weights, {},
+                           ["age", "gender", "skin-color", "asian", "white"], attributes)
+
+
+def seen_as(similarity: float, asian: float, white: float, **traits) -> dict[str, np.ndarray]:
+    features = face(similarity, **traits)
+    features["appearance"][5:7] = asian, white
+    return features
+
+
+def test_a_donor_seen_as_of_another_ethnicity_is_not_compatible():
+    model = tiny_model_with_ethnicity()
+    pool = pool_of({"white": seen_as(0.82, 5, 90), "asian": seen_as(0.83, 88, 10), "mixed": seen_as(0.84, 70, 30)},
+                   model)
+    target = seen_as(1.0, 85, 12)
+    assert names(select_donors(target, pool, model, rule="band")) == ["asian"]  # "mixed": white +18 against 15
+    assert names(select_donors(target, pool, model, rule="band", compatibility=Compatibility(max_ethnicity_gap=25))) \
+        == ["asian", "mixed"]
+    assert names(select_donors(target, pool, model, rule="band", compatibility=Compatibility(max_ethnicity_gap=None))) \
+        == ["white", "asian", "mixed"]
+    donor = select_donors(target, pool, model, rule="band")[0]
+    assert donor.gaps["ethnicity"] == pytest.approx(3.0)  # the largest change of any ethnicity rating
+    assert "ethnicity +3" in explain(donor)
+
+
+def test_children_get_children_and_adults_adults(model):
+    pool = pool_of({"adult": face(0.82, age=21), "child": face(0.83, age=9)}, model)
+    no_age_gap = Compatibility(max_age_gap=None)
+    assert names(select_donors(face(age=11), pool, model, rule="band", compatibility=no_age_gap)) == ["child"]
+    assert names(select_donors(face(age=25), pool, model, rule="band", compatibility=no_age_gap)) == ["adult"]
+    anyone = Compatibility(max_age_gap=None, keep_child=False)
+    assert names(select_donors(face(age=11), pool, model, rule="band", compatibility=anyone)) == ["adult", "child"]

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+
+from lookalike.identity.views import VIEWS
 import pytest
 
 from lookalike.pipeline import anonymize, detect
@@ -43,6 +45,9 @@ def _counting_check(calls: list, passes_on):
             calls.append(name)
             return passes_on(len(calls))
 
+        def passes_views(self, image, views):
+            return True, {}  # the other views agree with whatever ``passes`` said
+
     return Counting(default_crowd(), ("facenet",), 5, 1.0)
 
 
@@ -56,6 +61,10 @@ def test_the_face_becomes_a_lookalike_no_recognizer_matches(outcome):
         measured = record["recognizers"][name]
         assert measured["distance"] > measured["threshold"] and not measured["match"]
         assert measured["rank"] >= record["k"] and measured["retrieval_rank"] >= record["k"]
+    for name in record["steer"]:  # and under every attacker view, the worst of which is recorded
+        worst = record["views"][name]
+        assert worst["view"] in [view.name for view in VIEWS]
+        assert min(worst["rank"], worst["retrieval_rank"]) >= record["k"]
     # a lookalike, not a stranger: perceptually closer than unrelated faces (0.5)
     assert record["perceptual_similarity"] > 0.7
     assert set(record["regions"]) and 0.0 < record["morph"] <= MAX_MORPH

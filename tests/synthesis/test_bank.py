@@ -165,3 +165,26 @@ def test_shipped_bank_is_k4_prototypes_of_development_faces_only():
     assert bank.meta["model"] == model_fingerprint(load_model())
     crop, landmarks = bank.donor_image(len(bank) - 1)
     assert crop.shape == (bank.size, bank.size, 3)
+
+
+def test_mirrored_donors_are_measured_on_the_flipped_crop_and_stored_once(folder, tmp_path):
+    from lookalike.synthesis.bank import MIRROR_SUFFIX
+
+    single = DonorBank.build([folder / "a.jpg"], jobs=1, size=128)
+    both = DonorBank.build([folder / "a.jpg"], jobs=1, size=128, mirror=True)
+    assert both.names == ["a.jpg", f"a.jpg{MIRROR_SUFFIX}"] and both.members == [("a.jpg",), ("a.jpg",)]
+    assert both.mirror_of.tolist() == [-1, 0]
+    crop, landmarks = both.donor_image(0)
+    mirrored, mirrored_landmarks = both.donor_image(1)
+    assert np.array_equal(mirrored, crop[:, ::-1])  # the same pixels, flipped
+    assert len(both._jpeg_data()) == len(single._jpeg_data())  # not stored twice
+    # its landmarks were found on the flipped crop: the nose tip (1) sits where the flip puts it
+    assert abs(mirrored_landmarks[1, 0] - (127 - landmarks[1, 0])) < 3
+    # the astronaut looks a little to one side: her mirror image looks to the other
+    assert np.sign(both.pose[0, 0]) == -np.sign(both.pose[1, 0]) or abs(both.pose[0, 0]) < 2
+    loaded = DonorBank.load(both.save(tmp_path / "m.npz"))
+    assert loaded.mirror_of.tolist() == [-1, 0]
+    assert np.array_equal(loaded.donor_image(1)[0], mirrored)
+    assert loaded.containing("a.jpg") == ["a.jpg", f"a.jpg{MIRROR_SUFFIX}"]
+    with pytest.raises(ValueError, match="single-face"):
+        DonorBank.build([folder / "a.jpg"], prototypes_k=2, mirror=True)

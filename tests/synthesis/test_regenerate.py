@@ -78,3 +78,37 @@ def test_a_morph_past_one_moves_the_shape_past_the_donors(astronaut, face, donor
     at_donor, past = moved(1.0), moved(1.8)
     assert at_donor > 1.0 and past > 1.5 * at_donor
 
+
+
+def test_a_face_in_a_grey_or_tinted_photo_keeps_the_photo_colour(astronaut, face, donor):
+    import cv2
+
+    from lookalike.synthesis.regenerate import is_monochrome
+
+    grey = cv2.cvtColor(cv2.cvtColor(astronaut, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+    sepia = np.clip(grey * np.array([1.0, 0.86, 0.66]), 0, 255).astype(np.uint8)
+    for photo in (grey, sepia):
+        assert is_monochrome(photo)
+        candidate = regenerate(photo, face.landmarks, *donor, SALIENCY_REGIONS, morph=1.0)
+        assert is_monochrome(candidate.image), "the donor's colour came in"
+    spread = regenerate(grey, face.landmarks, *donor, SALIENCY_REGIONS, morph=1.0).image.astype(int)
+    assert np.abs(spread - spread.mean(axis=2, keepdims=True)).max() <= 2  # grey: the channels agree
+    assert not is_monochrome(regenerate(astronaut, face.landmarks, *donor, SALIENCY_REGIONS, morph=1.0).image)
+
+
+def test_what_covers_the_person_s_skin_stays_in_front_of_the_new_face(astronaut, face, donor):
+    from lookalike.synthesis.regenerate import occluders
+
+    fringe = astronaut.copy()
+    x, y = face.landmarks[151, :2].astype(int)  # a dark strand across the middle of the forehead
+    fringe[y - 3:y + 3, x - 25:x + 25] = (35, 25, 15)
+    strand = occluders(fringe, face.landmarks) & ~occluders(astronaut, face.landmarks)
+    assert strand.sum() > 150
+    kept = regenerate(fringe, face.landmarks, *donor, SALIENCY_REGIONS, morph=0.0)
+    lost = regenerate(fringe, face.landmarks, *donor, SALIENCY_REGIONS, morph=0.0,
+                      config=RegenerationConfig(keep_occluders=False))
+    x0, y0, _, _ = kept.box
+    rows, cols = np.nonzero(strand)
+    window_rows, window_cols = rows - y0, cols - x0
+    darkness = lambda c: float(c.image[window_rows, window_cols].mean())  # noqa: E731
+    assert darkness(kept) < 70 < darkness(lost)  # the strand is still there, over the donor's skin

@@ -33,7 +33,7 @@ def anonymize_command(
     output: Annotated[Path, typer.Option("-o", "--output", help="Output folder (created; same relative layout).")],
     method: Annotated[str, typer.Option(help="blur | pixelate | solid | lookalike (regenerate each face from donors until recognizers no longer match; not the default yet, one bar missed, see the README) | swap (baseline: whole face from one donor, unchecked) | checked-swap (baseline: whole-face swaps checked and falling back like lookalike)")] = "blur",
     privacy: Annotated[str, typer.Option(help="lookalike, checked-swap: low | medium | high (how many reference-crowd faces each anonymized face must hide among: 1, 10, 20).")] = "medium",
-    steer: Annotated[str, typer.Option(help="lookalike, checked-swap: the recognizers the closed loop checks: both | dlib | facenet.")] = "both",
+    steer: Annotated[str, typer.Option(help="lookalike, checked-swap: the recognizers the closed loop checks: all (default: every recognizer shipped) | both (dlib and facenet) | names joined by '+', e.g. dlib+facenet (leave-one-out experiments).")] = "all",
     target_distance: Annotated[float, typer.Option(help="lookalike, checked-swap (expert): each checked recognizer's distance must exceed its threshold times this.")] = 1.0,
     seed: Annotated[int, typer.Option(help="lookalike, swap, checked-swap: picks among equally suitable donors; the same seed gives the same output.")] = 0,
     bank: Annotated[Optional[Path], typer.Option(help="lookalike: donor bank file (from `lookalike donors build`; default: the shipped one).")] = None,

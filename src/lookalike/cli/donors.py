@@ -31,6 +31,7 @@ def donors_build_command(
     faces: Annotated[Optional[str], typer.Option(help=_FACES_HELP)] = None,
     size: Annotated[int, typer.Option(help="Side of the stored donor crops, pixels.")] = 256,
     keep_eyewear: Annotated[bool, typer.Option("--keep-eyewear", help="Let faces with glasses into prototypes (kept out by default: they leave ghost frames).")] = False,
+    mirror: Annotated[bool, typer.Option("--mirror", help="One donor per face only: also add each face mirrored left to right (a head turned either way finds a donor turned the same way; the pixels are stored once).")] = False,
     jobs: Annotated[Optional[int], typer.Option(help=_JOBS_HELP)] = None,
 ) -> None:
     """Build a donor bank: aligned crops, landmarks, embeddings and provenance of every donor."""
@@ -38,6 +39,8 @@ def donors_build_command(
 
     if prototypes is not None and prototypes < 2:
         usage_error(f"--prototypes: a prototype averages at least 2 faces, got {prototypes}")
+    if mirror and prototypes is not None:
+        usage_error("--mirror: only for one donor per face (a prototype's mirror image is no one new)")
     if not 64 <= size <= 1024:
         usage_error(f"--size: between 64 and 1024 pixels, got {size}")
     paths, names, failed_inputs = _inputs(folder, faces, output)
@@ -48,7 +51,8 @@ def donors_build_command(
             progress.update(task, description=phase, completed=done, total=total)
 
         bank = DonorBank.build(paths, names=names, jobs=jobs or _default_jobs(), prototypes_k=prototypes,
-                               exclude_eyewear=not keep_eyewear, size=size, progress=advance)
+                               exclude_eyewear=not keep_eyewear, size=size, mirror=mirror,
+                               progress=advance)
     report = bank.report
     for message in report.failed.values():
         file_error(err, message)
@@ -58,7 +62,7 @@ def donors_build_command(
         file_error(err, f"{folder}: no donors could be made (faces usable: {report.images - len(report.failed) - len(report.no_face)})")
         raise typer.Exit(1)
     options = ([f"--prototypes {prototypes}"] if prototypes else []) + ([f"--size {size}"] if size != 256 else []) \
-        + (["--keep-eyewear"] if keep_eyewear else [])
+        + (["--keep-eyewear"] if keep_eyewear else []) + (["--mirror"] if mirror else [])
     bank.meta.update(_provenance("lookalike donors build", folder, output, faces, options))
     _write(bank, output)
     summary = f"donors: {len(bank)} | images: {report.images} | failed: {len(report.failed) + failed_inputs} | " \

@@ -60,7 +60,7 @@ def benchmark_command(
     recognizers: Annotated[str, typer.Option(help=_RECOGNIZERS_HELP)] = "dlib,facenet",
     limit: Annotated[Optional[int], typer.Option(help="Only the first N images (sorted by path): a quick run.")] = None,
     jobs: Annotated[Optional[int], typer.Option(help=_JOBS_HELP)] = None,
-    steer: Annotated[str, typer.Option(help="For methods that steer on recognizers (lookalike, checked-swap): both, dlib, facenet, or several comma-separated (one row each; a single recognizer is a leave-one-out run).")] = "both",
+    steer: Annotated[str, typer.Option(help="For methods that steer on recognizers (lookalike, checked-swap): all (default), both (dlib and facenet), or recognizer names joined by '+'; several sets comma-separated, one row each (all recognizers but one is a leave-one-out run).")] = "all",
     as_json: Annotated[bool, typer.Option("--json", help="Also print report.json on stdout.")] = False,
 ) -> None:
     """Anonymize the same images with each method and level, and measure them side by side."""
@@ -83,7 +83,7 @@ def benchmark_command(
     _finish(run, output, as_json)
 
 
-def _variants(methods: str, levels: list[str], steer: str = "both"):
+def _variants(methods: str, levels: list[str], steer: str = "all"):
     from lookalike.pipeline.methods import get_method
 
     names = [m.strip() for m in methods.split(",") if m.strip()]
@@ -97,9 +97,15 @@ def _variants(methods: str, levels: list[str], steer: str = "both"):
         if name.strip() not in names:
             usage_error(f"--levels: {name.strip()!r} is not among --methods ({', '.join(names)})")
         chosen[name.strip()] = [v.strip() for v in values.split(",") if v.strip()]
+    from lookalike.identity import resolve_steering
+
     steers = [x.strip() for x in steer.split(",") if x.strip()]
-    if not steers or any(x not in ("both", "dlib", "facenet") for x in steers) or len(set(steers)) != len(steers):
-        usage_error(f"--steer: expected distinct names among both, dlib, facenet, got {steer!r}")
+    try:
+        chosen = [resolve_steering(x) for x in steers]
+    except ValueError as exc:
+        usage_error(f"--steer: {exc}")
+    if not steers or len(set(chosen)) != len(chosen):
+        usage_error(f"--steer: expected distinct steering sets, got {steer!r}")
     try:
         variants = [v for name in names for v in get_method(name).variants(chosen.get(name))]
         variants = [v.steered(x) if v.method.steered_by else v for v in variants

@@ -21,6 +21,30 @@ def available_recognizers() -> tuple[str, ...]:
     return tuple(_FACTORIES)
 
 
+def resolve_steering(steer: str) -> tuple[str, ...]:
+    """The recognizers a closed loop steers on, from how a user names them.
+
+    ``"all"``: every recognizer the package ships (the default: an attacker may use any); ``"both"``: dlib
+    and FaceNet (the two the project first shipped); otherwise names joined by ``+``, e.g.
+    ``"dlib+facenet"`` (leave-one-out runs steer on all recognizers but one).
+
+    >>> resolve_steering("both"), resolve_steering("facenet+dlib")
+    (('dlib', 'facenet'), ('facenet', 'dlib'))
+    >>> resolve_steering("all") == available_recognizers()
+    True
+    """
+    if steer == "all":
+        return available_recognizers()
+    if steer == "both":
+        return ("dlib", "facenet")
+    names = tuple(dict.fromkeys(part.strip() for part in str(steer).split("+") if part.strip()))
+    unknown = [name for name in names if name not in _FACTORIES]
+    if not names or unknown:
+        raise ValueError(f"steer: expected all, both, or recognizer names joined by '+' among "
+                         f"{', '.join(_FACTORIES)}; got {steer!r}")
+    return names
+
+
 @lru_cache(maxsize=None)
 def get_recognizer(name: str) -> Recognizer:
     """The shared instance of a recognizer; its model loads on first use."""
@@ -33,4 +57,4 @@ def get_recognizer(name: str) -> Recognizer:
     return getattr(importlib.import_module(module_name), class_name)()
 
 
-__all__ = ["Recognizer", "available_recognizers", "get_recognizer"]
+__all__ = ["Recognizer", "available_recognizers", "get_recognizer", "resolve_steering"]

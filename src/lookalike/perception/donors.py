@@ -45,6 +45,10 @@ RECOGNIZERS = ("dlib", "facenet")
 #: synthetic people the same person, against 6 % at 0.85-0.90: too close to be an anonymous stand-in.
 DEFAULT_BAND = (0.75, 0.90)
 
+#: The perceived-ethnicity ratings of OMI that the attribute regressor predicts (0..100 each, how strongly
+#: people saw the face as of that group; not exclusive).
+ETHNICITIES = ("asian", "middle-eastern", "hispanic", "islander", "native", "black", "white")
+
 #: Upper bounds of the age groups, in OMI age-rating units (predicted): child, young, middle, older.
 #: On OMI a rating of ~9 is a child of ~8, 18 a teenager, 30 someone in their late twenties, 43 about
 #: forty, 59 about sixty. 17 sits in the sparse gap between the children (ratings 0-12) and the adults
@@ -75,6 +79,12 @@ class Compatibility:
     - ``max_pose_gap`` 20 degrees on yaw and on pitch (roll is removed by alignment, so it is not
       compared); a face with unknown pose (NaN) is not constrained. OMI yaw spans -20..23 degrees
       (5th..95th percentile); 68 % of pairs pass 20 degrees, 51 % would pass 15.
+    - ``max_ethnicity_gap`` 15 rating units on each perceived-ethnicity rating the pool has
+      (:data:`ETHNICITIES`): a donor that people would see as of another ethnicity changes how the
+      person is seen, however well it blends. Ratings run 0..100; a change above 25 is what the
+      benchmark counts as an ethnicity moved.
+    - ``keep_child`` children (predicted age below the first of :data:`AGE_BOUNDS`) get children, adults
+      adults: a child's features on an adult head (or the reverse) is seen at once.
     - ``mouth_threshold`` 0.06 inter-ocular units: a mouth whose inner-lip gap exceeds it is open, and
       donor and target must agree. The gap is bimodal on OMI: 33 % of faces below 0.02 (lips
       touching), a broad mode of open smiles around 0.14, and the density minimum between them at
@@ -86,10 +96,14 @@ class Compatibility:
     max_skin_gap: float | None = 15.0
     max_pose_gap: float | None = 20.0
     mouth_threshold: float | None = 0.06
+    max_ethnicity_gap: float | None = 15.0
+    keep_child: bool = True
 
     def attributes_needed(self) -> tuple[str, ...]:
-        checks = (("gender", self.gender_tolerance), ("age", self.max_age_gap), ("skin-color", self.max_skin_gap))
-        return tuple(name for name, value in checks if value is not None)
+        """Attributes a pool must have for these checks (perceived ethnicity is checked where present)."""
+        checks = (("gender", self.gender_tolerance), ("age", self.max_age_gap), ("skin-color", self.max_skin_gap),
+                  ("age", True if self.keep_child else None))
+        return tuple(dict.fromkeys(name for name, value in checks if value is not None))
 
 
 @dataclass(frozen=True)
@@ -340,6 +354,9 @@ def select_donors(target: Mapping[str, np.ndarray] | int | str, pool: DonorPool,
 
     column = {name: pool.attributes[:, j].astype(np.float64) for j, name in enumerate(pool.attribute_names)}
     gaps = {name: column[name] - probe.attributes[name] for name in ("age", "gender", "skin-color") if name in column}
+    ethnic = [name for name in ETHNICITIES if name in column and name in probe.attributes]
+    if ethnic:  # the largest change of any perceived-ethnicity rating
+        gaps["ethnicity"] = np.max(np.abs(np.stack([column[n] - probe.attributes[n] for n in ethnic])), axis=0)
     c = compatibility
     if c.gender_tolerance is not None:
         gender, mine = column["gender"], probe.attributes["gender"]
@@ -349,6 +366,10 @@ def select_donors(target: Mapping[str, np.ndarray] | int | str, pool: DonorPool,
         keep &= np.abs(gaps["age"]) <= c.max_age_gap
     if c.max_skin_gap is not None:
         keep &= np.abs(gaps["skin-color"]) <= c.max_skin_gap
+    if c.max_ethnicity_gap is not None and "ethnicity" in gaps:
+        keep &= gaps["ethnicity"] <= c.max_ethnicity_gap
+    if c.keep_child:
+        keep &= (column["age"] < AGE_BOUNDS[0]) == (probe.attributes["age"] < AGE_BOUNDS[0])
     with np.errstate(invalid="ignore"):
         pose_gap = np.abs(pool.pose[:, :2].astype(np.float64) - probe.pose[:2]).max(axis=1)
         if c.max_pose_gap is not None:
@@ -407,7 +428,8 @@ def explain(donor: Donor) -> str:
     parts = [f"{donor.name}: similarity {donor.similarity:.2f}"]
     if donor.group:
         parts.append(f"group {donor.group} ({donor.group_distance:+g})")
-    parts += [f"{name} {signed(donor.gaps[name])}" for name in ("age", "gender", "skin-color") if name in donor.gaps]
+    parts += [f"{name} {signed(donor.gaps[name])}" for name in ("age", "gender", "skin-color", "ethnicity")
+              if name in donor.gaps]
     parts.append("pose n/a" if np.isnan(donor.pose_gap) else f"pose {donor.pose_gap:.0f}°")
     if "mouth" in donor.gaps:
         parts.append(f"mouth {signed(donor.gaps['mouth'], 2)}")
@@ -415,5 +437,5 @@ def explain(donor: Donor) -> str:
     return ", ".join(parts)
 
 
-__all__ = ["AGE_BOUNDS", "AGE_GROUPS", "DEFAULT_BAND", "GENDER_STEP", "RECOGNIZERS", "Compatibility", "Donor",
+__all__ = ["AGE_BOUNDS", "AGE_GROUPS", "DEFAULT_BAND", "ETHNICITIES", "GENDER_STEP", "RECOGNIZERS", "Compatibility", "Donor",
            "DonorPool", "age_group", "explain", "group_distance", "group_label", "model_fingerprint", "select_donors"]

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from lookalike.detection import DetectorConfig, detect_faces
 from lookalike.io.images import LoadedImage, blend_under_mask, compose_native, image_from_array, mask_regions
@@ -43,7 +43,7 @@ class AnonymizeConfig(BaseModel):
     verify: recognizers ("dlib", "facenet") that measure each anonymized face against its original.
     privacy, steer, target_distance, seed: the lookalike method's settings (see
         :mod:`lookalike.pipeline.lookalike`): the privacy level (low, medium, high), the recognizers its
-        closed loop steers on, the factor on their thresholds a face must exceed, and the seed that
+        closed loop steers on (:func:`~lookalike.identity.resolve_steering`: "all" by default), the factor on their thresholds a face must exceed, and the seed that
         picks among equally suitable donors.
     bank, crowd: the lookalike method's donor bank and reference crowd files (default: the shipped ones).
     """
@@ -60,11 +60,19 @@ class AnonymizeConfig(BaseModel):
     feather: float = Field(0.04, ge=0.0, le=0.5)
     verify: tuple[Literal["dlib", "facenet"], ...] = ()
     privacy: Literal["low", "medium", "high"] = "medium"
-    steer: Literal["both", "dlib", "facenet"] = "both"
+    steer: str = "all"
     target_distance: float = Field(1.0, ge=1.0, le=3.0)
     seed: int = Field(0, ge=0)
     bank: str | None = None
     crowd: str | None = None
+
+    @field_validator("steer")
+    @classmethod
+    def _known_recognizers(cls, steer: str) -> str:
+        from lookalike.identity import resolve_steering
+
+        resolve_steering(steer)  # raises ValueError, which Pydantic reports
+        return steer
 
     def detector_config(self) -> DetectorConfig:
         turns = {"off": (0,), "coarse": (0, 180), "full": (0, 90, 180, 270)}[self.rotations]

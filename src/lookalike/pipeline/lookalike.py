@@ -31,7 +31,9 @@ from typing import TYPE_CHECKING, Literal, NamedTuple
 
 import numpy as np
 
+from lookalike.identity import available_recognizers, resolve_steering
 from lookalike.identity.crowd import SAME_FACE
+from lookalike.identity.views import VIEWS, view_embeddings
 from lookalike.synthesis.masks import DEFAULT_MASK_SCALE
 from lookalike.types import Face
 
@@ -39,8 +41,10 @@ if TYPE_CHECKING:
     from lookalike.perception.donors import Donor
     from lookalike.saliency import IdentitySaliency
 
-Steer = Literal["both", "dlib", "facenet"]
-RECOGNIZERS = ("dlib", "facenet")
+#: How the recognizers to steer on are named: see :func:`~lookalike.identity.resolve_steering`.
+Steer = str
+#: Every recognizer shipped: each face is measured (and its record reports) with all of them.
+RECOGNIZERS = available_recognizers()
 
 
 @dataclass(frozen=True)
@@ -120,9 +124,35 @@ class _Target:
     offset: tuple[int, int]
     embeddings: dict[str, np.ndarray]
     saliency: "IdentitySaliency | None"
+    views: "_Views | None" = None
+
+    def __post_init__(self) -> None:
+        if self.views is None:
+            self.views = _Views(self.face, self.reference)
 
 
-def lookalike_face(image: np.ndarray, face: Face, *, privacy: str | PrivacyLevel = DEFAULT_PRIVACY, steer: Steer = "both",
+class _Views:
+    """One face's original seen under every attacker view (:data:`~lookalike.identity.views.VIEWS`), per
+    recognizer, embedded on first use."""
+
+    def __init__(self, face: Face, reference: np.ndarray) -> None:
+        self.face, self.reference = face, reference
+        self._originals: dict[str, np.ndarray] = {}
+
+    def original(self, name: str) -> np.ndarray:
+        from lookalike.identity import get_recognizer
+
+        if name not in self._originals:
+            self._originals[name] = view_embeddings(get_recognizer(name), self.reference, self.face, self.reference)
+        return self._originals[name]
+
+    def probe(self, name: str, image: np.ndarray) -> np.ndarray:
+        from lookalike.identity import get_recognizer
+
+        return view_embeddings(get_recognizer(name), image, self.face, self.reference)
+
+
+def lookalike_face(image: np.ndarray, face: Face, *, privacy: str | PrivacyLevel = DEFAULT_PRIVACY, steer: Steer = "all",
                    target_distance: float = 1.0, seed: int = 0, bank=None, crowd=None,
                    original: np.ndarray | None = None, mask_scale: float = DEFAULT_MASK_SCALE) -> LookalikeOutcome:
     """Anonymize one face of an RGB uint8 image with a lookalike (see the module docstring).
@@ -135,11 +165,9 @@ def lookalike_face(image: np.ndarray, face: Face, *, privacy: str | PrivacyLevel
     """
     started = time.perf_counter()
     level = privacy if isinstance(privacy, PrivacyLevel) else get_privacy(privacy)
-    if steer not in ("both", *RECOGNIZERS):
-        raise ValueError(f"steer must be both, dlib or facenet, got {steer!r}")
+    steering = resolve_steering(steer)
     if target_distance < 1.0:
         raise ValueError(f"target_distance must be at least 1 (below, a matched face would pass), got {target_distance}")
-    steering = RECOGNIZERS if steer == "both" else (steer,)
     bank = bank if bank is not None else load_bank()
     crowd = crowd if crowd is not None else load_crowd()
     missing = [n for n in steering if n not in crowd.recognizers]
@@ -162,8 +190,8 @@ def lookalike_face(image: np.ndarray, face: Face, *, privacy: str | PrivacyLevel
 def _new_record(**fields) -> dict:
     """Every record has the same keys, set or None, whatever happened to the face."""
     record = dict.fromkeys(("privacy", "steer", "k", "target_distance", "donor", "donor_match", "donor_similarity",
-                            "regions", "morph", "style", "attempts", "eyewear", "saliency", "fallback", "reached",
-                            "recognizers", "perceptual_similarity"))
+                            "donor_gaps", "regions", "morph", "style", "attempts", "eyewear", "saliency", "fallback", "reached",
+                            "recognizers", "views", "perceptual_similarity"))
     record.update(fields)
     return record
 
@@ -214,7 +242,7 @@ def swap_face(image: np.ndarray, face: Face, *, seed: int = 0, bank=None, crowd=
                                1.0, outline=True, config=RegenerationConfig(**STYLES["strong"][0]))
         if _covers_face(candidate, target):
             record.update(donor_match=match, donor=donor.name, donor_similarity=round(donor.similarity, 4),
-                          regions=list(SALIENCY_REGIONS), morph=1.0, style="strong", attempts=1)
+                          donor_gaps=_gaps(donor), regions=list(SALIENCY_REGIONS), morph=1.0, style="strong", attempts=1)
         else:
             candidate, problem = None, "the donor covers too little of the face (turned head)"
     if candidate is None:
@@ -269,6 +297,33 @@ class _Check:
             return False  # no evidence is no protection
         return (self.crowd.rank(probe, original, name) >= self.k
                 and self.crowd.retrieval_rank(probe, original, name) >= self.k)
+
+    def passes_views(self, image: np.ndarray, views: _Views) -> tuple[bool, dict]:
+        """Whether ``image`` (a candidate window) passes for every steering recognizer under *every*
+        attacker view, the original seen the same way each time; and the worst view per recognizer
+        measured (the first recognizer to fail ends the search).
+
+        Each view must be beyond the threshold and hidden among k crowd faces both ways: a candidate
+        that only one pipeline lets go is what an attacker with another pipeline finds.
+        """
+        from lookalike.identity import get_recognizer
+
+        worst: dict[str, dict] = {}
+        for name in self.screening:
+            recognizer = get_recognizer(name)
+            probes, originals = views.probe(name, image), views.original(name)
+            entries = []
+            for view, probe, original in zip(VIEWS, probes, originals):
+                distance = float(recognizer.distance(probe, original))
+                rank = self.crowd.rank(probe, original, name)
+                retrieval = self.crowd.retrieval_rank(probe, original, name)
+                entries.append((min(rank, retrieval), distance, view.name, rank, retrieval))
+            low, distance, view, rank, retrieval = min(entries)
+            worst[name] = {"view": view, "distance": round(distance, 4), "rank": rank, "retrieval_rank": retrieval,
+                           "nearest_distance": round(min(e[1] for e in entries), 4)}
+            if low < self.k or min(e[1] for e in entries) <= recognizer.threshold * self.factor:
+                return False, worst
+        return True, worst
 
     def progress(self, probes: dict[str, np.ndarray], originals: dict[str, np.ndarray]) -> float:
         """How close a failing candidate came: the smallest of its crowd ranks (both ways) over the steering
@@ -328,7 +383,7 @@ def _loop(image: np.ndarray, original: np.ndarray, face: Face, target: _Target, 
             regions = _canonical(CANONICAL_ORDER, FEATURE_OF, strength)
         options, outline = STYLES[style]
         if eyewear:
-            options = {**options, "detail_amount": 0.0}
+            options = {**options, "detail_amount": 0.0, "eyewear": True}
         # donors in small batches: most faces pass with one of the first, and each candidate costs a synthesis
         for start in range(0, min(count, len(donors)), BATCH):
             batch = []
@@ -340,11 +395,11 @@ def _loop(image: np.ndarray, original: np.ndarray, face: Face, target: _Target, 
                                                        donor_landmarks, regions, morph, outline=outline,
                                                        config=RegenerationConfig(**options))))
             attempts += len(batch)
-            passing, probes = _first_passing(target, [c for _, _, c in batch], check)
+            passing, probes, worst = _first_passing(target, [c for _, _, c in batch], check)
             if passing is not None:
                 donor, match, candidate = batch[passing]
                 _record_candidate(record, donor, match, candidate, style)
-                record.update(attempts=attempts, fallback=None, reached=True)
+                record.update(attempts=attempts, fallback=None, reached=True, views=worst)
                 return _finish(target, candidate.paste(target.window), candidate.mask, candidate.box,
                                probes[passing], check, record, geometry_of=candidate)
             for i, ((donor, match, candidate), probe) in enumerate(zip(batch, probes)):
@@ -378,7 +433,14 @@ class _Tried(NamedTuple):
 def _record_candidate(record: dict, donor, match: str, candidate, style: str) -> None:
     """What the record says about the lookalike kept (blurred or not): its donor and how it was made."""
     record.update(donor=donor.name, donor_match=match, donor_similarity=round(donor.similarity, 4),
-                  regions=list(candidate.regions), morph=candidate.morph, style=style)
+                  donor_gaps=_gaps(donor), regions=list(candidate.regions), morph=candidate.morph, style=style)
+
+
+def _gaps(donor) -> dict[str, float]:
+    """How the donor is seen against the person (donor minus person, rating points; ``ethnicity``: the
+    largest change of any perceived-ethnicity rating), so a relaxed match says what it gave up."""
+    return {name: round(float(value), 1) for name, value in donor.gaps.items()
+            if name in ("age", "gender", "skin-color", "ethnicity") and np.isfinite(value)}
 
 
 class LookalikeBlur(NamedTuple):
@@ -423,8 +485,11 @@ def _blurred_lookalike(target: _Target, candidates: list, check: _Check, record:
                 if not check.passes(name, probes[name], target.embeddings[name]):
                     break
             else:
+                passed, worst = check.passes_views(out, target.views)
+                if not passed:
+                    continue
                 record.update(fallback=f"blurred lookalike ({_describe_blur(step)}; no lookalike reached the level "
-                                       "unblurred)", reached=True)
+                                       "unblurred)", reached=True, views=worst)
                 whole = (0, 0, out.shape[1], out.shape[0])
                 return _finish(target, out, np.maximum(blurred.changed, weight), whole, probes, check, record,
                                geometry_of=blurred.candidate), which
@@ -499,35 +564,33 @@ def _needs_saliency(level: PrivacyLevel) -> bool:
     return any(strength < 1.0 for strength, *_ in level.schedule)
 
 
-def _first_passing(target: _Target, candidates: list, check: _Check) -> tuple[int | None, list[dict[str, np.ndarray]]]:
-    """The index of the first candidate every steering recognizer passes (None if none does), and every
-    candidate's embeddings so far (FaceNet first; dlib only for candidates FaceNet passes)."""
+def _first_passing(target: _Target, candidates: list, check: _Check
+                   ) -> tuple[int | None, list[dict[str, np.ndarray]], dict]:
+    """The index of the first candidate every steering recognizer passes under every attacker view (None
+    if none does), every candidate's embeddings so far (FaceNet first; dlib only for candidates FaceNet
+    passes), and the worst views of the candidate kept.
+
+    The loop's own alignment screens first (cheap, and most candidates fail there); only candidates that
+    pass it are seen under the other views.
+    """
     from lookalike.identity import get_recognizer
 
     images = [c.paste(target.window) for c in candidates]
     probes: list[dict[str, np.ndarray]] = [{} for _ in candidates]
-    order = check.screening
     alive = list(range(len(candidates)))
-    for name in order:
+    for name in check.screening:
         recognizer = get_recognizer(name)
-        if name == "facenet":
-            chips = np.stack([recognizer.align(images[i], target.face, reference=target.reference) for i in alive]) \
-                if alive else None
-            if chips is not None:
-                for i, e in zip(alive, recognizer.embed_aligned(chips)):
-                    probes[i][name] = e
-            alive = [i for i in alive if check.passes(name, probes[i][name], target.embeddings[name])]
-        else:
-            survivors = []
-            for i in alive:  # in order: the first to pass ends the search (dlib embeds one at a time anyway)
-                probes[i][name] = recognizer.embed_aligned(recognizer.align(images[i], target.face,
-                                                                            reference=target.reference)[None])[0]
-                if check.passes(name, probes[i][name], target.embeddings[name]):
-                    survivors.append(i)
-                    if name == order[-1]:
-                        break
-            alive = survivors
-    return (alive[0] if alive else None), probes
+        if not alive:
+            break
+        chips = np.stack([recognizer.align(images[i], target.face, reference=target.reference) for i in alive])
+        for i, e in zip(alive, recognizer.embed_aligned(chips)):
+            probes[i][name] = e
+        alive = [i for i in alive if check.passes(name, probes[i][name], target.embeddings[name])]
+    for i in alive:
+        ok, worst = check.passes_views(images[i], target.views)
+        if ok:
+            return i, probes, worst
+    return None, probes, {}
 
 
 def _fallbacks(image: np.ndarray, original: np.ndarray, face: Face, target: _Target | None, check: _Check,
@@ -551,14 +614,18 @@ def _fallbacks(image: np.ndarray, original: np.ndarray, face: Face, target: _Tar
     local = face.translated(-x0, -y0)
     originals = _embed(reference, local, reference) if target is None else target.embeddings
     mask = ellipse_mask(image.shape, [ellipse], feather=feather)[y0:y1, x0:x1]
+    views = target.views if target is not None else _Views(local, reference)
     for method in ("blur", "solid"):
         treated = apply_classic(image, [ellipse], method, ClassicParams(blur_sigma=0.2))[y0:y1, x0:x1]
         out = blend_under_mask(crop, treated, mask)
         probes = _embed(out, local, reference)
         reached = all(check.passes(n, probes[n], originals[n]) for n in check.steering)
+        worst: dict = {}
+        if reached:
+            reached, worst = check.passes_views(out, views)
         if reached:
             break
-    record.update(fallback=f"{method} ({reason})", regions=[], reached=reached)
+    record.update(fallback=f"{method} ({reason})", regions=[], reached=reached, views=worst)
     record["attempts"] = record["attempts"] or 0
     record["recognizers"] = check.describe(probes, originals)
     return LookalikeOutcome(out, mask, box, record)
@@ -613,7 +680,8 @@ def choose_donors(target: _Target, bank, level: PrivacyLevel, seed: int = 0, lim
 
     The level's band and every compatibility rule first; after those donors come, as spares for the
     loop, those found by widening the band, then relaxing age, skin and pose, then keeping only gender
-    and mouth. Within each step, donors are ranked by group (age and gender, PerFace's rule) and then by
+    and mouth (perceived gender, child/adult and ethnicity within 40 rating points are never given up:
+    without such a donor the face falls back). Within each step, donors are ranked by group (age and gender, PerFace's rule) and then by
     perceptual similarity plus half the identity margin (the donor's distance from the person in units of
     the recognizer's threshold, the smaller of the two, capped at 2.5): a lookalike cannot move further
     from the person than its donor is, and the crowd check wants a real margin. A non-zero ``seed``
@@ -630,10 +698,12 @@ def choose_donors(target: _Target, bank, level: PrivacyLevel, seed: int = 0, lim
     steps = [
         ("strict", level.band, strict),
         ("band widened", (0.5, 1.0), strict),
-        ("band widened, age, skin and pose relaxed", (0.5, 1.0),
-         replace(strict, max_age_gap=25.0, max_skin_gap=30.0, max_pose_gap=30.0)),
-        ("only gender and mouth kept", (0.0, 1.0), Compatibility(max_age_gap=None, max_skin_gap=None,
-                                                                  max_pose_gap=None)),
+        ("band widened, age, skin, pose and ethnicity relaxed", (0.5, 1.0),
+         replace(strict, max_age_gap=25.0, max_skin_gap=30.0, max_pose_gap=30.0, max_ethnicity_gap=25.0)),
+        # never relaxed: perceived gender and child/adult; the donor's perceived ethnicity within 40 rating
+        # points (the lookalike keeps the person's hair, skin tone and surroundings, so it moves less)
+        ("only gender, child/adult, ethnicity within 40 and mouth kept", (0.0, 1.0),
+         Compatibility(max_age_gap=None, max_skin_gap=None, max_pose_gap=None, max_ethnicity_gap=40.0)),
     ]
     chosen: list[tuple[Donor, str]] = []
     seen = {name for name, score in zip(bank.names, bank.eyewear) if score > EYEWEAR_THRESHOLD}

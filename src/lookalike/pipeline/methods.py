@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from lookalike.errors import LookalikeError
+from lookalike.identity import available_recognizers, resolve_steering
 from lookalike.pipeline.anonymize import AnonymizeConfig
 
 
@@ -79,17 +80,18 @@ class Variant:
 
     @property
     def steered_by(self) -> tuple[str, ...]:
-        if self.steer is None or self.steer == "both":
-            return self.method.steered_by
-        return (self.steer,)
+        return self.method.steered_by if self.steer is None else resolve_steering(self.steer)
 
     def steered(self, steer: str) -> "Variant":
-        """This variant steering on ``steer`` ("both", "dlib" or "facenet")."""
+        """This variant steering on ``steer`` (:func:`~lookalike.identity.resolve_steering`: "all", "both",
+        or names joined by "+"; all but one recognizer is a leave-one-out run)."""
         if not self.method.steered_by:
             raise LookalikeError(f"method {self.method.name!r} does not steer on a recognizer")
-        if steer not in ("both", "dlib", "facenet"):
-            raise LookalikeError(f"steer must be both, dlib or facenet, got {steer!r}")
-        return Variant(self.method, self.level, None if steer == "both" else steer)
+        try:
+            chosen = resolve_steering(steer)
+        except ValueError as exc:
+            raise LookalikeError(str(exc)) from None
+        return Variant(self.method, self.level, None if chosen == self.method.steered_by else steer)
 
     def config(self, base: AnonymizeConfig | None = None) -> AnonymizeConfig:
         """``base`` (default settings if None) with this method and level."""
@@ -110,12 +112,12 @@ METHODS: dict[str, MethodSpec] = {
     "solid": MethodSpec("solid", "solid fill of the face ellipse"),
     "lookalike": MethodSpec("lookalike", "identity regions regenerated from donors until recognizers no longer match",
                             "privacy", "privacy level: low, medium (default) or high", ("low", "medium", "high"),
-                            steered_by=("dlib", "facenet")),
+                            steered_by=available_recognizers()),
     "swap": MethodSpec("swap", "baseline: the whole face replaced by one donor's, without any check"),
     "checked-swap": MethodSpec("checked-swap", "baseline: whole-face swaps from one donor after another, checked and "
                                "falling back as lookalike does at the same level", "privacy",
                                "privacy level: low, medium (default) or high", ("medium",),
-                               steered_by=("dlib", "facenet")),
+                               steered_by=available_recognizers()),
 }
 
 

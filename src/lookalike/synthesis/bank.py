@@ -53,6 +53,8 @@ __all__ = ["CANONICAL_STABLE", "DEFAULT_BANK", "BuildReport", "DonorBank", "appl
 DEFAULT_BANK = Path(__file__).resolve().parent / "models" / "donors_omi_k4.npz"
 
 _FORMAT = 1
+#: Appended to a face's name for its mirrored twin (``DonorBank.build(mirror=True)``).
+MIRROR_SUFFIX = "~mirror"
 #: Name of the canonical frame below; a bank records it, so crops of another frame are never mixed in.
 _FRAME = "stable25-v1"
 
@@ -185,6 +187,9 @@ class DonorBank:
         provenance and license notes, the build summary.
     jpeg_offsets, jpeg : the crops' JPEG data, concatenated (uint8), donor i at ``jpeg[offsets[i]:offsets[i + 1]]``;
         ``jpeg`` is None until first needed when the bank was loaded from ``source``.
+    mirror_of : (N,) for a mirrored donor, the row whose crop it is the left-right mirror of (its pixels
+        are that crop flipped, not stored twice; its landmarks, embeddings and attributes were measured
+        on the flipped crop); -1 for a donor with its own crop.
     source : the file the bank was loaded from, if any.
     """
 
@@ -203,9 +208,14 @@ class DonorBank:
     jpeg: np.ndarray | None = field(default=None, repr=False)
     source: Path | None = None
     report: BuildReport | None = field(default=None, repr=False, compare=False)
+    mirror_of: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         n = len(self.names)
+        self.mirror_of = (np.full(n, -1, np.int64) if self.mirror_of is None
+                          else np.asarray(self.mirror_of, np.int64).reshape(n))
+        if ((self.mirror_of >= 0) & (self.mirror_of[np.clip(self.mirror_of, 0, None)] >= 0)).any():
+            raise ValueError("a mirrored donor must mirror a donor with its own crop")
         self.names = [str(name) for name in self.names]
         self.members = [tuple(str(m) for m in group) for group in self.members]
         self.landmarks = np.asarray(self.landmarks, np.float32).reshape(n, 478, 3)
@@ -234,8 +244,12 @@ class DonorBank:
     def donor_image(self, key: int | str) -> tuple[np.ndarray, np.ndarray]:
         """(size, size, 3) uint8 RGB crop of a donor and its (478, 3) landmarks in crop pixels."""
         i = self.row(key)
-        start, stop = self.jpeg_offsets[i], self.jpeg_offsets[i + 1]
-        return _decode(self._jpeg_data()[start:stop]), self.landmarks[i].copy()
+        source = int(self.mirror_of[i]) if self.mirror_of[i] >= 0 else i
+        start, stop = self.jpeg_offsets[source], self.jpeg_offsets[source + 1]
+        crop = _decode(self._jpeg_data()[start:stop])
+        if source != i:
+            crop = np.ascontiguousarray(crop[:, ::-1])
+        return crop, self.landmarks[i].copy()
 
     def _jpeg_data(self) -> np.ndarray:
         if self.jpeg is None:
@@ -267,7 +281,7 @@ class DonorBank:
             attribute_names=np.array(self.attribute_names, dtype=str), pose=np.asarray(self.pose, np.float32),
             mouth=np.asarray(self.mouth, np.float32), eyewear=self.eyewear,
             recognizers=np.array(list(self.identity), dtype=str), jpeg=jpeg, jpeg_offsets=self.jpeg_offsets,
-            **{f"identity_{k}": np.asarray(v, np.float32) for k, v in self.identity.items()})
+            mirror_of=self.mirror_of, **{f"identity_{k}": np.asarray(v, np.float32) for k, v in self.identity.items()})
 
     @classmethod
     def load(cls, path: str | Path) -> "DonorBank":
@@ -280,7 +294,8 @@ class DonorBank:
             return cls([str(n) for n in data["names"]], members, data["landmarks"], data["embeddings"],
                        data["attributes"], [str(a) for a in data["attribute_names"]], data["pose"], data["mouth"],
                        {str(k): data[f"identity_{k}"] for k in data["recognizers"]}, data["eyewear"], meta,
-                       data["jpeg_offsets"], None, path)
+                       data["jpeg_offsets"], None, path,
+                       mirror_of=data["mirror_of"] if "mirror_of" in data.files else None)
 
     # ------------------------------------------------------------------------------------ build
 
@@ -288,7 +303,7 @@ class DonorBank:
     def build(cls, paths: Sequence[str | Path], *, names: Sequence[str] | None = None, jobs: int = 1,
               prototypes_k: int | None = None, rules: GroupRules | None = None, exclude_eyewear: bool = True,
               one_member_check: bool = True, size: int = 256, quality: int = 90, model: PerceptionModel | None = None,
-              progress: Callable[[str, int, int], None] | None = None) -> "DonorBank":
+              mirror: bool = False, progress: Callable[[str, int, int], None] | None = None) -> "DonorBank":
         """A bank of the main face of each image, or of k-anonymous prototypes of them.
 
         Parameters
@@ -309,6 +324,9 @@ class DonorBank:
         size : side of the stored crops; prototypes are averaged at twice this and shrunk.
         quality : JPEG quality of the stored crops.
         model : perception model (default: the shipped one).
+        mirror : single-face banks only: each face also becomes a second donor, its crop mirrored left to
+            right (named ``NAME~mirror``), measured again on the flipped crop, so a head turned one way
+            finds donors turned the same way. The pixels are not stored twice.
         progress : called with (phase, done, total), phase ``"faces"`` then ``"prototypes"``.
 
         The returned bank's ``report`` (:class:`BuildReport`) accounts for every input. Unreadable images
@@ -327,6 +345,8 @@ class DonorBank:
         if len(set(names)) != len(names):
             raise ValueError("donor names must be unique")
         single = prototypes_k is None
+        if mirror and not single:
+            raise ValueError("mirrored donors are for single-face banks (a prototype's mirror is no one new)")
         if not single:  # checked before hours of work, not after
             if prototypes_k < 2:
                 raise ValueError(f"prototypes need k >= 2 faces, got {prototypes_k}")
@@ -336,7 +356,7 @@ class DonorBank:
             if model.attribute_weights is None:
                 raise ValueError("prototypes need a perception model with its attribute regressor (age, gender, skin)")
         report = BuildReport(images=len(paths))
-        tasks = [(_describe, (path, size if single else 0, quality)) for path in paths]
+        tasks = [(_describe, (path, size if single else 0, quality, mirror)) for path in paths]
         described = run_tasks(tasks, paths, jobs=jobs, on_failure=lambda i, message: ("failed", message),
                               progress=(lambda d, t: progress("faces", d, t)) if progress else None)
         faces: list[tuple[int, dict]] = []
@@ -350,6 +370,8 @@ class DonorBank:
 
         if single:
             donors = [(names[i], (names[i],), d) for i, d in faces]
+            donors += [(f"{names[i]}{MIRROR_SUFFIX}", (names[i],), {**d["mirror"], "mirror_of": row})
+                       for row, (i, d) in enumerate(faces) if d.get("mirror") is not None]
         else:
             donors = _prototypes(faces, paths, names, rules, exclude_eyewear, one_member_check, size, quality, model,
                                  jobs, report, progress)
@@ -363,7 +385,7 @@ class DonorBank:
     @classmethod
     def _assemble(cls, donors: list[tuple[str, tuple[str, ...], dict]], model: PerceptionModel, size: int,
                   prototypes_k: int | None) -> "DonorBank":
-        jpegs = [np.frombuffer(d["jpeg"], np.uint8) for _, _, d in donors]
+        jpegs = [np.frombuffer(d.get("jpeg", b""), np.uint8) for _, _, d in donors]
         offsets = np.cumsum([0] + [len(j) for j in jpegs])
         table = {key: np.stack([d["parts"][key] for _, _, d in donors]) if donors else np.zeros((0, 0), np.float32)
                  for key in ("dlib", "facenet", "shape", "appearance", "pose", "mouth")}
@@ -373,7 +395,8 @@ class DonorBank:
                    np.stack([d["landmarks"] for _, _, d in donors]) if donors else np.zeros((0, 478, 3)),
                    pool.embeddings, pool.attributes, pool.attribute_names, pool.pose, pool.mouth,
                    {k: pool.identity[k] for k in RECOGNIZERS}, np.array([d["eyewear"] for _, _, d in donors]),
-                   meta, offsets, np.concatenate(jpegs) if jpegs else np.zeros(0, np.uint8))
+                   meta, offsets, np.concatenate(jpegs) if jpegs else np.zeros(0, np.uint8),
+                   mirror_of=np.array([d.get("mirror_of", -1) for _, _, d in donors], np.int64))
 
 
 def _prototypes(faces: list[tuple[int, dict]], paths: list[Path], names: list[str], rules: GroupRules,
@@ -419,10 +442,11 @@ def _prototypes(faces: list[tuple[int, dict]], paths: list[Path], names: list[st
 # ------------------------------------------------------------------------------ worker functions
 
 
-def _describe(path: Path, size: int, quality: int) -> tuple[str, object]:
+def _describe(path: Path, size: int, quality: int, mirror: bool = False) -> tuple[str, object]:
     """("ok", description) of the main face of one image, ("no_face", reason) or ("failed", message).
 
-    ``size`` > 0 also cuts and encodes the donor crop (single-face banks).
+    ``size`` > 0 also cuts and encodes the donor crop (single-face banks); ``mirror`` then also describes
+    the crop flipped left to right (``description["mirror"]``, None when its face is not found again).
     """
     from lookalike.errors import error_line
     from lookalike.io.images import load_image
@@ -445,6 +469,15 @@ def _describe(path: Path, size: int, quality: int) -> tuple[str, object]:
             crop = warp_similarity(image, matrix, size)
             out["jpeg"] = _encode(crop, quality)
             out["landmarks"] = apply_similarity(matrix, face.landmarks)
+            if mirror:
+                # measured on the stored pixels flipped, exactly what donor_image will hand out
+                flipped = np.ascontiguousarray(_decode(np.frombuffer(out["jpeg"], np.uint8))[:, ::-1])
+                found = [f for f in detect(flipped) if f.landmarks is not None]
+                centre = np.array([size / 2, size / 2])
+                twin = min(found, key=lambda f: float(np.linalg.norm(f.center - centre))) if found else None
+                out["mirror"] = None if twin is None else {
+                    "parts": face_features(flipped, twin).parts, "eyewear": eyewear_score(flipped, twin.landmarks),
+                    "gaze": gaze(twin.landmarks), "landmarks": twin.landmarks.astype(np.float32)}
         return "ok", out
     except Exception as exc:  # one bad file must not end a batch
         return "failed", error_line(path, exc)

@@ -38,7 +38,8 @@ from lookalike.saliency.regions import SALIENCY_REGIONS, region_labels, vertex_l
 from lookalike.synthesis.transplant import (MAX_MORPH, laplacian_blend, match_colour, morph_landmarks,
                                             reinject_detail, warp_to_landmarks)
 
-__all__ = ["MAX_MORPH", "Regeneration", "RegenerationConfig", "face_box_window", "regenerate"]
+__all__ = ["MAX_MORPH", "OCCLUDABLE", "Regeneration", "RegenerationConfig", "face_box_window", "is_monochrome",
+           "frames", "occluders", "regenerate", "with_chroma_of"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,10 @@ class RegenerationConfig:
         tone and lighting come from the person; in between, a mix. The person's shading carries identity
         for recognizers, so the stronger styles raise it; the donor's own shading then shows more (a
         prototype's hairline or strand of hair on the forehead, for instance), so only the last ones do.
+    keep_occluders : what lies in front of the person's skin (hair over the forehead or cheeks, glasses
+        frames and arms, a beard) stays where it is, in front of the new face, and what lies in front
+        of the donor's skin (its fringe, its glasses) is never brought (:func:`occluders`).
+    eyewear : the person wears glasses: their frames (:func:`frames`) stay in front of the new eyes too.
     """
 
     margin: float = 0.35
@@ -67,6 +72,8 @@ class RegenerationConfig:
     keep_open_mouth: bool = True
     open_mouth: float = 0.06
     shading: float = 0.0
+    keep_occluders: bool = True
+    eyewear: bool = False
 
 
 @dataclass(frozen=True)
@@ -161,13 +168,31 @@ def regenerate(image: np.ndarray, landmarks: np.ndarray, donor: np.ndarray, dono
     if holes.any() and coverage.any():
         warped = cv2.inpaint(warped, holes.astype(np.uint8), 3, cv2.INPAINT_TELEA)
         coverage = np.maximum(coverage, holes.astype(np.float32))
-    stats = np.where(coverage > 0, labels, -1).astype(np.int16)
+    if config.keep_occluders:
+        # the donor's hair strands or frames over its skin are not brought: those pixels come from the person
+        donor_occluders = occluders(donor, donor_landmarks)
+        if donor_occluders.any():
+            moved_occluders, _ = warp_to_landmarks(donor_occluders.astype(np.uint8)[..., None].repeat(3, axis=2) * 255, donor_landmarks,
+                                                   geometry, shape)
+            coverage = coverage * (1.0 - moved_occluders[..., 0].astype(np.float32) / 255.0)
+    stats = np.where(coverage > 0.5, labels, -1).astype(np.int16)
     matched = match_colour(warped, base, stats, shading=config.shading)
     overlay = np.where(coverage[..., None] > 0, matched, base)
     hard = (np.isin(labels, chosen) & (coverage > 0)).astype(np.float32)
     keep = _kept(shape, geometry, local, np.asarray(donor_landmarks, np.float32), unit, config)
     if keep is not None:
         hard *= 1.0 - keep
+    if config.keep_occluders:
+        # The person's hair over the face, glasses frames and beard stay in front of the new face: they
+        # come from the person's own pixels on the new geometry (so a fringe or a frame follows the
+        # forehead and eyes it lies on), and the multi-band blend joins them to the donor's skin.
+        mine = occluders(crop, local)
+        if config.eyewear:
+            mine |= frames(crop, local, mine)
+        if mine.any():
+            moved = warp_to_landmarks(mine.astype(np.uint8)[..., None].repeat(3, axis=2) * 255, local, geometry,
+                                      shape)[0][..., 0] if base is not crop else mine.astype(np.uint8) * 255
+            hard *= 1.0 - moved.astype(np.float32) / 255.0
     # erode first so the feathered edge stays inside the donor's coverage
     feather = config.feather * unit
     radius = max(int(round(feather)), 1)
@@ -177,11 +202,142 @@ def regenerate(image: np.ndarray, landmarks: np.ndarray, donor: np.ndarray, dono
 
     # 3. the target's own fine texture back under the donor's pixels
     result = reinject_detail(blended, base, soft, sigma=config.detail * unit, amount=config.detail_amount)
+    if is_monochrome(crop):
+        result = with_chroma_of(result, base)
+
     changed = (result != crop).any(axis=-1).astype(np.float32)
     mask = np.maximum(changed, soft)
     moved = geometry.copy()
     moved[:, :2] += (x0, y0)
     return Regeneration(image=result, mask=mask, box=box, regions=tuple(regions), morph=float(morph), landmarks=moved)
+
+
+#: A picture is monochrome when almost none of it has colour (chroma, the CIELAB a*, b* distance from
+#: neutral grey, above :data:`_COLOURED` in OpenCV's 8-bit units, on fewer than 5% of its lit pixels), or
+#: when its colour has one hue (sepia, cyanotype): the chroma-weighted circular spread of hue angles under
+#: :data:`MONOCHROME_HUE_SPREAD` degrees. Skin against any background, or skin against lips, eyes and
+#: hair, spreads far wider.
+MONOCHROME_HUE_SPREAD = 6.0
+_COLOURED = 4.0
+
+
+def is_monochrome(image: np.ndarray) -> bool:
+    """Whether an RGB uint8 picture is grey or a single tint (sepia, cyanotype...), by its hues.
+
+    >>> grey = np.repeat(np.arange(256, dtype=np.uint8)[None, :, None], 3, axis=2).repeat(8, axis=0)
+    >>> sepia = (grey * np.array([1.0, 0.85, 0.65])).astype(np.uint8)
+    >>> from skimage.data import astronaut
+    >>> is_monochrome(grey), is_monochrome(sepia), is_monochrome(astronaut())
+    (True, True, False)
+    """
+    lab = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2LAB).reshape(-1, 3).astype(np.float64)
+    lit = (lab[:, 0] > 20) & (lab[:, 0] < 235)  # chroma is undefined near black and white
+    a, b = lab[lit, 1] - 128.0, lab[lit, 2] - 128.0
+    chroma = np.hypot(a, b)
+    coloured = chroma > _COLOURED
+    if coloured.sum() < 0.05 * max(len(chroma), 1):
+        return True
+    weights = chroma[coloured]
+    resultant = np.hypot((weights * a[coloured] / chroma[coloured]).sum(),
+                         (weights * b[coloured] / chroma[coloured]).sum()) / weights.sum()
+    spread = np.degrees(np.sqrt(-2.0 * np.log(max(resultant, 1e-12))))  # circular standard deviation
+    return bool(spread < MONOCHROME_HUE_SPREAD)
+
+
+def with_chroma_of(image: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """``image``'s lightness with ``reference``'s chroma (CIELAB a*, b*): a face in a grey or tinted photo
+    keeps the photo's colour, whatever colour the donor was."""
+    lab = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2LAB)
+    lab[..., 1:] = cv2.cvtColor(np.ascontiguousarray(reference), cv2.COLOR_RGB2LAB)[..., 1:]
+    return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
+
+
+#: Regions where anything that is not skin is in front of the face: hair, glasses, a beard. Eyes, brows,
+#: nose (nostrils) and mouth are not skin either, but they are the features to change.
+OCCLUDABLE = ("forehead", "right_cheek", "left_cheek", "chin", "right_jaw", "left_jaw")
+#: Regions whose pixels describe the face's skin colour.
+_SKIN_SAMPLE = ("right_cheek", "left_cheek", "forehead")
+
+
+def occluders(image: np.ndarray, landmarks: np.ndarray, *, tolerance: float = 4.0) -> np.ndarray:
+    """(H, W) bool: pixels of the face's skin regions (:data:`OCCLUDABLE`) that are not skin.
+
+    The face's skin colour is learnt from its cheeks and forehead (CIELAB median and spread, robust to
+    what covers part of them); a pixel whose colour is more than ``tolerance`` spreads away (lightness
+    counted at half weight: shading is not an occluder), or that is far darker than the skin, is hair,
+    a frame or a beard. Specks (pores, moles) are dropped; strands and frames are kept whole.
+
+    >>> from skimage.data import astronaut
+    >>> from lookalike.pipeline import detect
+    >>> image = astronaut()
+    >>> landmarks = detect(image)[0].landmarks
+    >>> bare = occluders(image, landmarks)
+    >>> fringe = image.copy()
+    >>> x, y = landmarks[151, :2].astype(int)   # a dark strand across the middle of the forehead
+    >>> fringe[y - 4:y + 4, x - 20:x + 20] = (40, 30, 20)
+    >>> int(occluders(fringe, landmarks).sum() - bare.sum()) > 200
+    True
+    """
+    shape = image.shape[:2]
+    labels = region_labels(shape, landmarks)
+    sample = np.isin(labels, [SALIENCY_REGIONS.index(r) for r in _SKIN_SAMPLE])
+    where = np.isin(labels, [SALIENCY_REGIONS.index(r) for r in OCCLUDABLE])
+    if sample.sum() < 50 or not where.any():
+        return np.zeros(shape, bool)
+    lab = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2LAB).astype(np.float32)
+    skin = lab[sample]
+    centre = np.median(skin, axis=0)
+    spread = np.maximum(1.4826 * np.median(np.abs(skin - centre), axis=0), (6.0, 2.0, 2.0))
+    z = (lab - centre) / spread
+    distance = np.sqrt((0.5 * z[..., 0]) ** 2 + z[..., 1] ** 2 + z[..., 2] ** 2)
+    unit = max(float(np.sqrt(where.sum())) / 20.0, 1.0)  # about a twentieth of the face's side
+    # Not on the face's outline: there the mesh's last ring holds background and hair beside the face,
+    # and kept in place they would draw the old outline beside a moved one.
+    inset = max(int(round(0.8 * unit)), 1)
+    where = cv2.erode(where.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * inset + 1,) * 2)) > 0
+    # Far darker than the skin is hair, on the forehead (a fringe); lower down it may be a deep shadow.
+    dark = (lab[..., 0] < 0.55 * centre[0]) & (labels == SALIENCY_REGIONS.index("forehead"))
+    found = (where & ((distance > tolerance) | dark)).astype(np.uint8)
+    radius = max(int(round(0.15 * unit)), 1)
+    found = cv2.morphologyEx(found, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2))
+    count, component, stats, _ = cv2.connectedComponentsWithStats(found, connectivity=8)
+    small = np.flatnonzero(stats[:, cv2.CC_STAT_AREA] < unit * unit)
+    small = small[small > 0]
+    if small.size:
+        found[np.isin(component, small)] = 0
+    return found.astype(bool)
+
+
+def frames(image: np.ndarray, landmarks: np.ndarray, outside: np.ndarray | None = None) -> np.ndarray:
+    """(H, W) bool: a pair of glasses' frames around and between the eyes.
+
+    Thin dark lines (a morphological black-hat of the lightness, thinner than a tenth of the eyes'
+    distance) over the eyes, brows and nose bridge, kept where they are long (rims and the bridge run
+    across most of an eye) or join what ``outside`` (:func:`occluders`) already found around the eyes
+    (the arms at the temples): lashes and creases are short and stand alone.
+    """
+    shape = image.shape[:2]
+    unit = max(interocular(landmarks), 1.0)
+    labels = region_labels(shape, landmarks)
+    band = np.isin(labels, [SALIENCY_REGIONS.index(r) for r in ("right_eye", "left_eye", "nose", "right_cheek",
+                                                                 "left_cheek", "forehead")]).astype(np.uint8)
+    grow = max(int(round(0.1 * unit)), 1)
+    band = cv2.dilate(band, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1,) * 2)) > 0
+    lightness = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2LAB)[..., 0]
+    size = max(int(round(0.1 * unit)) | 1, 3)
+    hat = cv2.morphologyEx(lightness, cv2.MORPH_BLACKHAT, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
+    thin = (band & (hat > 18)).astype(np.uint8)
+    count, component, stats, _ = cv2.connectedComponentsWithStats(thin, connectivity=8)
+    if count <= 1:
+        return np.zeros(shape, bool)
+    long = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]) > 0.45 * unit
+    joined = np.zeros(count, bool)
+    if outside is not None and outside.any():
+        near = cv2.dilate(outside.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        joined[np.unique(component[near & (thin > 0)])] = True
+    keep = (long | joined)
+    keep[0] = False
+    return keep[component]
 
 
 def _kept(shape: tuple[int, int], geometry: np.ndarray, original: np.ndarray, donor: np.ndarray, unit: float,

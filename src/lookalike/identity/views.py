@@ -1,0 +1,93 @@
+"""The ways an attacker may cut a face out before embedding it: a family of *views* of one face.
+
+A check that embeds an anonymized face only the way the closed loop aligns it is fooled by whatever
+slipped past that one pipeline by chance (the first candidate that passes is selected for luck). An
+attacker knows where the face was, but crops it their own way: another alignment, a looser or tighter
+box, a mirror image, a re-encoded copy. :data:`VIEWS` are those ways; :func:`view_embeddings` embeds a
+face under each, batched per recognizer, so a check can take the worst.
+
+Every view is applied alike to the original and to the anonymized face (an attacker's gallery is
+processed by the same pipeline as the probe).
+
+>>> [view.name for view in VIEWS]
+['aligned', 'mirrored', 'jpeg75', 'box', 'shifted']
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import cv2
+import numpy as np
+
+from lookalike.types import Face
+
+
+@dataclass(frozen=True)
+class View:
+    """One way to cut a face out.
+
+    box_scale : the detector box grown (>1) or shrunk (<1) about its centre, with the keypoints moved by
+        ``shift`` of the box width to the right and down, and scaled about the box centre by ``box_scale``
+        too (a detector that sits a little differently on the face).
+    keypoints : False drops the 5 keypoints: the recognizer falls back to its box crop (an attacker
+        without a landmark detector).
+    mirror : the aligned crop flipped left to right.
+    jpeg : re-encode the image at this JPEG quality first (0: no).
+    """
+
+    name: str
+    box_scale: float = 1.0
+    shift: float = 0.0
+    keypoints: bool = True
+    mirror: bool = False
+    jpeg: int = 0
+
+    def face(self, face: Face) -> Face:
+        """``face`` as this view's detector would report it."""
+        if self.box_scale == 1.0 and self.shift == 0.0 and self.keypoints:
+            return face
+        box = np.asarray(face.box, np.float64)
+        centre = (box[:2] + box[2:]) / 2
+        width = box[2] - box[0]
+        moved = centre + self.shift * width
+        corners = moved + (box.reshape(2, 2) - centre) * self.box_scale
+        keypoints = (np.full((5, 2), np.nan, np.float32) if not self.keypoints else
+                     (moved + (np.asarray(face.keypoints, np.float64) - centre) * self.box_scale).astype(np.float32))
+        return replace(face, box=corners.reshape(4).astype(np.float32), keypoints=keypoints)
+
+    def image(self, image: np.ndarray) -> np.ndarray:
+        if not self.jpeg:
+            return image
+        ok, data = cv2.imencode(".jpg", cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2BGR),
+                                [cv2.IMWRITE_JPEG_QUALITY, self.jpeg])
+        return cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB) if ok else image
+
+
+#: The views every check takes, the loop's own alignment first.
+#: Five, not more: each costs an embedding per recognizer for every candidate that passes the first.
+VIEWS: tuple[View, ...] = (
+    View("aligned"),
+    View("mirrored", mirror=True),
+    View("jpeg75", jpeg=75),
+    View("box", box_scale=1.1, keypoints=False),
+    View("shifted", box_scale=1.08, shift=0.03),
+)
+
+
+def view_embeddings(recognizer, image: np.ndarray, face: Face, reference: np.ndarray | None = None,
+                    views: tuple[View, ...] = VIEWS) -> np.ndarray:
+    """(len(views), d) embeddings of ``face`` in ``image`` under each view, in one batch.
+
+    ``reference``: the untouched image whose face geometry decides where landmark-based recognizers cut
+    (as in :meth:`~lookalike.identity.base.Recognizer.align`); it gets the same re-encoding as ``image``.
+    """
+    chips = []
+    for view in views:
+        seen = view.image(image)
+        geometry = None if reference is None else (reference if not view.jpeg else view.image(reference))
+        chip = recognizer.align(seen, view.face(face), reference=geometry)
+        chips.append(np.ascontiguousarray(chip[:, ::-1]) if view.mirror else chip)
+    return recognizer.embed_aligned(np.stack(chips))
+
+
+__all__ = ["VIEWS", "View", "view_embeddings"]
