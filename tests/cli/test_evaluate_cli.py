@@ -90,7 +90,9 @@ def test_evaluate_steered_by(photos, tmp_path):
 def test_benchmark_steer_makes_one_row_per_steering_choice():
     from lookalike.cli.evaluate import _variants
 
-    variants = _variants("blur,lookalike", ["lookalike=medium"], "both,dlib,facenet")
+    from lookalike.identity import available_recognizers
+
+    variants = _variants("blur,lookalike", ["lookalike=medium"], "all,dlib")
     assert [v.label for v in variants] == ["blur 0.025", "blur 0.05", "blur 0.1", "blur 0.15", "lookalike medium",
-                                           "lookalike medium (steer dlib)", "lookalike medium (steer facenet)"]
-    assert [v.steered_by for v in variants[4:]] == [("dlib", "facenet"), ("dlib",), ("facenet",)]
+                                           "lookalike medium (steer dlib)"]
+    assert [v.steered_by for v in variants[4:]] == [available_recognizers(), ("dlib",)]

@@ -4,7 +4,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from lookalike.identity import available_recognizers
 from lookalike.identity.views import VIEWS
+from lookalike.synthesis.bank import default_bank
 import pytest
 
 from lookalike.pipeline import anonymize, detect
@@ -55,7 +57,7 @@ def test_the_face_becomes_a_lookalike_no_recognizer_matches(outcome):
     record = outcome.record
     assert record["reached"] is True
     assert record["fallback"] is None
-    assert record["donor"].startswith("proto-")
+    assert record["donor"] in default_bank().names
     assert record["privacy"] == "medium" and record["k"] == PRIVACY_LEVELS["medium"].k
     for name in ("dlib", "facenet"):
         measured = record["recognizers"][name]
@@ -263,6 +265,8 @@ def test_benchmark_variants_of_the_lookalike_method():
     assert held_out.label == "lookalike medium (steer dlib)" and held_out.steered_by == ("dlib",)
     assert held_out.config().steer == "dlib" and held_out.config().privacy == "medium"
     assert variants[1].steered("both").steered_by == ("dlib", "facenet")
+    assert variants[1].steered("all").label == "lookalike medium"  # the default names no steering
+    assert variants[1].steered("facenet+dlib").steered_by == ("facenet", "dlib")
     with pytest.raises(Exception, match="does not steer"):
         get_method("blur").variant(0.1).steered("dlib")
 
@@ -296,8 +300,8 @@ def test_the_swap_baseline_replaces_the_face_unchecked(astronaut, face):
     result = anonymize(astronaut, method="swap", faces=[face])
     record = result.faces[0]
     assert record.method == "swap" and record.lookalike["reached"] is None
-    assert record.lookalike["donor"].startswith("proto-") and record.fallback is None
-    assert set(record.lookalike["recognizers"]) == {"dlib", "facenet"}  # measured, though not checked
+    assert record.lookalike["donor"] in default_bank().names and record.fallback is None
+    assert set(record.lookalike["recognizers"]) == set(available_recognizers())  # measured, though not checked
 
 
 def test_the_checked_swap_baseline_swaps_whole_faces_under_the_same_check(astronaut, face):
@@ -312,7 +316,7 @@ def test_the_checked_swap_baseline_swaps_whole_faces_under_the_same_check(astron
     result = anonymize(astronaut, method="checked-swap", faces=[face])
     record = result.faces[0].lookalike
     assert result.faces[0].method == "checked-swap" and record["privacy"] == "medium (checked swap)"
-    assert record["k"] == 10 and record["steer"] == ["dlib", "facenet"] and record["reached"]
+    assert record["k"] == 10 and record["steer"] == list(available_recognizers()) and record["reached"]
     assert record["style"] == "strong" and record["morph"] == 1.0 and set(record["regions"]) == set(SALIENCY_REGIONS)
 
 

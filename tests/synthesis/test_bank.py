@@ -149,16 +149,19 @@ def test_prototype_bank_averages_groups(tmp_path, astronaut, face):
 # ------------------------------------------------------------------------------------ shipped bank
 
 
-def test_shipped_bank_is_k4_prototypes_of_development_faces_only():
+def test_shipped_bank_is_single_development_faces_and_their_mirrors():
     if not DEFAULT_BANK.is_file():
         pytest.skip(f"{DEFAULT_BANK} not built yet")
-    assert DEFAULT_BANK.stat().st_size < 25e6
+    assert DEFAULT_BANK.stat().st_size < 40e6
     bank = default_bank()
     assert default_bank() is bank
-    assert bank.meta["prototypes_k"] == 4 and len(bank) >= 40
-    numbers = [int(re.fullmatch(r"(\d{4})\.jpg", m).group(1)) for group in bank.members for m in group]
-    assert all(len(group) == 4 for group in bank.members)
-    assert max(numbers) <= 600 and len(numbers) == len(set(numbers))  # hold-out 601-804 never, each face once
+    assert bank.meta["prototypes_k"] is None and bank.size == 512 and len(bank) >= 1000
+    assert all(len(group) == 1 for group in bank.members)
+    numbers = [int(re.fullmatch(r"(\d{4})\.jpg", group[0]).group(1)) for group in bank.members]
+    assert max(numbers) <= 600  # hold-out 601-804 never
+    mirrored = bank.mirror_of >= 0
+    assert mirrored.sum() >= 0.9 * (~mirrored).sum()  # nearly every face also mirrored
+    assert [bank.members[i] for i in np.flatnonzero(mirrored)] == [bank.members[j] for j in bank.mirror_of[mirrored]]
     from lookalike.perception import load_model
     from lookalike.perception.donors import model_fingerprint
 

@@ -12,7 +12,7 @@ refuse a donor that contains the target itself (:meth:`DonorBank.containing`).
 
 One ``.npz`` file holds a bank, with a format version and the fingerprint of the perception model that
 embedded it. Loading reads the small arrays only; the JPEG data is read the first time a donor's image
-is asked for. The shipped bank (k=4 prototypes of OMI faces 1-600) is loaded once per process by
+is asked for. The shipped bank (every usable OMI face of 1-600 and its mirror image, at 512 px) is loaded once per process by
 :func:`default_bank`.
 
 >>> from skimage.data import astronaut
@@ -50,7 +50,7 @@ __all__ = ["CANONICAL_STABLE", "DEFAULT_BANK", "BuildReport", "DonorBank", "appl
            "default_bank", "warp_similarity"]
 
 #: The bank shipped with the package (see ``models/LICENSE-donors-omi.txt``).
-DEFAULT_BANK = Path(__file__).resolve().parent / "models" / "donors_omi_k4.npz"
+DEFAULT_BANK = Path(__file__).resolve().parent / "models" / "donors_omi.npz"
 
 _FORMAT = 1
 #: Appended to a face's name for its mirrored twin (``DonorBank.build(mirror=True)``).
