@@ -51,9 +51,9 @@ def test_evaluate_reports_a_missing_file_and_exits_1(photos, tmp_path, astronaut
     (["--methods", "solid", "--levels", "solid=3"], "has no levels"),
     (["--recognizers", "arcface"], "--recognizers"),
     (["--limit", "0"], "--limit"),
-    (["--methods", "lookalike", "--steer", "arcface"], "--steer: expected distinct names"),
-    (["--methods", "lookalike", "--steer", ","], "--steer: expected distinct names"),
-    (["--methods", "lookalike", "--steer", "both,both"], "--steer: expected distinct names"),
+    (["--methods", "lookalike", "--steer", "arcface"], "--steer: steer: expected all, both, or recognizer names"),
+    (["--methods", "lookalike", "--steer", ","], "--steer: expected distinct steering sets"),
+    (["--methods", "lookalike", "--steer", "both,facenet+dlib"], "--steer: expected distinct steering sets"),
     (["--methods", "lookalike", "--levels", "lookalike=extreme"], "level 'extreme' is not a valid privacy"),
 ])
 def test_benchmark_usage_errors(photos, tmp_path, arguments, message):

@@ -101,10 +101,11 @@ def _variants(methods: str, levels: list[str], steer: str = "all"):
 
     steers = [x.strip() for x in steer.split(",") if x.strip()]
     try:
-        chosen = [resolve_steering(x) for x in steers]
+        sets = [tuple(sorted(resolve_steering(x))) for x in steers]
     except ValueError as exc:
         usage_error(f"--steer: {exc}")
-    if not steers or len(set(chosen)) != len(chosen):
+        raise  # usage_error exits; this line is for type checkers
+    if not steers or len(set(sets)) != len(sets):
         usage_error(f"--steer: expected distinct steering sets, got {steer!r}")
     try:
         variants = [v for name in names for v in get_method(name).variants(chosen.get(name))]
