@@ -15,6 +15,7 @@ import numpy as np
 from lookalike.evaluation.metrics import retrieval_rank
 from lookalike.evaluation.measure import OriginalFaces, VariantOutcome
 from lookalike.identity import get_recognizer
+from lookalike.perception.donors import ETHNICITIES
 
 #: Every metric in the report, with its direction; the report and the docs are generated from this.
 METRICS: dict[str, tuple[str, str]] = {
@@ -175,7 +176,9 @@ def _utility_summary(rows: list[dict], outcomes: list[VariantOutcome]) -> dict:
 
 
 #: Predicted attributes the report follows: what a viewer notices first about a face.
-KEY_ATTRIBUTES = ("age", "gender", "skin-color", "hair-color", "long-haired", "happy")
+KEY_ATTRIBUTES = ("age", "gender", "skin-color", "hair-color", "long-haired", "happy", *ETHNICITIES)
+#: A perceived-ethnicity rating (0-100) that moves by more than this counts as an ethnicity changed.
+ETHNICITY_MOVED = 25.0
 
 
 def _attribute_summary(pairs: list[tuple[np.ndarray, np.ndarray]]) -> dict:
@@ -193,6 +196,10 @@ def _attribute_summary(pairs: list[tuple[np.ndarray, np.ndarray]]) -> dict:
         a, b = before[:, names.index(name)], after[:, names.index(name)]
         r = float(np.corrcoef(a, b)[0, 1]) if len(a) > 2 and a.std() > 0 and b.std() > 0 else None
         out[name] = {"mad": _round(np.abs(a - b).mean(), 3), "correlation": _round(r, 4)}
+    ethnic = [names.index(name) for name in ETHNICITIES if name in names]
+    if ethnic:  # what a viewer reads as a changed ethnicity: any perceived-ethnicity rating moved a lot
+        moved = np.abs(before[:, ethnic] - after[:, ethnic]).max(axis=1)
+        out["ethnicity_moved_over_25"] = _round(float((moved > ETHNICITY_MOVED).mean()), 4)
     return out
 
 
