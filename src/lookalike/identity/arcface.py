@@ -106,8 +106,11 @@ class TfjsRecognizer:
     def net(self) -> GraphModule:
         """The torch module, loaded on first use."""
         if self._net is None:
-            net, self.meta = load_graph(MODELS_DIR / self.weights)
-            self._net = net.to(self.device)
+            # Loaded outside inference mode (the first call may come from inside it), so the weights stay
+            # usable by gradient-based callers.
+            with torch.inference_mode(False):
+                net, self.meta = load_graph(MODELS_DIR / self.weights)
+                self._net = net.to(self.device)
         return self._net
 
     def align_with_matrix(self, image: np.ndarray, face: Face) -> tuple[np.ndarray, np.ndarray]:
