@@ -143,3 +143,11 @@ def test_missing_weights_raise_a_clear_error(tmp_path):
 
     with pytest.raises(ModelNotAvailableError, match="make_human_recognizers"):
         load_graph(tmp_path / "nothing.npz")
+
+
+def test_usable_as_an_evaluation_attacker(astronaut):
+    from lookalike.evaluation.measure import EvaluationConfig, measure_original
+
+    config = EvaluationConfig(recognizers=("mobileface",), perception=False)
+    original = measure_original(astronaut, config)
+    assert original.embeddings["mobileface"].shape == (1, 256)
