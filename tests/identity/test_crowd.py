@@ -104,7 +104,8 @@ def test_build_embeds_the_main_face_and_skips_bad_images(tmp_path, astronaut):
 
     image = load_image(paths[0]).rgb
     face = detect(image)[0]
-    for name in ("dlib", "facenet"):
+    assert crowd.recognizers == ("dlib", "facenet", "mobileface")  # default: every registered recognizer
+    for name in crowd.recognizers:
         np.testing.assert_allclose(crowd.embeddings[name][0], get_recognizer(name).embed(image, face), atol=1e-5)
 
 
@@ -113,7 +114,7 @@ def test_shipped_crowd_holds_development_faces_only():
         pytest.skip(f"{DEFAULT_CROWD} not built yet")
     crowd = default_crowd()
     assert default_crowd() is crowd
-    assert crowd.recognizers == ("dlib", "facenet") and len(crowd) >= 590
+    assert crowd.recognizers == ("dlib", "facenet", "mobileface") and len(crowd) >= 590
     numbers = [int(re.fullmatch(r"(\d{4})\.jpg", name).group(1)) for name in crowd.names]
     assert max(numbers) <= 600 and len(set(numbers)) == len(numbers)  # hold-out 601-804 never
     # face 0 as the original and its nearest other crowd face as the "anonymized" one: no crowd face is

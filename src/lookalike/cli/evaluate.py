@@ -14,7 +14,7 @@ from lookalike.errors import LookalikeError
 REPORT_DIR = Path("lookalike-report")
 
 _JOBS_HELP = "Worker processes (default: one per CPU core; each loads the models once)."
-_RECOGNIZERS_HELP = "Attacking recognizers, comma-separated (default: dlib,facenet)."
+_RECOGNIZERS_HELP = "Attacking recognizers, comma-separated: dlib, facenet, mobileface (default: dlib,facenet)."
 
 
 def register(app: typer.Typer) -> None:

@@ -59,11 +59,13 @@ def similarity_command(
             raise typer.Exit(1)
         faces[str(path)] = parts
     names = list(faces)
+    # The recognizers whose embeddings the perception features carry (dlib and FaceNet).
+    shown = [n for n in available_recognizers() if n in faces[names[0]]]
     embedded = head.embed({k: np.stack([faces[n][k] for n in names]) for k in faces[names[0]]})
     rows = []
     for (i, a), (j, b) in itertools.combinations(enumerate(names), 2):
         row = {"a": a, "b": b, "perceptual_similarity": round(float(similarity(embedded[i], embedded[j])), 4)}
-        for name in available_recognizers():
+        for name in shown:
             recognizer = get_recognizer(name)
             distance = float(recognizer.distance(faces[a][name], faces[b][name]))
             row[name] = {"distance": round(distance, 4), "threshold": recognizer.threshold,
@@ -72,12 +74,12 @@ def similarity_command(
     if as_json:
         print(json.dumps({"model": str(model or "default"), "pairs": rows}, indent=2))
         return
-    table = Table("a", "b", "perceptual similarity", *[f"{n} distance" for n in available_recognizers()],
+    table = Table("a", "b", "perceptual similarity", *[f"{n} distance" for n in shown],
                   caption="similarity 1 = same look, 0.5 = unrelated; distance <= threshold = same person")
     for row in rows:
         table.add_row(row["a"], row["b"], f"{row['perceptual_similarity']:.3f}",
                       *[f"{row[n]['distance']:.3f} ({'same' if row[n]['same'] else 'different'})"
-                        for n in available_recognizers()])
+                        for n in shown])
     out.print(table)
 
 

@@ -44,7 +44,7 @@ class EvaluationConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    recognizers: tuple[Literal["dlib", "facenet"], ...] = ("dlib", "facenet")
+    recognizers: tuple[Literal["dlib", "facenet", "mobileface"], ...] = ("dlib", "facenet")
     rotations: Rotations = "coarse"
     threshold: float | None = Field(None, gt=0.0, lt=1.0)
     face_scale: float = Field(1.7, ge=1.0, le=4.0)

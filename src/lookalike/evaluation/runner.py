@@ -240,7 +240,8 @@ def _report(kind: str, outcomes: list[ImageOutcome], labels: list[str], config: 
     }
 
 
-_DISTANCES = {"dlib": "Euclidean distance of 128-D embeddings", "facenet": "cosine distance (1 - cos) of 512-D embeddings"}
+_DISTANCES = {"dlib": "Euclidean distance of 128-D embeddings", "facenet": "cosine distance (1 - cos) of 512-D embeddings",
+              "mobileface": "cosine distance (1 - cos) of 256-D embeddings"}
 
 
 def software_versions() -> dict[str, str]:

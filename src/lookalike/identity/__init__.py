@@ -2,7 +2,7 @@
 
 >>> from lookalike.identity import available_recognizers
 >>> available_recognizers()
-('dlib', 'facenet')
+('dlib', 'facenet', 'mobileface')
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from lookalike.identity.base import Recognizer
 _FACTORIES = {
     "dlib": ("lookalike.identity.dlib_resnet", "DlibRecognizer"),
     "facenet": ("lookalike.identity.facenet", "FaceNetRecognizer"),
+    "mobileface": ("lookalike.identity.mobileface", "MobileFaceRecognizer"),
 }
 
 

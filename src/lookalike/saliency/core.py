@@ -497,8 +497,8 @@ def _shares(scores: dict[str, float]) -> dict[str, float]:
 def _recognizer_names(recognizer: str) -> tuple[str, ...]:
     from lookalike.identity import available_recognizers
 
-    if recognizer == "both":
-        return available_recognizers()
+    if recognizer == "both":  # dlib and FaceNet, as before more recognizers were registered
+        return ("dlib", "facenet")
     if recognizer not in available_recognizers():
         raise ValueError(f"unknown recognizer {recognizer!r}; choose facenet, dlib or both")
     return (recognizer,)
