@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import pickle
 import sys
 import time
 from pathlib import Path
@@ -53,21 +54,7 @@ def main() -> int:
     anonymized = {p.stem: p for p in args.anonymized.rglob("*") if p.suffix.lower() in SUFFIXES}
     view_names = [v.name for v in VIEWS] + ["detector"]
 
-    gallery = {n: [] for n in names}  # recognizer -> list of (V+1, d)
-    kept, faces = [], []
-    for path in originals:
-        rgb = load_image(path).rgb
-        found = detect(rgb)
-        if not found:
-            continue
-        face = found[0]
-        kept.append(path)
-        faces.append(face)
-        for name in names:
-            recognizer = get_recognizer(name)
-            views = view_embeddings(recognizer, rgb, face)
-            gallery[name].append(np.vstack([views, recognizer.embed(rgb, face)[None]]))
-    gallery_arrays = {n: np.stack(v) for n, v in gallery.items()}  # (G, V+1, d)
+    kept, faces, gallery_arrays = _gallery(originals, names, args.originals / ".." / f"{args.originals.name}-gallery.pkl")
     probes = [i for i, p in enumerate(kept) if p.stem in anonymized][: args.limit]
 
     results = {n: {"match": np.zeros((len(probes), len(view_names)), bool),
@@ -120,6 +107,34 @@ def main() -> int:
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
     return 0
+
+
+def _gallery(originals: list[Path], names: list[str], cache: Path):
+    """The originals' main faces and their embeddings (G, views + detector, d) per recognizer, cached
+    beside the originals' folder for the next run on the same files."""
+    key = ([str(p) for p in originals], names, [v for v in VIEWS])
+    if cache.is_file():
+        with cache.open("rb") as handle:
+            stored_key, value = pickle.load(handle)
+        if stored_key == key:
+            return value
+    gallery = {n: [] for n in names}
+    kept, faces = [], []
+    for path in originals:
+        rgb = load_image(path).rgb
+        found = detect(rgb)
+        if not found:
+            continue
+        kept.append(path)
+        faces.append(found[0])
+        for name in names:
+            recognizer = get_recognizer(name)
+            views = view_embeddings(recognizer, rgb, found[0])
+            gallery[name].append(np.vstack([views, recognizer.embed(rgb, found[0])[None]]))
+    value = (kept, faces, {n: np.stack(v) for n, v in gallery.items()})
+    with cache.open("wb") as handle:
+        pickle.dump((key, value), handle)
+    return value
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ def test_a_view_moves_the_box_and_keypoints_or_drops_them(face):
     assert np.isnan(View("box", keypoints=False).face(face).keypoints).all()
 
 
-@pytest.mark.parametrize("name", ["dlib", "facenet"])
+@pytest.mark.parametrize("name", available_recognizers())
 def test_every_view_of_the_same_photo_is_still_the_person(astronaut, face, name):
     recognizer = get_recognizer(name)
     embeddings = view_embeddings(recognizer, astronaut, face, astronaut)
