@@ -55,7 +55,7 @@ def anonymize_command(
     from lookalike.errors import ImageError
     from lookalike.io.images import check_target, publish_bytes, resolved
     from lookalike.pipeline import AnonymizeConfig, anonymize_files, collect_inputs
-    from lookalike.pipeline.batch import MANIFEST_NAME, ManifestConflict
+    from lookalike.pipeline.batch import MANIFEST_NAME, ManifestConflict, check_manifest
 
     try:
         config = AnonymizeConfig(method=method, mask_scale=mask_scale, threshold=threshold, rotations=rotations,
@@ -91,6 +91,10 @@ def anonymize_command(
             check_target(report_file, protected, overwrite)
         except ImageError as exc:
             usage_error(f"--report {exc}")
+    try:
+        check_manifest(inputs, output, config, keep_metadata=keep_metadata, overwrite=overwrite)
+    except ManifestConflict as exc:
+        usage_error(str(exc))
     with progress_bar() as progress:
         task = progress.add_task("anonymizing", total=len(inputs))
 

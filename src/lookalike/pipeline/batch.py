@@ -134,10 +134,7 @@ def anonymize_files(inputs: list[InputFile], output_dir: Path, config: Anonymize
     """
     config = config or AnonymizeConfig()
     output_dir = Path(output_dir)
-    settings = settings_of(config, keep_metadata)
-    manifest = Manifest(output_dir, settings)
-    if not overwrite:
-        manifest.check_settings(resolved(i.source) for i in inputs)
+    manifest = check_manifest(inputs, output_dir, config, keep_metadata=keep_metadata, overwrite=overwrite)
     if output_dir.is_dir():
         remove_stale_temporaries(output_dir)
     report = BatchReport(planned=len(inputs))
@@ -153,6 +150,16 @@ def anonymize_files(inputs: list[InputFile], output_dir: Path, config: Anonymize
     except KeyboardInterrupt:  # the file being done is dropped (nothing of it was published); the rest stand
         report.interrupted = True
     return report
+
+
+def check_manifest(inputs: list[InputFile], output_dir: Path, config: AnonymizeConfig, *, keep_metadata: bool = False,
+                   overwrite: bool = False) -> "Manifest":
+    """The output folder's manifest; :class:`ManifestConflict` if it records some of ``inputs`` made with
+    other settings, unless ``overwrite``."""
+    manifest = Manifest(Path(output_dir), settings_of(config, keep_metadata))
+    if not overwrite:
+        manifest.check_settings(resolved(i.source) for i in inputs)
+    return manifest
 
 
 class ManifestConflict(LookalikeError):
@@ -227,8 +234,11 @@ class Manifest:
         line = (json.dumps(record, sort_keys=True) + "\n").encode("utf-8")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o666)
             try:
+                end = os.lseek(fd, 0, os.SEEK_END)
+                if end and os.pread(fd, 1, end - 1) != b"\n":  # a run killed mid-line: start a new line
+                    line = b"\n" + line
                 os.write(fd, line)
                 os.fsync(fd)
             finally:
