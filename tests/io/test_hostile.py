@@ -96,17 +96,7 @@ def test_kept_png_text_is_an_allow_list(tmp_path, rgb):
     assert Image.open(out).text == {"Author": "Jane Doe"}
 
 
-# --- 5. zero-size arrays raise the project's error instead of killing the process --------------------
-
-@pytest.mark.parametrize("shape", [(0, 0, 3), (0, 10, 3), (10, 0, 3), (0, 0)])
-def test_anonymize_of_a_zero_size_array_raises_the_image_error(shape):
-    code = ("import numpy as np, lookalike\n"
-            f"try:\n    lookalike.anonymize(np.zeros({shape!r}, np.uint8), method='blur')\n"
-            "except lookalike.ImageError as exc:\n    print('refused:', exc)\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]  # a segfault is -11
-    assert "refused: image has no pixels" in done.stdout
-
+# --- 5. an empty mask (a zero-size image) is no work, not a crash -----------------------------------
 
 def test_mask_regions_of_an_empty_mask():
     from lookalike.io.images import mask_regions
