@@ -151,7 +151,8 @@ def load_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Loaded
         size = f"{int(found.group(1)) / 1e6:.0f} MP" if found else "too many pixels"
         raise ImageError(path, f"image too large: {size}, above the limit of {max_pixels / 1e6:.0f} MP "
                                f"(refused as a decompression bomb before decoding)") from None
-    except (OSError, SyntaxError, ValueError, struct.error, EOFError) as exc:
+    except (OSError, SyntaxError, ValueError, struct.error, EOFError,
+            TypeError, KeyError, IndexError, ZeroDivisionError, OverflowError) as exc:  # decoders on broken headers
         raise ImageError(path, f"corrupt or truncated image ({_first_line(exc)})") from None
     fmt = "JPEG" if fmt == "MPO" else fmt
     return LoadedImage(rgb=_working_rgb(native, mode, encoder), native=native, mode=mode, format=fmt, path=path,
@@ -603,7 +604,8 @@ def _encode(native: np.ndarray, image: LoadedImage, fmt: str, keep_metadata: boo
         else:
             options["quality"] = 95
     elif fmt == "WEBP":
-        options.update(lossless=True) if image.encoder.get("lossless") else options.update(quality=92)
+        # exact: libwebp would otherwise rewrite the colour of fully transparent pixels
+        options.update(lossless=True, exact=True) if image.encoder.get("lossless") else options.update(quality=92)
     elif fmt == "TIFF" and image.encoder.get("compression"):
         options["compression"] = image.encoder["compression"]
     elif fmt == "PNG":
