@@ -14,10 +14,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from lookalike.pipeline.batch import MANIFEST_NAME
-
 COMMAND = [sys.executable, "-c", "from lookalike.cli import main; main()", "anonymize"]
 SETTINGS = ["--method", "blur", "--rotations", "off"]
+MANIFEST_NAME = "lookalike-manifest.jsonl"  # batch.MANIFEST_NAME; spelled out, as a user sees it
 
 
 def _images(root: Path) -> dict[str, bytes]:
