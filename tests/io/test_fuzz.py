@@ -11,7 +11,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-_SPEC = importlib.util.spec_from_file_location("fuzz_io", Path(__file__).resolve().parents[2] / "benchmarks" / "fuzz_io.py")
+_BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "fuzz_io.py"
+_SPEC = importlib.util.spec_from_file_location("fuzz_io", _BENCHMARK)
 fuzz = importlib.util.module_from_spec(_SPEC)
 _SPEC.loader.exec_module(fuzz)
 

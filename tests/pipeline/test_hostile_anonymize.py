@@ -9,7 +9,6 @@ import pytest
 
 from lookalike.pipeline import anonymize
 
-
 # --- 5. zero-size arrays raise the project's error instead of killing the process --------------------
 
 @pytest.mark.parametrize("shape", [(0, 0, 3), (0, 10, 3), (10, 0, 3), (0, 0)])

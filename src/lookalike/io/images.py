@@ -113,12 +113,12 @@ def load_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Loaded
     _check_readable(path)
     try:
         with warnings.catch_warnings():
-            # our own cap below, checked before anything is decoded, gives the clearer message; Pillow's
-            # error (at twice its limit) stays as a second guard and is reported the same way
+            # our own cap below, checked before anything is decoded, gives the clearer message (with the
+            # size); Pillow's error, far above it, stays as a second guard and is reported the same way
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             # Pillow's own complaints about a broken block (e.g. "Corrupt EXIF data") would be a second line
             warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
-            Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS or 0, max_pixels)
+            Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS or 0, 4 * max_pixels)
             with Image.open(path) as img:
                 fmt = img.format or ""
                 if fmt not in SUPPORTED_FORMATS:

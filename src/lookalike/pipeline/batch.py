@@ -19,8 +19,16 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from lookalike.errors import ImageError, LookalikeError, error_line
-from lookalike.io.images import (DEFAULT_MAX_PIXELS, check_target, encode_image, is_image_path, load_image,
-                                 publish_bytes, remove_stale_temporaries, resolved)
+from lookalike.io.images import (
+    DEFAULT_MAX_PIXELS,
+    check_target,
+    encode_image,
+    is_image_path,
+    load_image,
+    publish_bytes,
+    remove_stale_temporaries,
+    resolved,
+)
 from lookalike.pipeline.anonymize import AnonymizeConfig, anonymize
 
 #: The manifest every batch keeps in its output folder, one JSON object per line.
@@ -203,7 +211,8 @@ class Manifest:
     def check_settings(self, sources: Iterable[Path]) -> None:
         """Raise :class:`ManifestConflict` when the latest record of any of ``sources`` has other settings."""
         latest = {r["input"]: r for r in self.records}
-        others = [latest[str(s)] for s in sources if str(s) in latest and latest[str(s)].get("settings_key") != self.key]
+        others = [latest[str(s)] for s in sources
+                  if str(s) in latest and latest[str(s)].get("settings_key") != self.key]
         if others:
             before = others[-1].get("settings") or {}
             changed = [f"{k} {before.get(k)!r} -> {v!r}" for k, v in self.settings.items() if before.get(k) != v]
