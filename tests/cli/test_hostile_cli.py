@@ -209,7 +209,8 @@ def test_resume_skips_what_is_done_and_does_the_rest(folder, tmp_path, monkeypat
     original = batch.load_image
     monkeypatch.setattr(batch, "load_image", lambda path, **k: decoded.append(Path(path).name) or original(path, **k))
     (folder / "d.png").write_bytes((folder / "c.png").read_bytes())
-    result = runner.invoke(app, ["anonymize", str(folder), "-o", str(out), *FAST, "--resume", "--json"])
+    monkeypatch.chdir(tmp_path)  # the output folder named another way than before
+    result = runner.invoke(app, ["anonymize", str(folder), "-o", "out", *FAST, "--resume", "--json"])
     assert result.exit_code == 0, result.stderr
     assert decoded == ["d.png"]  # the done files were not decoded again
     summary = json.loads(result.stdout)["summary"]

@@ -223,7 +223,7 @@ class Manifest:
         """Whether ``target`` holds the output this manifest records for these input bytes and settings."""
         made = {r.get("output_sha256") for r in self.records
                 if r["input"] == str(source) and r.get("input_sha256") == digest and r.get("input_size") == size
-                and r.get("settings_key") == self.key and r.get("output") == str(target)
+                and r.get("settings_key") == self.key and r.get("output") == str(resolved(target))
                 and r.get("status") in ("writing", *_DONE)}
         made.discard(None)
         if not made:
@@ -270,7 +270,7 @@ def _process_one(item: InputFile, output_dir: Path, config: AnonymizeConfig, max
     started = time.perf_counter()
     target = output_dir / item.relative
     source = resolved(item.source)
-    entry: dict = {"input": str(source), "output": str(target)}
+    entry: dict = {"input": str(source), "output": str(resolved(target))}  # absolute: a rerun may say it otherwise
     try:
         if item.source.is_dir():
             raise ImageError(item.source, "folder cannot be read (permission denied?)")
