@@ -42,8 +42,10 @@ def test_anonymize_folder_keeps_layout_reports_and_never_touches_inputs(photo_tr
     report = json.loads(result.stdout)
     assert json.loads((tmp_path / "report.json").read_text()) == report
     assert report["summary"] == {"files": 4, "faces_found": 2, "files_written": 3, "files_failed": 1,
-                                 "files_without_faces": 1, "skipped_non_images": 1}
-    assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == ["a.jpg", "sub/b.png", "sub/empty.png"]
+                                 "files_without_faces": 1, "skipped_non_images": 1, "skipped_as_done": 0,
+                                 "files_planned": 4, "interrupted": False}
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == [
+        "a.jpg", "lookalike-manifest.jsonl", "sub/b.png", "sub/empty.png"]
     failure = next(f for f in report["files"] if f["status"] == "failed")
     assert failure["error"].startswith(str(photo_tree / "broken.jpg")) and "\n" not in failure["error"]
     assert "broken.jpg" in result.stderr

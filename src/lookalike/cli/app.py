@@ -43,15 +43,19 @@ def anonymize_command(
     rotations: Annotated[str, typer.Option(help="Turned faces: off (upright search only; finds faces turned up to ~150 degrees) | coarse (adds an upside-down whole-image search) | full (all four quarter turns, tiles included, ~4x detection time).")] = "coarse",
     verify: Annotated[Optional[list[str]], typer.Option(help="Measure each face against its original with this recognizer (dlib, facenet); repeatable.")] = None,
     keep_metadata: Annotated[bool, typer.Option("--keep-metadata", help="Keep EXIF (incl. GPS, without thumbnail), ICC and PNG text (all stripped by default).")] = False,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing files in OUTPUT (inputs are never replaced).")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing files in OUTPUT and the --report file (inputs are never replaced); redo files the manifest records with other settings.")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Skip the files OUTPUT's manifest (lookalike-manifest.jsonl) records as done with the same settings and the same input bytes; do the rest.")] = False,
     max_pixels: Annotated[int, typer.Option(help="Refuse images with more pixels than this (decompression bombs).")] = DEFAULT_MAX_PIXELS,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full report as JSON on stdout.")] = False,
-    report_file: Annotated[Optional[Path], typer.Option("--report", help="Also write the full JSON report to this file.")] = None,
+    report_file: Annotated[Optional[Path], typer.Option("--report", help="Also write the full JSON report to this new file (never an input; an existing file only with --overwrite).")] = None,
 ) -> None:
     """Anonymize every face in the given images, writing the results under OUTPUT."""
     from pydantic import ValidationError
 
+    from lookalike.errors import ImageError
+    from lookalike.io.images import check_target, publish_bytes, resolved
     from lookalike.pipeline import AnonymizeConfig, anonymize_files, collect_inputs
+    from lookalike.pipeline.batch import MANIFEST_NAME, ManifestConflict, check_manifest
 
     try:
         config = AnonymizeConfig(method=method, mask_scale=mask_scale, threshold=threshold, rotations=rotations,
@@ -71,11 +75,26 @@ def anonymize_command(
                 load(None if path is None else str(path))
             except Exception as exc:  # noqa: BLE001 - any unreadable file is one line, not a traceback
                 usage_error(f"{option} {path or '(default)'}: cannot be read ({exc})")
-    if any(p.is_dir() and p.resolve() == output.resolve() for p in paths):
+    if os.path.lexists(output) and not output.is_dir():
+        usage_error(f"{output}: the output path exists and is not a folder")
+    if any(p.is_dir() and resolved(p) == resolved(output) for p in paths):
         usage_error(f"{output}: the output folder is an input folder; outputs would replace the originals")
     inputs, skipped = collect_inputs(paths, exclude=output)
     if not inputs:
         usage_error("no image files found in the given paths")
+    protected = frozenset(resolved(i.source) for i in inputs)
+    if report_file is not None:  # checked before any work, so a refused report costs nothing
+        planned = {resolved(output / i.relative) for i in inputs} | {resolved(output / MANIFEST_NAME)}
+        if resolved(report_file) in planned:
+            usage_error(f"--report {report_file}: is where this run writes an output or its manifest")
+        try:
+            check_target(report_file, protected, overwrite)
+        except ImageError as exc:
+            usage_error(f"--report {exc}")
+    try:
+        check_manifest(inputs, output, config, keep_metadata=keep_metadata, overwrite=overwrite)
+    except ManifestConflict as exc:
+        usage_error(str(exc))
     with progress_bar() as progress:
         task = progress.add_task("anonymizing", total=len(inputs))
 
@@ -84,26 +103,31 @@ def anonymize_command(
                 file_error(progress.console, result.error)
             progress.advance(task)
 
-        report = anonymize_files(inputs, output, config, keep_metadata=keep_metadata, max_pixels=max_pixels,
-                                 overwrite=overwrite, on_file=on_file)
+        try:
+            report = anonymize_files(inputs, output, config, keep_metadata=keep_metadata, max_pixels=max_pixels,
+                                     overwrite=overwrite, resume=resume, on_file=on_file)
+        except ManifestConflict as exc:
+            usage_error(str(exc))
     report.skipped = skipped
     if as_json:
         print(json.dumps(report.to_dict(), indent=2))
+    failed = bool(report.failed)
     if report_file is not None:
-        from lookalike.io.images import write_text_atomic
-
         try:
-            write_text_atomic(report_file, json.dumps(report.to_dict(), indent=2))
+            publish_bytes(report_file, json.dumps(report.to_dict(), indent=2).encode("utf-8"), overwrite=overwrite,
+                          protected=protected)
         except LookalikeError as exc:
             file_error(err, str(exc))
-            raise typer.Exit(1)
+            failed = True
     summary = report.to_dict()["summary"]
-    err.print(f"faces found: {summary['faces_found']} | files written: {summary['files_written']} | "
+    err.print((f"interrupted after {len(report.files)} of {report.planned} files | " if report.interrupted else "")
+              + f"faces found: {summary['faces_found']} | files written: {summary['files_written']} | "
               f"failed: {summary['files_failed']} | without faces: {summary['files_without_faces']}"
+              + (f" | skipped as done: {report.done_before}" if resume else "")
               + (f" | fell back to a stronger method: {report.fell_back} (see `fallback` in --json)"
                  if report.fell_back else "")
               + (f" | non-images skipped: {len(skipped)}" if skipped else ""), highlight=False, soft_wrap=True)
-    raise typer.Exit(1 if report.failed else 0)
+    raise typer.Exit(130 if report.interrupted else 1 if failed else 0)
 
 
 @app.command("detect")
@@ -129,8 +153,10 @@ def detect_command(
     inputs, _ = collect_inputs(paths, exclude=draw)
     if not inputs:
         usage_error("no image files found in the given paths")
+    from lookalike.io.images import resolved
+
     results, failed = [], 0
-    protected = frozenset(i.source.resolve() for i in inputs)
+    protected = frozenset(resolved(i.source) for i in inputs)
     with progress_bar() as progress:
         task = progress.add_task("detecting", total=len(inputs))
         for item in inputs:

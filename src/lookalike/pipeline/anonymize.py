@@ -135,7 +135,7 @@ def detect(image: np.ndarray, *, threshold: float | None = None, rotations: Rota
     >>> len(faces), faces[0].landmarks.shape
     (1, (478, 3))
     """
-    rgb = image_from_array(image).rgb if not _is_rgb8(image) else image
+    rgb = image_from_array(image).rgb  # also refuses arrays without pixels, which crash the detector
     config = AnonymizeConfig(threshold=threshold, rotations=rotations)
     faces = detect_faces(rgb, config.detector_config())
     return add_landmarks(rgb, faces) if landmarks else faces
@@ -219,17 +219,20 @@ def _anonymize_lookalike(loaded: LoadedImage, faces: list[Face], config: Anonymi
             mask = np.maximum(mask, ellipse_mask(rgb.shape, ellipses, feather=feather))
             return apply_classic(treated, ellipses, "solid", config.classic_params())
 
-        treated = _fail_closed(rgb, treated, records, config, fill)
+        treated = _fail_closed(rgb, treated, records, config, fill, crowd=crowd)
     native = compose_native(loaded, treated, mask)
     return AnonymizationResult(image=native, mask=mask, faces=records, seconds=time.perf_counter() - started,
                                rgb=treated)
 
 
 def _fail_closed(original: np.ndarray, anonymized: np.ndarray, records: list[FaceRecord], config: AnonymizeConfig,
-                 fill) -> np.ndarray:
+                 fill, crowd=None) -> np.ndarray:
     """Measure every face with the ``--verify`` recognizers; the faces one still matches get the strongest
     method (``fill(records)`` returns the image with them filled solid), say so, and are measured again.
-    Returns the anonymized image as it now is."""
+    Returns the anonymized image as it now is.
+
+    A lookalike record's own figures (``lookalike.recognizers``: distances, matches, crowd ranks) are
+    measured again too, so every figure describes the pixels written, after the fill."""
     _verify(original, anonymized, records, config.verify)
     recognizable = [r for r in records if any(v["match"] for v in r.verification.values())]
     if not recognizable:
@@ -237,8 +240,31 @@ def _fail_closed(original: np.ndarray, anonymized: np.ndarray, records: list[Fac
     anonymized = fill(recognizable)
     for record in recognizable:
         record.fallback = f"solid (after {config.method} was still matched)"
-    _verify(original, anonymized, recognizable, config.verify)
+    # every recognizer a record has a figure of (a lookalike record has both) measures the fill again
+    names = tuple(dict.fromkeys([*config.verify, *(n for r in recognizable for n in r.verification)]))
+    embeddings = _verify(original, anonymized, recognizable, names, with_embeddings=True)
+    for record in recognizable:
+        if record.lookalike is not None:
+            _remeasured(record, embeddings[record.index], crowd)
     return anonymized
+
+
+def _remeasured(record: FaceRecord, embeddings: dict, crowd) -> None:
+    """The lookalike record of a face filled after the fact: its recognizer figures as measured on the
+    fill; figures that could not be measured again are dropped rather than left describing other pixels."""
+    details = record.lookalike
+    figures = {}
+    for name, old in (details.get("recognizers") or {}).items():
+        if name not in embeddings:
+            continue  # not measured on the fill: no figure is better than a stale one
+        entry = {**record.verification[name], "steered": old.get("steered", False)}
+        if crowd is not None and name in embeddings and name in getattr(crowd, "recognizers", ()):
+            before, after = embeddings[name]
+            entry.update(crowd.ranks({name: after}, {name: before})[name])
+        figures[name] = entry
+    details.update(recognizers=figures, fallback=record.fallback,
+                   reached=not any(v["match"] for v in record.verification.values()))
+    details.pop("perceptual_similarity", None)  # measured on the lookalike that was filled over
 
 
 def _merge(config: AnonymizeConfig | None, method: str | None, options: dict) -> AnonymizeConfig:
@@ -257,10 +283,13 @@ def _blend(original: np.ndarray, treated: np.ndarray, mask: np.ndarray) -> np.nd
     return out
 
 
-def _verify(original: np.ndarray, anonymized: np.ndarray, records: list[FaceRecord], names: tuple[str, ...]) -> None:
-    """Embed each face before and after at the original face's position (an attacker knows where it was)."""
+def _verify(original: np.ndarray, anonymized: np.ndarray, records: list[FaceRecord], names: tuple[str, ...],
+            with_embeddings: bool = False) -> dict[int, dict[str, tuple[np.ndarray, np.ndarray]]] | None:
+    """Embed each face before and after at the original face's position (an attacker knows where it was).
+    With ``with_embeddings``: ``{face index: {recognizer: (before, after)}}``."""
     from lookalike.identity import get_recognizer
 
+    embeddings: dict[int, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
     for name in names:
         recognizer = get_recognizer(name)
         for record in records:
@@ -269,7 +298,7 @@ def _verify(original: np.ndarray, anonymized: np.ndarray, records: list[FaceReco
             distance = float(recognizer.distance(before, after))
             record.verification[name] = {"distance": round(distance, 4), "threshold": recognizer.threshold,
                                          "match": distance <= recognizer.threshold}
+            embeddings.setdefault(record.index, {})[name] = (before, after)
+    return embeddings if with_embeddings else None
 
 
-def _is_rgb8(image: np.ndarray) -> bool:
-    return isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
