@@ -21,8 +21,8 @@ For every face, a closed loop (see ``../shared/DESIGN.md``):
 
 Candidates are embedded at the original face's alignment (an attacker knows where the face was), the
 cheapest recognizer first, the others only for candidates it passes; a candidate every recognizer passes
-is then seen under every attacker view (:data:`~lookalike.identity.views.VIEWS`) and kept only if it
-passes under the worst of them.
+is then seen under the attacker views the loop checks (:data:`~lookalike.identity.views.CHECKED_VIEWS`)
+and kept only if it passes under the worst of them.
 """
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ import numpy as np
 
 from lookalike.identity import available_recognizers, resolve_steering
 from lookalike.identity.crowd import SAME_FACE
-from lookalike.identity.views import VIEWS, view_embeddings
+from lookalike.identity.views import CHECKED_VIEWS, view_embeddings
 from lookalike.synthesis.masks import DEFAULT_MASK_SCALE
 from lookalike.types import Face
 
@@ -145,13 +145,14 @@ class _Views:
         from lookalike.identity import get_recognizer
 
         if name not in self._originals:
-            self._originals[name] = view_embeddings(get_recognizer(name), self.reference, self.face, self.reference)
+            self._originals[name] = view_embeddings(get_recognizer(name), self.reference, self.face, self.reference,
+                                                    CHECKED_VIEWS)
         return self._originals[name]
 
     def probe(self, name: str, image: np.ndarray) -> np.ndarray:
         from lookalike.identity import get_recognizer
 
-        return view_embeddings(get_recognizer(name), image, self.face, self.reference)
+        return view_embeddings(get_recognizer(name), image, self.face, self.reference, CHECKED_VIEWS)
 
 
 def lookalike_face(image: np.ndarray, face: Face, *, privacy: str | PrivacyLevel = DEFAULT_PRIVACY, steer: Steer = "all",
@@ -321,7 +322,7 @@ class _Check:
             recognizer = get_recognizer(name)
             probes, originals = views.probe(name, image), views.original(name)
             entries = []
-            for view, probe, original in zip(VIEWS, probes, originals):
+            for view, probe, original in zip(CHECKED_VIEWS, probes, originals):
                 distance = float(recognizer.distance(probe, original))
                 rank = self.crowd.rank(probe, original, name)
                 retrieval = self.crowd.retrieval_rank(probe, original, name)
