@@ -12,7 +12,7 @@
 Hold-out: faces 0601-0804 were never used for anything the method ships or was tuned on (donor bank and
 reference crowd: 0001-0600; perception head: 0001-0600; thresholds: 0001-0600).
 
-    python benchmarks/bench_holdout.py [--limit N] [--loo 60] [--out /tmp/lookalike-holdout]
+    python benchmarks/bench_holdout.py [--limit N] [--loo 60] [--held mobileface] [--out /tmp/lookalike-holdout]
 
 Writes ``benchmarks/results/holdout_omi.json`` (unless ``--no-save``) and prints the tables.
 """
@@ -36,6 +36,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=None, help="only the first N hold-out faces for the default run")
     parser.add_argument("--loo", type=int, default=60, help="hold-out faces for each leave-one-out run (0: none)")
+    parser.add_argument("--held", default=None, help="leave-one-out runs only for these recognizers (comma-separated; default: each)")
     parser.add_argument("--privacy", default="medium")
     parser.add_argument("--out", type=Path, default=Path("/tmp/lookalike-holdout"))
     parser.add_argument("--no-save", action="store_true")
@@ -51,7 +52,8 @@ def main() -> int:
     _links(gallery, numbers)
     runs = [("all", numbers[: args.limit])]
     if args.loo and len(recognizers) > 1:
-        runs += [("+".join(n for n in recognizers if n != held), numbers[: args.loo]) for held in recognizers]
+        held_out = recognizers if args.held is None else tuple(args.held.split(","))
+        runs += [("+".join(n for n in recognizers if n != held), numbers[: args.loo]) for held in held_out]
     results = {"privacy": args.privacy, "recognizers": list(recognizers), "runs": {}}
     for steer, faces in runs:
         label = f"steer {steer}"

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from lookalike.errors import LookalikeError
+from lookalike.identity.base import cosine_distance, embed_in_batches
 from lookalike.identity.facenet.recognizer import _fit_similarity, _keypoints_ok, invert_affine, warp_face
 from lookalike.identity.tfjs_graph import GraphModule
 from lookalike.io.archives import read_archive
@@ -133,23 +134,13 @@ class TfjsRecognizer:
         return e / e.norm(dim=-1, keepdim=True).clamp_min(1e-12)
 
     def embed_aligned(self, crops: np.ndarray) -> np.ndarray:
-        crops = np.asarray(crops)
-        if crops.ndim == 3:
-            crops = crops[None]
-        out = []
-        with torch.inference_mode():
-            for i in range(0, len(crops), self.batch_size):
-                out.append(self.embed_tensor(self.standardize(crops[i:i + self.batch_size])).float().cpu().numpy())
-        return np.concatenate(out) if out else np.zeros((0, self.embedding_size), np.float32)
+        return embed_in_batches(self.embed_tensor, self.standardize, crops, self.batch_size, self.embedding_size)
 
     def embed(self, image: np.ndarray, face: Face) -> np.ndarray:
         return self.embed_aligned(self.align(image, face)[None])[0]
 
     def distance(self, a: np.ndarray, b: np.ndarray) -> np.ndarray | float:
-        a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-        cos = (a * b).sum(-1) / np.maximum(np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1), 1e-12)
-        d = 1.0 - cos
-        return float(d) if np.ndim(d) == 0 else d.astype(np.float32)
+        return cosine_distance(a, b)
 
 
 __all__ = ["ARCFACE_TEMPLATE", "BOX_IN_CROP", "INPUT_SIZE", "ModelNotAvailableError", "TfjsRecognizer",

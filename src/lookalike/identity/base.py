@@ -38,3 +38,30 @@ class Recognizer(Protocol):
     def distance(self, a: np.ndarray, b: np.ndarray) -> np.ndarray | float:
         """Identity distance between embeddings (broadcasts over leading axes)."""
         ...
+
+
+def cosine_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray | float:
+    """1 - cosine similarity, broadcast over leading axes (float for one pair, float32 array otherwise).
+
+    >>> cosine_distance(np.array([1.0, 0.0]), np.array([[0.0, 2.0], [3.0, 0.0]])).tolist()
+    [1.0, 0.0]
+    """
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    cos = (a * b).sum(-1) / np.maximum(np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1), 1e-12)
+    d = 1.0 - cos
+    return float(d) if np.ndim(d) == 0 else d.astype(np.float32)
+
+
+def embed_in_batches(network, standardize, crops: np.ndarray, batch_size: int, embedding_size: int) -> np.ndarray:
+    """(N, H, W, 3) uint8 crops (or one crop) -> (N, embedding_size) float32, through ``network`` (a
+    tensor -> tensor callable) in batches of ``batch_size``, each batch prepared by ``standardize``."""
+    import torch
+
+    crops = np.asarray(crops)
+    if crops.ndim == 3:
+        crops = crops[None]
+    out = []
+    with torch.inference_mode():
+        for i in range(0, len(crops), batch_size):
+            out.append(network(standardize(crops[i:i + batch_size])).float().cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, embedding_size), np.float32)
