@@ -720,6 +720,7 @@ def choose_donors(target: _Target, bank, level: PrivacyLevel, seed: int = 0, lim
         found = select_donors(probe, bank.pool, model, band=band, compatibility=compatibility, limit=None)
         found = sorted((d for d in found if d.name not in seen),
                        key=lambda d: (d.group_distance, -(d.similarity + 0.5 * min(_identity_margin(d), 2.5)), d.name))
+        found = _with_every_margin(found, target, bank)
         if seed and not chosen and found:
             head = [d for d in found if d.group_distance == found[0].group_distance][:4]
             order = np.random.default_rng(seed).permutation(len(head))
@@ -733,6 +734,47 @@ def choose_donors(target: _Target, bank, level: PrivacyLevel, seed: int = 0, lim
 
 
 # ------------------------------------------------------------------------------------------ helpers
+
+
+#: How many of a step's best donors are also measured with the recognizers the bank has no embeddings for.
+_REMEASURED = 32
+
+
+def _with_every_margin(donors: list, target: _Target, bank) -> list:
+    """``donors`` with the first :data:`_REMEASURED` re-ranked by their identity margin under *every*
+    recognizer: the bank holds dlib and FaceNet embeddings only, and a donor that another recognizer
+    (mobileface) takes for the person gives a lookalike that recognizer finds too. Each donor crop is
+    embedded once per process."""
+    from dataclasses import replace as with_fields
+
+    from lookalike.identity import get_recognizer
+
+    missing = [n for n in RECOGNIZERS if n not in bank.identity and n in target.embeddings]
+    if not missing or not donors:
+        return donors
+    head, tail = donors[:_REMEASURED], donors[_REMEASURED:]
+    extra = bank.__dict__.setdefault("_runtime_identity", {})
+    measured = []
+    for donor in head:
+        identity = dict(donor.identity)
+        for name in missing:
+            key = (name, donor.name)
+            if key not in extra:
+                crop, landmarks = bank.donor_image(donor.name)
+                extra[key] = get_recognizer(name).embed(crop, _face_of(landmarks))
+            identity[name] = float(get_recognizer(name).distance(extra[key], target.embeddings[name]))
+        measured.append(with_fields(donor, identity=identity))
+    rank = {d.name: i for i, d in enumerate(head)}
+    measured.sort(key=lambda d: (d.group_distance, -(d.similarity + 0.5 * min(_identity_margin(d), 2.5)), rank[d.name]))
+    return measured + tail
+
+
+def _face_of(landmarks: np.ndarray) -> Face:
+    """A face as the detector would report it, from its dense landmarks (box, and 5 keypoints: iris
+    centres, nose tip, mouth corners)."""
+    points = np.asarray(landmarks, np.float32)[:, :2]
+    box = np.concatenate([points.min(axis=0), points.max(axis=0)]).astype(np.float32)
+    return Face(box=box, score=1.0, keypoints=points[[468, 473, 1, 61, 291]].copy(), landmarks=np.asarray(landmarks, np.float32))
 
 
 def _identity_margin(donor) -> float:
