@@ -235,7 +235,7 @@ def test_anonymize_api_and_records(astronaut, face, outcome):
     assert result.image.shape == astronaut.shape
     record = result.faces[0].to_dict()
     assert record["method"] == "lookalike" and record["lookalike"]["donor"] == outcome.record["donor"]
-    assert set(record["verification"]) == {"dlib", "facenet"}
+    assert set(record["verification"]) == set(available_recognizers())
     outside = result.mask == 0
     assert np.array_equal(result.image[outside], astronaut[outside])
     x0, y0, x1, y1 = outcome.box
@@ -290,7 +290,7 @@ def test_a_crowd_without_a_steering_recognizer_is_refused(astronaut, face):
 
     full = load_crowd()
     dlib_only = ReferenceCrowd(full.names, {"dlib": full.embeddings["dlib"]})
-    with pytest.raises(ValueError, match="no facenet embeddings"):
+    with pytest.raises(ValueError, match="no facenet, mobileface embeddings"):
         lookalike_face(astronaut, face, crowd=dlib_only)
     with pytest.raises(ValueError, match="target_distance"):
         lookalike_face(astronaut, face, target_distance=0.8)

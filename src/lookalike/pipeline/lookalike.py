@@ -175,7 +175,7 @@ def lookalike_face(image: np.ndarray, face: Face, *, privacy: str | PrivacyLevel
     crowd = crowd if crowd is not None else load_crowd()
     missing = [n for n in steering if n not in crowd.recognizers]
     if missing:
-        raise ValueError(f"the reference crowd has no {', '.join(missing)} embeddings; build one with both recognizers")
+        raise ValueError(f"the reference crowd has no {', '.join(missing)} embeddings; build one with every steering recognizer")
     record = _new_record(privacy=level.name, steer=list(steering), k=level.k, target_distance=target_distance)
     check = _Check(crowd, steering, level.k, target_distance)
     original = image if original is None else original
