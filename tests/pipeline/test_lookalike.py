@@ -90,7 +90,7 @@ def test_an_unreachable_level_fails_closed_to_blur_or_solid(astronaut, face):
     result = lookalike_face(astronaut, face, privacy="low", target_distance=3.0)
     record = result.record
     # the whole-face fallbacks, not a blurred lookalike: no blur of a lookalike reaches three thresholds
-    assert record["fallback"].startswith(("blur (", "solid ("))
+    assert record["fallback"].startswith(("blur (sigma", "solid ("))
     assert "no lookalike reached the level" in record["fallback"]
     # the solid fill is the last resort: nothing further exists, so the record says whether it reached
     assert record["reached"] in (True, False)
@@ -340,3 +340,17 @@ def test_overlapping_faces_are_measured_against_the_untouched_image(astronaut, f
     for record in result.faces:
         assert record.lookalike["recognizers"]
         assert record.lookalike["reached"] is True or record.fallback is not None
+
+
+def test_a_stronger_whole_face_blur_comes_before_the_solid_fill(astronaut, face):
+    from lookalike.pipeline.lookalike import WHOLE_FACE_BLURS, _fallbacks, _new_record
+
+    calls: list = []
+    second_blur = _counting_check(calls, lambda count: count == 2)  # only the second blur passes
+    outcome = _fallbacks(astronaut, astronaut, face, None, second_blur, _new_record(attempts=0), reason="test",
+                         mask_scale=1.3)
+    assert outcome.record["fallback"].startswith(f"blur (sigma {WHOLE_FACE_BLURS[1]:g} of the face width")
+    assert outcome.record["reached"] is True
+    never = _fallbacks(astronaut, astronaut, face, None, _counting_check([], lambda count: False),
+                       _new_record(attempts=0), reason="test", mask_scale=1.3)
+    assert never.record["fallback"] == "solid (test)" and never.record["reached"] is False
