@@ -73,6 +73,10 @@ def main() -> int:
                                   "run": _from_report(json.loads(report.read_text()))}
         _print(label, results["runs"][label])
     if not args.no_save:
+        if RESULTS.is_file():  # runs not repeated this time keep their last figures
+            earlier = json.loads(RESULTS.read_text())
+            if earlier.get("privacy") == results["privacy"]:
+                results["runs"] = {**earlier.get("runs", {}), **results["runs"]}
         RESULTS.write_text(json.dumps(results, indent=1))
         print(f"written: {RESULTS}")
     return 0
