@@ -29,7 +29,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import TYPE_CHECKING, Literal, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -134,8 +134,8 @@ class _Target:
 
 
 class _Views:
-    """One face's original seen under every attacker view (:data:`~lookalike.identity.views.VIEWS`), per
-    recognizer, embedded on first use."""
+    """One face's original, and candidates for it, seen under the attacker views the loop checks
+    (:data:`~lookalike.identity.views.CHECKED_VIEWS`), per recognizer; the original embedded on first use."""
 
     def __init__(self, face: Face, reference: np.ndarray) -> None:
         self.face, self.reference = face, reference
@@ -328,9 +328,10 @@ class _Check:
                 retrieval = self.crowd.retrieval_rank(probe, original, name)
                 entries.append((min(rank, retrieval), distance, view.name, rank, retrieval))
             low, distance, view, rank, retrieval = min(entries)
+            nearest = min(e[1] for e in entries)
             worst[name] = {"view": view, "distance": round(distance, 4), "rank": rank, "retrieval_rank": retrieval,
-                           "nearest_distance": round(min(e[1] for e in entries), 4)}
-            if low < self.k or min(e[1] for e in entries) <= recognizer.threshold * self.factor:
+                           "nearest_distance": round(nearest, 4)}
+            if low < self.k or nearest <= recognizer.threshold * self.factor:
                 return False, worst
         return True, worst
 

@@ -172,9 +172,7 @@ def regenerate(image: np.ndarray, landmarks: np.ndarray, donor: np.ndarray, dono
         # the donor's hair strands or frames over its skin are not brought: those pixels come from the person
         donor_occluders = occluders(donor, donor_landmarks)
         if donor_occluders.any():
-            moved_occluders, _ = warp_to_landmarks(donor_occluders.astype(np.uint8)[..., None].repeat(3, axis=2) * 255, donor_landmarks,
-                                                   geometry, shape)
-            coverage = coverage * (1.0 - moved_occluders[..., 0].astype(np.float32) / 255.0)
+            coverage = coverage * (1.0 - _warp_mask(donor_occluders, donor_landmarks, geometry, shape))
     stats = np.where(coverage > 0.5, labels, -1).astype(np.int16)
     matched = match_colour(warped, base, stats, shading=config.shading)
     overlay = np.where(coverage[..., None] > 0, matched, base)
@@ -190,9 +188,7 @@ def regenerate(image: np.ndarray, landmarks: np.ndarray, donor: np.ndarray, dono
         if config.eyewear:
             mine |= frames(crop, local, mine)
         if mine.any():
-            moved = warp_to_landmarks(mine.astype(np.uint8)[..., None].repeat(3, axis=2) * 255, local, geometry,
-                                      shape)[0][..., 0] if base is not crop else mine.astype(np.uint8) * 255
-            hard *= 1.0 - moved.astype(np.float32) / 255.0
+            hard *= 1.0 - (_warp_mask(mine, local, geometry, shape) if base is not crop else mine.astype(np.float32))
     # erode first so the feathered edge stays inside the donor's coverage
     feather = config.feather * unit
     radius = max(int(round(feather)), 1)
@@ -338,6 +334,12 @@ def frames(image: np.ndarray, landmarks: np.ndarray, outside: np.ndarray | None 
     keep = (long | joined)
     keep[0] = False
     return keep[component]
+
+
+def _warp_mask(mask: np.ndarray, landmarks: np.ndarray, geometry: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A bool mask on a face with ``landmarks`` moved onto ``geometry`` (float32, 0..1, ``shape``)."""
+    planes = np.repeat(mask.astype(np.uint8)[..., None] * 255, 3, axis=2)  # the warp takes 3-channel images
+    return warp_to_landmarks(planes, landmarks, geometry, shape)[0][..., 0].astype(np.float32) / 255.0
 
 
 def _kept(shape: tuple[int, int], geometry: np.ndarray, original: np.ndarray, donor: np.ndarray, unit: float,
