@@ -633,7 +633,8 @@ def _fallbacks(image: np.ndarray, original: np.ndarray, face: Face, target: _Tar
     views = target.views if target is not None else _Views(local, reference)
     steps = [("blur", sigma) for sigma in WHOLE_FACE_BLURS] + [("solid", 0.0)]
     for method, sigma in steps:
-        treated = apply_classic(image, [ellipse], method, ClassicParams(blur_sigma=sigma or 0.2))[y0:y1, x0:x1]
+        params = ClassicParams(blur_sigma=sigma) if sigma else ClassicParams()  # a solid fill has no sigma
+        treated = apply_classic(image, [ellipse], method, params)[y0:y1, x0:x1]
         out = blend_under_mask(crop, treated, mask)
         probes = _embed(out, local, reference)
         reached = all(check.passes(n, probes[n], originals[n]) for n in check.steering)
@@ -727,8 +728,7 @@ def choose_donors(target: _Target, bank, level: PrivacyLevel, seed: int = 0, lim
     seen = {name for name, score in zip(bank.names, bank.eyewear) if score > EYEWEAR_THRESHOLD}
     for label, band, compatibility in steps:
         found = select_donors(probe, bank.pool, model, band=band, compatibility=compatibility, limit=None)
-        found = sorted((d for d in found if d.name not in seen),
-                       key=lambda d: (d.group_distance, -(d.similarity + 0.5 * min(_identity_margin(d), 2.5)), d.name))
+        found = sorted((d for d in found if d.name not in seen), key=lambda d: (*_preference(d), d.name))
         found = _with_every_margin(found, target, bank)
         if seed and not chosen and found:
             head = [d for d in found if d.group_distance == found[0].group_distance][:4]
@@ -752,8 +752,8 @@ _REMEASURED = 32
 def _with_every_margin(donors: list, target: _Target, bank) -> list:
     """``donors`` with the first :data:`_REMEASURED` re-ranked by their identity margin under *every*
     recognizer: the bank holds dlib and FaceNet embeddings only, and a donor that another recognizer
-    (mobileface) takes for the person gives a lookalike that recognizer finds too. Each donor crop is
-    embedded once per process."""
+    (mobileface) takes for the person gives a lookalike that recognizer finds too
+    (:meth:`~lookalike.synthesis.bank.DonorBank.donor_embedding` embeds each donor crop once)."""
     from dataclasses import replace as with_fields
 
     from lookalike.identity import get_recognizer
@@ -762,28 +762,18 @@ def _with_every_margin(donors: list, target: _Target, bank) -> list:
     if not missing or not donors:
         return donors
     head, tail = donors[:_REMEASURED], donors[_REMEASURED:]
-    extra = bank.__dict__.setdefault("_runtime_identity", {})
-    measured = []
-    for donor in head:
-        identity = dict(donor.identity)
-        for name in missing:
-            key = (name, donor.name)
-            if key not in extra:
-                crop, landmarks = bank.donor_image(donor.name)
-                extra[key] = get_recognizer(name).embed(crop, _face_of(landmarks))
-            identity[name] = float(get_recognizer(name).distance(extra[key], target.embeddings[name]))
-        measured.append(with_fields(donor, identity=identity))
+    measured = [with_fields(donor, identity={**donor.identity, **{
+        name: float(get_recognizer(name).distance(bank.donor_embedding(donor.name, name), target.embeddings[name]))
+        for name in missing}}) for donor in head]
     rank = {d.name: i for i, d in enumerate(head)}
-    measured.sort(key=lambda d: (d.group_distance, -(d.similarity + 0.5 * min(_identity_margin(d), 2.5)), rank[d.name]))
+    measured.sort(key=lambda d: (*_preference(d), rank[d.name]))
     return measured + tail
 
 
-def _face_of(landmarks: np.ndarray) -> Face:
-    """A face as the detector would report it, from its dense landmarks (box, and 5 keypoints: iris
-    centres, nose tip, mouth corners)."""
-    points = np.asarray(landmarks, np.float32)[:, :2]
-    box = np.concatenate([points.min(axis=0), points.max(axis=0)]).astype(np.float32)
-    return Face(box=box, score=1.0, keypoints=points[[468, 473, 1, 61, 291]].copy(), landmarks=np.asarray(landmarks, np.float32))
+def _preference(donor) -> tuple[float, float]:
+    """Donors are ranked by group (age and gender, PerFace's rule), then by perceptual similarity plus half
+    the identity margin (capped at 2.5): this key, smaller first."""
+    return donor.group_distance, -(donor.similarity + 0.5 * min(_identity_margin(donor), 2.5))
 
 
 def _identity_margin(donor) -> float:

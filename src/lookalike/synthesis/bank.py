@@ -209,6 +209,9 @@ class DonorBank:
     source: Path | None = None
     report: BuildReport | None = field(default=None, repr=False, compare=False)
     mirror_of: np.ndarray | None = field(default=None, repr=False)
+    #: recognizer -> donor row -> embedding, for recognizers the bank holds no embeddings for (see
+    #: :meth:`donor_embedding`); filled on demand, never saved
+    _measured_later: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         n = len(self.names)
@@ -250,6 +253,20 @@ class DonorBank:
         if source != i:
             crop = np.ascontiguousarray(crop[:, ::-1])
         return crop, self.landmarks[i].copy()
+
+    def donor_embedding(self, key: int | str, recognizer: str) -> np.ndarray:
+        """A donor's identity embedding under ``recognizer``: the stored one, or for a recognizer the bank
+        was built without, embedded from the donor's crop on first use (once per bank)."""
+        from lookalike.identity import get_recognizer
+
+        i = self.row(key)
+        if recognizer in self.identity:
+            return np.asarray(self.identity[recognizer][i], np.float32)
+        measured = self._measured_later.setdefault(recognizer, {})
+        if i not in measured:
+            crop, landmarks = self.donor_image(i)
+            measured[i] = get_recognizer(recognizer).embed(crop, _landmark_face(landmarks))
+        return measured[i]
 
     def _jpeg_data(self) -> np.ndarray:
         if self.jpeg is None:
@@ -442,6 +459,36 @@ def _prototypes(faces: list[tuple[int, dict]], paths: list[Path], names: list[st
 # ------------------------------------------------------------------------------ worker functions
 
 
+def _landmark_face(landmarks: np.ndarray):
+    """A donor crop's face as the detector would report it, from its dense landmarks: their box, and as
+    the 5 keypoints the iris centres, nose tip and mouth corners."""
+    from lookalike.types import Face
+
+    points = np.asarray(landmarks, np.float32)[:, :2]
+    box = np.concatenate([points.min(axis=0), points.max(axis=0)]).astype(np.float32)
+    return Face(box=box, score=1.0, keypoints=points[[468, 473, 1, 61, 291]].copy(),
+                landmarks=np.asarray(landmarks, np.float32))
+
+
+def _measured(image: np.ndarray, face) -> dict:
+    """What the bank keeps of one face with dense landmarks in ``image``: feature parts, eyewear score,
+    gaze and landmarks (in ``image`` pixels)."""
+    from lookalike.perception.features import face_features
+    from lookalike.synthesis.prototypes import eyewear_score, gaze
+
+    return {"parts": face_features(image, face).parts, "eyewear": eyewear_score(image, face.landmarks),
+            "gaze": gaze(face.landmarks), "landmarks": face.landmarks.astype(np.float32)}
+
+
+def _central_face(image: np.ndarray):
+    """The face with dense landmarks nearest the centre of a square crop, or None."""
+    from lookalike.pipeline import detect
+
+    found = [f for f in detect(image) if f.landmarks is not None]
+    centre = np.array([image.shape[1] / 2, image.shape[0] / 2])
+    return min(found, key=lambda f: float(np.linalg.norm(f.center - centre))) if found else None
+
+
 def _describe(path: Path, size: int, quality: int, mirror: bool = False) -> tuple[str, object]:
     """("ok", description) of the main face of one image, ("no_face", reason) or ("failed", message).
 
@@ -450,9 +497,7 @@ def _describe(path: Path, size: int, quality: int, mirror: bool = False) -> tupl
     """
     from lookalike.errors import error_line
     from lookalike.io.images import load_image
-    from lookalike.perception.features import face_features
     from lookalike.pipeline import detect
-    from lookalike.synthesis.prototypes import eyewear_score, gaze
 
     try:
         image = load_image(path).rgb
@@ -462,8 +507,7 @@ def _describe(path: Path, size: int, quality: int, mirror: bool = False) -> tupl
         face = faces[0]
         if face.landmarks is None:
             return "no_face", f"{path}: no dense landmarks for the face (too small, or seen in profile)"
-        out = {"parts": face_features(image, face).parts, "eyewear": eyewear_score(image, face.landmarks),
-               "gaze": gaze(face.landmarks), "landmarks": face.landmarks.astype(np.float32)}
+        out = _measured(image, face)
         if size:
             matrix = canonical_transform(face.landmarks, size)
             crop = warp_similarity(image, matrix, size)
@@ -472,12 +516,8 @@ def _describe(path: Path, size: int, quality: int, mirror: bool = False) -> tupl
             if mirror:
                 # measured on the stored pixels flipped, exactly what donor_image will hand out
                 flipped = np.ascontiguousarray(_decode(np.frombuffer(out["jpeg"], np.uint8))[:, ::-1])
-                found = [f for f in detect(flipped) if f.landmarks is not None]
-                centre = np.array([size / 2, size / 2])
-                twin = min(found, key=lambda f: float(np.linalg.norm(f.center - centre))) if found else None
-                out["mirror"] = None if twin is None else {
-                    "parts": face_features(flipped, twin).parts, "eyewear": eyewear_score(flipped, twin.landmarks),
-                    "gaze": gaze(twin.landmarks), "landmarks": twin.landmarks.astype(np.float32)}
+                twin = _central_face(flipped)
+                out["mirror"] = None if twin is None else _measured(flipped, twin)
         return "ok", out
     except Exception as exc:  # one bad file must not end a batch
         return "failed", error_line(path, exc)
@@ -493,7 +533,6 @@ def _average(paths: list[Path], landmarks: list[np.ndarray], identity: dict[str,
     from lookalike.identity import get_recognizer
     from lookalike.io.images import load_image
     from lookalike.perception.features import face_features
-    from lookalike.pipeline import detect
     from lookalike.synthesis.prototypes import average_faces, eyewear_score
 
     try:
@@ -502,12 +541,9 @@ def _average(paths: list[Path], landmarks: list[np.ndarray], identity: dict[str,
         # and shrinking afterwards (area averaging) keeps the crop sharp.
         work = 2 * size
         average, _ = average_faces(images, landmarks, work)
-        faces = detect(average)
-        centre = np.array([work / 2, work / 2])
-        faces = [f for f in faces if f.landmarks is not None]
-        if not faces:
+        face = _central_face(average)
+        if face is None:
             return "dropped", f"not detected: the average of {', '.join(p.name for p in paths)} has no face with dense landmarks"
-        face = min(faces, key=lambda f: float(np.linalg.norm(f.center - centre)))
         parts = face_features(average, face).parts
         for name, members in identity.items():
             recognizer = get_recognizer(name)
