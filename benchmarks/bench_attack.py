@@ -32,7 +32,7 @@ from lookalike.identity import available_recognizers, get_recognizer
 from lookalike.identity.views import VIEWS, view_embeddings
 from lookalike.evaluation.metrics import box_iou
 from lookalike.io import load_image
-from lookalike.pipeline import detect
+from lookalike.faces import detect
 
 SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp"}
 

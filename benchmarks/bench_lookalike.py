@@ -179,7 +179,8 @@ def timing(count: int, levels: list[str], save: bool = True) -> int:
     dense landmarks is timed apart, per image.
     """
     from lookalike.io.images import load_image
-    from lookalike.pipeline import anonymize, detect
+    from lookalike.faces import detect
+    from lookalike.pipeline import anonymize
 
     numbers = list(HOLDOUT)[:count + 1]
     images = [load_image(OMI_FACES / f"{n:04d}.jpg").rgb for n in numbers]
@@ -221,7 +222,8 @@ def gallery(save: bool = True, count: int = 24, tile: int = 112) -> int:
     import cv2
 
     from lookalike.io.images import load_image
-    from lookalike.pipeline import anonymize, detect
+    from lookalike.faces import detect
+    from lookalike.pipeline import anonymize
 
     numbers = np.linspace(HOLDOUT.start, HOLDOUT.stop - 1, count).round().astype(int)
     columns = [("original", None), ("blur 0.15", {"method": "blur", "blur_sigma": 0.15}),

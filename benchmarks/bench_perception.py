@@ -78,7 +78,7 @@ def main() -> int:
 def embed_timing(model, faces: int = 40) -> dict[str, float]:
     from lookalike.io import load_image
     from lookalike.perception.features import face_features
-    from lookalike.pipeline import detect
+    from lookalike.faces import detect
 
     samples = []
     for path in sorted((OMI / "faces").glob("*.jpg"))[600:600 + faces]:

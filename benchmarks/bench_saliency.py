@@ -48,9 +48,10 @@ def face_curves(path: Path, index: int, seed: int) -> dict:
     """Every ordering's deletion curve for the largest face of one image (runs in a worker)."""
     from lookalike.identity import get_recognizer
     from lookalike.io.images import load_image
-    from lookalike.pipeline import detect
-    from lookalike.saliency import CANONICAL_ORDER, SALIENCY_REGIONS, face_window, identity_saliency
-    from lookalike.saliency.regions import region_areas
+    from lookalike.faces import detect
+    from lookalike.landmarks import CANONICAL_ORDER, SALIENCY_REGIONS
+    from lookalike.saliency import face_window, identity_saliency
+    from lookalike.landmarks.partition import region_areas
 
     image = load_image(path).rgb
     faces = detect(image)
@@ -97,7 +98,7 @@ def timing(paths: list[Path], steps_list: tuple[int, ...]) -> dict:
     from scipy.stats import spearmanr
 
     from lookalike.io.images import load_image
-    from lookalike.pipeline import detect
+    from lookalike.faces import detect
     from lookalike.saliency import SaliencyConfig, identity_saliency
 
     prepared = []

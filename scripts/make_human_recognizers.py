@@ -57,7 +57,7 @@ def check_crops() -> np.ndarray:
     from skimage.data import astronaut
 
     from lookalike.identity.arcface import alignment_matrix, warp_face
-    from lookalike.pipeline import detect
+    from lookalike.faces import detect
 
     image = astronaut()
     face = detect(image, landmarks=False)[0]

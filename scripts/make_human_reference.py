@@ -36,7 +36,7 @@ def crops() -> tuple[list[str], np.ndarray]:
 
     from lookalike.identity.arcface import alignment_matrix, warp_face
     from lookalike.io import load_image
-    from lookalike.pipeline import detect
+    from lookalike.faces import detect
 
     def aligned(image: np.ndarray) -> np.ndarray:
         return warp_face(image, alignment_matrix(detect(image, landmarks=False)[0]), 112)

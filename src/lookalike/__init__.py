@@ -6,13 +6,13 @@
 >>> [f.status for f in result.faces]
 ['anonymized']
 """
+from lookalike._version import __version__
 from lookalike.errors import ImageError, LookalikeError
 from lookalike.identity import available_recognizers, get_recognizer
 from lookalike.io import load_image, save_image
-from lookalike.pipeline import AnonymizationResult, AnonymizeConfig, anonymize, detect
+from lookalike.faces import detect
+from lookalike.pipeline import AnonymizationResult, AnonymizeConfig, anonymize
 from lookalike.types import Face, HeadPose
 
-__version__ = "0.1.0"
-
-__all__ = ["AnonymizationResult", "AnonymizeConfig", "Face", "HeadPose", "ImageError", "LookalikeError",
+__all__ = ["__version__", "AnonymizationResult", "AnonymizeConfig", "Face", "HeadPose", "ImageError", "LookalikeError",
            "anonymize", "available_recognizers", "detect", "get_recognizer", "load_image", "save_image"]

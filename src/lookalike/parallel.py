@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from lookalike.errors import error_line
+from lookalike.detection.centerface import set_threads
 
 Progress = Callable[[int, int], None]
 
@@ -80,7 +81,6 @@ def _init_worker() -> None:
     import cv2
     import torch
 
-    from lookalike.detection.centerface import set_threads
 
     torch.set_num_threads(1)
     cv2.setNumThreads(1)

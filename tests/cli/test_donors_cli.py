@@ -23,7 +23,7 @@ def numbered(tmp_path_factory, astronaut):
 
 
 def test_donors_build_counts_and_names_bad_files(numbered, tmp_path):
-    from lookalike.synthesis.bank import DonorBank
+    from lookalike.donors.bank import DonorBank
 
     output = tmp_path / "bank.npz"
     result = runner.invoke(app, ["donors", "build", str(numbered), "-o", str(output), "--faces", "1-600",

@@ -8,7 +8,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from lookalike.cli import app
-from lookalike.saliency import SALIENCY_REGIONS
+from lookalike.landmarks import SALIENCY_REGIONS
 
 runner = CliRunner()
 

@@ -10,7 +10,8 @@ from PIL import Image
 
 from lookalike.evaluation import EvaluationConfig, evaluate_folders, run_benchmark
 from lookalike.pipeline import anonymize
-from lookalike.pipeline.methods import MethodSpec, get_method
+from lookalike.evaluation import variant as variant_of, variants as variants_of
+from lookalike.pipeline.methods import MethodSpec
 
 
 def _save(path: Path, rgb: np.ndarray) -> Path:
@@ -34,7 +35,7 @@ def originals(tmp_path_factory, astronaut) -> Path:
 
 @pytest.fixture(scope="module")
 def benchmark_run(originals):
-    variants = get_method("solid").variants() + get_method("blur").variants([0.025])
+    variants = variants_of("solid") + variants_of("blur", [0.025])
     return run_benchmark(originals, variants, jobs=1)
 
 
@@ -70,7 +71,7 @@ def test_benchmark_keeps_thumbnails_for_the_galleries(benchmark_run):
 
 
 def test_a_failing_method_counts_its_faces_as_recognized(originals):
-    broken = MethodSpec("no-such-method", "a method the pipeline does not know").variant()
+    broken = variant_of(MethodSpec("no-such-method", "a method the pipeline does not know"))
     run = run_benchmark(originals, [broken], limit=2)
     variant = run.report["variants"][0]
     assert variant["faces"] == 2 and variant["unmeasured_faces"] == 2
@@ -114,7 +115,7 @@ def test_evaluate_reports_a_resized_image(tmp_path, astronaut):
 
 
 def test_workers_give_the_same_figures(originals):
-    variants = get_method("pixelate").variants([8])
+    variants = variants_of("pixelate", [8])
     config = EvaluationConfig(recognizers=("dlib",))
     one = run_benchmark(originals, variants, config, jobs=1, limit=2).report
     two = run_benchmark(originals, variants, config, jobs=2, limit=2).report
@@ -191,4 +192,4 @@ def test_an_empty_folder_is_an_error(tmp_path):
 
     (tmp_path / "empty").mkdir()
     with pytest.raises(ImageError, match="no image files found"):
-        run_benchmark(tmp_path / "empty", get_method("solid").variants())
+        run_benchmark(tmp_path / "empty", variants_of("solid"))

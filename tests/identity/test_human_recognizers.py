@@ -28,7 +28,7 @@ def ref():
 
 @pytest.fixture(scope="module")
 def detected(astronaut):
-    from lookalike.pipeline import detect
+    from lookalike.faces import detect
 
     return detect(astronaut, landmarks=False)[0]
 

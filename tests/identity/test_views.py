@@ -10,7 +10,7 @@ from lookalike.identity.views import VIEWS, View, view_embeddings
 
 @pytest.fixture(scope="module")
 def face(astronaut):
-    from lookalike.pipeline import detect
+    from lookalike.faces import detect
 
     return detect(astronaut)[0]
 

@@ -103,7 +103,7 @@ def test_kept_png_text_is_an_allow_list(tmp_path, rgb):
 # --- 5. an empty mask (a zero-size image) is no work, not a crash -----------------------------------
 
 def test_mask_regions_of_an_empty_mask_is_empty():
-    code = ("import numpy as np\nfrom lookalike.io.images import mask_regions\n"
+    code = ("import numpy as np\nfrom lookalike.imaging import mask_regions\n"
             "print(mask_regions(np.zeros((0, 5), np.float32)))\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.returncode  # a segfault is -11

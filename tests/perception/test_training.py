@@ -54,7 +54,7 @@ def test_training_and_evaluation_run_and_the_model_round_trips(faces_folder, tmp
 
 
 def test_the_shipped_model_ranks_a_copy_above_another_look(astronaut):
-    from lookalike.pipeline import detect
+    from lookalike.faces import detect
 
     model = load_model()
     assert model.attribute_names[:2] == ["trustworthy", "attractive"] and len(model.attribute_names) == 34

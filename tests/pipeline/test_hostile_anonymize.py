@@ -31,11 +31,12 @@ def test_a_lookalike_record_filled_after_verify_describes_the_fill(astronaut, mo
 
     def unchanged_but_claims_success(image, face, **kwargs):
         x0, y0, x1, y1 = (int(v) for v in face.box)
-        record = {"recognizers": {"dlib": {"distance": 0.9, "threshold": 0.6, "match": False, "steered": True,
-                                           "rank": 50, "retrieval_rank": 50},
-                                  "facenet": {"distance": 1.5, "threshold": 1.1, "match": False, "steered": True,
-                                              "rank": 50, "retrieval_rank": 50}},
-                  "fallback": None, "reached": True, "perceptual_similarity": 0.9}
+        record = method.LookalikeRecord(
+            recognizers={"dlib": {"distance": 0.9, "threshold": 0.6, "match": False, "steered": True,
+                                  "rank": 50, "retrieval_rank": 50},
+                         "facenet": {"distance": 1.5, "threshold": 1.1, "match": False, "steered": True,
+                                     "rank": 50, "retrieval_rank": 50}},
+            fallback=None, reached=True, perceptual_similarity=0.9)
         return method.LookalikeOutcome(image[y0:y1, x0:x1].copy(), np.zeros((y1 - y0, x1 - x0), np.float32),
                                        (x0, y0, x1, y1), record)
 
@@ -44,8 +45,8 @@ def test_a_lookalike_record_filled_after_verify_describes_the_fill(astronaut, mo
     result = anonymize(astronaut, method="lookalike", verify=("dlib",))
     record = result.faces[0]
     assert record.fallback and record.fallback.startswith("solid")
-    details = record.lookalike
-    assert details["fallback"] == record.fallback and "perceptual_similarity" not in details
+    details = record.lookalike.to_dict()
+    assert details["fallback"] == record.fallback and details["perceptual_similarity"] is None
     assert set(details["recognizers"]) == set(record.verification) == {"dlib", "facenet"}
     for name, figures in details["recognizers"].items():  # both measured again on the fill
         assert figures["match"] == record.verification[name]["match"]

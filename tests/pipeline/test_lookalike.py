@@ -6,11 +6,13 @@ import numpy as np
 
 from lookalike.identity import available_recognizers
 from lookalike.identity.views import CHECKED_VIEWS
-from lookalike.synthesis.bank import default_bank
+from lookalike.donors import default_bank
 import pytest
 
-from lookalike.pipeline import anonymize, detect
-from lookalike.pipeline.lookalike import MIN_FACE, PRIVACY_LEVELS, get_privacy, lookalike_face
+from lookalike.faces import detect
+from lookalike.pipeline import anonymize
+from lookalike.pipeline.lookalike import MIN_FACE, LookalikeRecord, lookalike_face
+from lookalike.pipeline.privacy import PRIVACY_LEVELS, get_privacy
 from lookalike.synthesis.regenerate import MAX_MORPH
 
 
@@ -27,14 +29,22 @@ def outcome(astronaut, face):
 def _whole_face_candidates(astronaut, face, donors=(0,)):
     """The face measured for the loop, and one whole-face candidate per bank donor index in ``donors``."""
     from lookalike.pipeline.lookalike import _measure
-    from lookalike.saliency import SALIENCY_REGIONS
-    from lookalike.synthesis.bank import default_bank
+    from lookalike.landmarks import SALIENCY_REGIONS
+    from lookalike.donors import default_bank
     from lookalike.synthesis.regenerate import regenerate
 
     target = _measure(astronaut, astronaut, face, saliency=False)
     bank = default_bank()
     return target, [regenerate(target.window, target.face.landmarks, *bank.donor_image(i), SALIENCY_REGIONS, 1.0)
                     for i in donors]
+
+
+def _blurred(target, candidates, check, record=None):
+    """The blurred-lookalike fallback on ``candidates`` of the measured ``target``, under ``check``."""
+    from lookalike.pipeline.lookalike import _blurred_lookalike, _Job
+
+    job = _Job(target.window, target.reference, target.face, check, record or LookalikeRecord(), 1.3, target)
+    return _blurred_lookalike(job, target, candidates)
 
 
 def _counting_check(calls: list, passes_on):
@@ -55,21 +65,21 @@ def _counting_check(calls: list, passes_on):
 
 def test_the_face_becomes_a_lookalike_no_recognizer_matches(outcome):
     record = outcome.record
-    assert record["reached"] is True
-    assert record["fallback"] is None
-    assert record["donor"] in default_bank().names
-    assert record["privacy"] == "medium" and record["k"] == PRIVACY_LEVELS["medium"].k
+    assert record.reached is True
+    assert record.fallback is None
+    assert record.donor in default_bank().names
+    assert record.privacy == "medium" and record.k == PRIVACY_LEVELS["medium"].k
     for name in ("dlib", "facenet"):
-        measured = record["recognizers"][name]
+        measured = record.recognizers[name]
         assert measured["distance"] > measured["threshold"] and not measured["match"]
-        assert measured["rank"] >= record["k"] and measured["retrieval_rank"] >= record["k"]
-    for name in record["steer"]:  # and under every attacker view, the worst of which is recorded
-        worst = record["views"][name]
+        assert measured["rank"] >= record.k and measured["retrieval_rank"] >= record.k
+    for name in record.steer:  # and under every attacker view, the worst of which is recorded
+        worst = record.views[name]
         assert worst["view"] in [view.name for view in CHECKED_VIEWS]
-        assert min(worst["rank"], worst["retrieval_rank"]) >= record["k"]
+        assert min(worst["rank"], worst["retrieval_rank"]) >= record.k
     # a lookalike, not a stranger: perceptually closer than unrelated faces (0.5)
-    assert record["perceptual_similarity"] > 0.7
-    assert set(record["regions"]) and 0.0 < record["morph"] <= MAX_MORPH
+    assert record.perceptual_similarity > 0.7
+    assert set(record.regions) and 0.0 < record.morph <= MAX_MORPH
 
 
 def test_only_the_face_window_changes_and_the_mask_covers_every_change(astronaut, outcome):
@@ -83,29 +93,29 @@ def test_only_the_face_window_changes_and_the_mask_covers_every_change(astronaut
 def test_same_seed_same_result(astronaut, face, outcome):
     again = lookalike_face(astronaut, face)
     assert np.array_equal(again.image, outcome.image)
-    assert again.record["donor"] == outcome.record["donor"]
+    assert again.record.donor == outcome.record.donor
 
 
 def test_an_unreachable_level_fails_closed_to_blur_or_solid(astronaut, face):
     result = lookalike_face(astronaut, face, privacy="low", target_distance=3.0)
     record = result.record
     # the whole-face fallbacks, not a blurred lookalike: no blur of a lookalike reaches three thresholds
-    assert record["fallback"].startswith(("blur (sigma", "solid ("))
-    assert "no lookalike reached the level" in record["fallback"]
+    assert record.fallback.startswith(("blur (sigma", "solid ("))
+    assert "no lookalike reached the level" in record.fallback
     # the solid fill is the last resort: nothing further exists, so the record says whether it reached
-    assert record["reached"] in (True, False)
+    assert record.reached in (True, False)
     x0, y0, x1, y1 = result.box
     assert (result.image != astronaut[y0:y1, x0:x1]).any(axis=-1).mean() > 0.2
 
 
 def test_the_whole_face_fallback_follows_the_mask_scale(astronaut, face):
     from lookalike.identity.crowd import default_crowd
-    from lookalike.pipeline.lookalike import _Check, _fallbacks, _new_record
+    from lookalike.pipeline.lookalike import _Check, _fallbacks, _Job
 
     check = _Check(default_crowd(), ("facenet",), 1, 1.0)
     areas = []
     for scale in (1.3, 2.0):
-        outcome = _fallbacks(astronaut, astronaut, face, None, check, _new_record(), reason="a test", mask_scale=scale)
+        outcome = _fallbacks(_Job(astronaut, astronaut, face, check, LookalikeRecord(), scale), reason="a test")
         areas.append(int((outcome.mask > 0.5).sum()))
     assert areas[1] > 1.8 * areas[0]  # (2.0 / 1.3) ** 2 = 2.4 as much ellipse
 
@@ -113,7 +123,7 @@ def test_the_whole_face_fallback_follows_the_mask_scale(astronaut, face):
 def test_the_closest_lookalike_is_blurred_until_it_passes(astronaut, face):
     from lookalike.identity import get_recognizer
     from lookalike.identity.crowd import default_crowd
-    from lookalike.pipeline.lookalike import _blurred_lookalike, _Check, _embed
+    from lookalike.pipeline.lookalike import _Check, _embed
 
     target, (candidate,) = _whole_face_candidates(astronaut, face)
     facenet = get_recognizer("facenet")
@@ -124,16 +134,15 @@ def test_the_closest_lookalike_is_blurred_until_it_passes(astronaut, face):
         def passes(self, name, probe, original):
             return float(facenet.distance(probe, original)) > unblurred + 0.01
 
-    record = {}
-    found = _blurred_lookalike(target, [candidate], FartherThanTheCandidate(default_crowd(), ("facenet",), 5, 1.0),
-                               record)
+    record = LookalikeRecord()
+    found = _blurred(target, [candidate], FartherThanTheCandidate(default_crowd(), ("facenet",), 5, 1.0), record)
     assert found is not None and found[1] == 0
     outcome = found[0]
-    assert record["fallback"].startswith("blurred lookalike") and record["reached"]
+    assert record.fallback.startswith("blurred lookalike") and record.reached
     changed = (outcome.image != target.window).any(axis=-1)
     assert np.all(outcome.mask[changed] == 1.0)
-    assert record["recognizers"]["facenet"]["distance"] > unblurred
-    never = _blurred_lookalike(target, [candidate], _Check(default_crowd(), ("facenet",), 5, 100.0), {})
+    assert record.recognizers["facenet"]["distance"] > unblurred
+    never = _blurred(target, [candidate], _Check(default_crowd(), ("facenet",), 5, 100.0))
     assert never is None  # nothing passes: the caller goes on to the whole-face blur
 
 
@@ -153,24 +162,24 @@ def test_progress_ranks_failing_candidates_by_their_crowd_ranks(astronaut, face)
 
 @pytest.mark.parametrize("sharp_face", [False, True], ids=["face blurred too", "face kept sharp"])
 def test_the_blur_reaches_around_the_face_when_the_face_alone_is_not_enough(astronaut, face, sharp_face):
-    from lookalike.pipeline.lookalike import LOOKALIKE_BLURS, _blurred_lookalike
-    from lookalike.saliency.regions import region_labels
+    from lookalike.synthesis.blurred import LOOKALIKE_BLURS
+    from lookalike.landmarks import region_labels
 
     target, (candidate,) = _whole_face_candidates(astronaut, face)
     first_around = next(i for i, step in enumerate(LOOKALIKE_BLURS) if step.around > 0 and (step.face == 0) == sharp_face)
     passes_on_the_first_blur_around = _counting_check([], lambda count: count > first_around)
 
-    record = {}
-    found = _blurred_lookalike(target, [candidate], passes_on_the_first_blur_around, record)
+    record = LookalikeRecord()
+    found = _blurred(target, [candidate], passes_on_the_first_blur_around, record)
     assert found is not None
     outcome = found[0]
-    assert "around it" in record["fallback"]
+    assert "around it" in record.fallback
     changed = (outcome.image != candidate.paste(target.window)).any(axis=-1)
     labels = region_labels(changed.shape, candidate.landmarks)
     assert changed[labels < 0].mean() > 0.2  # hair and background near the face are blurred too
     inner = cv2.erode((labels >= 0).astype(np.uint8), np.ones((15, 15), np.uint8)) > 0
     if sharp_face:
-        assert "unblurred" in record["fallback"] and not changed[inner].any()
+        assert "unblurred" in record.fallback and not changed[inner].any()
     else:
         assert changed[inner].mean() > 0.5
     assert np.all(outcome.mask[(outcome.image != target.window).any(axis=-1)] == 1.0)
@@ -180,9 +189,9 @@ def test_the_blur_reaches_around_the_face_when_the_face_alone_is_not_enough(astr
 
 
 def test_strong_blurs_keep_the_donors_eyes_brows_and_mouth_sharp(astronaut, face):
-    from lookalike.pipeline.lookalike import LOOKALIKE_BLURS, _blurred_lookalike
-    from lookalike.saliency import SALIENCY_REGIONS
-    from lookalike.saliency.regions import region_labels
+    from lookalike.synthesis.blurred import LOOKALIKE_BLURS
+    from lookalike.landmarks import SALIENCY_REGIONS
+    from lookalike.landmarks import region_labels
 
     target, (candidate,) = _whole_face_candidates(astronaut, face)
     first_sharp = next(i for i, step in enumerate(LOOKALIKE_BLURS) if step.sharp_features)
@@ -190,9 +199,9 @@ def test_strong_blurs_keep_the_donors_eyes_brows_and_mouth_sharp(astronaut, face
     assert all(step.face < LOOKALIKE_BLURS[first_sharp].face for step in LOOKALIKE_BLURS[:first_sharp])
     passes_on_the_first_sharp_features = _counting_check([], lambda count: count > first_sharp)
 
-    record = {}
-    found = _blurred_lookalike(target, [candidate], passes_on_the_first_sharp_features, record)
-    assert found is not None and "but for its eyes, brows and mouth" in record["fallback"]
+    record = LookalikeRecord()
+    found = _blurred(target, [candidate], passes_on_the_first_sharp_features, record)
+    assert found is not None and "but for its eyes, brows and mouth" in record.fallback
     window = candidate.paste(target.window)
     changed = np.abs(found[0].image.astype(int) - window).max(axis=-1) > 8
     labels = region_labels(changed.shape, candidate.landmarks)
@@ -202,18 +211,18 @@ def test_strong_blurs_keep_the_donors_eyes_brows_and_mouth_sharp(astronaut, face
 
 
 def test_the_blurred_fallback_tries_each_blur_on_every_candidate_before_the_next(astronaut, face):
-    from lookalike.pipeline.lookalike import LOOKALIKE_BLURS, _blurred_lookalike
+    from lookalike.synthesis.blurred import LOOKALIKE_BLURS
 
     target, candidates = _whole_face_candidates(astronaut, face, donors=(0, 1))
     calls = []
 
-    record = {}
-    found = _blurred_lookalike(target, candidates, _counting_check(calls, lambda count: count == 2), record)
+    record = LookalikeRecord()
+    found = _blurred(target, candidates, _counting_check(calls, lambda count: count == 2), record)
     # the second try is the first blur on the second candidate, not the second blur on the first
     assert found is not None and found[1] == 1 and len(calls) == 2
-    assert f"sigma {LOOKALIKE_BLURS[0].face:g} of the face width;" in record["fallback"]
+    assert f"sigma {LOOKALIKE_BLURS[0].face:g} of the face width;" in record.fallback
     calls = []
-    assert _blurred_lookalike(target, candidates, _counting_check(calls, lambda count: False), {}) is None
+    assert _blurred(target, candidates, _counting_check(calls, lambda count: False)) is None
     assert len(calls) == 2 * len(LOOKALIKE_BLURS)  # every blur on both candidates
 
 
@@ -224,8 +233,8 @@ def test_a_tiny_face_is_blurred_and_recorded(astronaut):
     faces = detect(canvas, threshold=0.3)
     assert faces and faces[0].width < MIN_FACE
     result = lookalike_face(canvas, faces[0])
-    assert result.record["fallback"].startswith(("blur", "solid"))
-    assert "px wide" in result.record["fallback"] or "landmarks" in result.record["fallback"]
+    assert result.record.fallback.startswith(("blur", "solid"))
+    assert "px wide" in result.record.fallback or "landmarks" in result.record.fallback
     x0, y0, x1, y1 = result.box
     assert (result.image != canvas[y0:y1, x0:x1]).any()
 
@@ -234,7 +243,7 @@ def test_anonymize_api_and_records(astronaut, face, outcome):
     result = anonymize(astronaut, method="lookalike", faces=[face])
     assert result.image.shape == astronaut.shape
     record = result.faces[0].to_dict()
-    assert record["method"] == "lookalike" and record["lookalike"]["donor"] == outcome.record["donor"]
+    assert record["method"] == "lookalike" and record["lookalike"]["donor"] == outcome.record.donor
     assert set(record["verification"]) == set(available_recognizers())
     outside = result.mask == 0
     assert np.array_equal(result.image[outside], astronaut[outside])
@@ -246,7 +255,7 @@ def test_grey_images_are_anonymized(astronaut, face):
     grey = cv2.cvtColor(astronaut, cv2.COLOR_RGB2GRAY)
     result = anonymize(grey, method="lookalike", faces=[face], privacy="low")
     assert result.image.shape == grey.shape and result.image.dtype == grey.dtype
-    assert result.faces[0].lookalike["recognizers"]
+    assert result.faces[0].lookalike.recognizers
     assert (result.image != grey).any()
 
 
@@ -256,10 +265,9 @@ def test_unknown_privacy_is_refused():
 
 
 def test_benchmark_variants_of_the_lookalike_method():
-    from lookalike.pipeline.methods import get_method
+    from lookalike.evaluation import variant, variants as variants_of
 
-    spec = get_method("lookalike")
-    variants = spec.variants()
+    variants = variants_of("lookalike")
     assert [v.label for v in variants] == ["lookalike low", "lookalike medium", "lookalike high"]
     held_out = variants[1].steered("dlib")
     assert held_out.label == "lookalike medium (steer dlib)" and held_out.steered_by == ("dlib",)
@@ -268,19 +276,21 @@ def test_benchmark_variants_of_the_lookalike_method():
     assert variants[1].steered("all").label == "lookalike medium"  # the default names no steering
     assert variants[1].steered("facenet+dlib").steered_by == ("facenet", "dlib")
     with pytest.raises(Exception, match="does not steer"):
-        get_method("blur").variant(0.1).steered("dlib")
+        variant("blur", 0.1).steered("dlib")
 
 
 def test_a_seed_picks_among_equal_donors_and_repeats(astronaut, face):
     first = lookalike_face(astronaut, face, privacy="low", seed=7)
     again = lookalike_face(astronaut, face, privacy="low", seed=7)
-    assert again.record["donor"] == first.record["donor"]
+    assert again.record.donor == first.record.donor
     assert np.array_equal(again.image, first.image)
-    from lookalike.pipeline.lookalike import _measure, choose_donors, load_bank
+    from lookalike.donors import choose_donors
+    from lookalike.pipeline.lookalike import _measure, load_bank
 
     target = _measure(astronaut, astronaut, face, saliency=False)
-    level = get_privacy("low")
-    orders = {tuple(d.name for d, _ in choose_donors(target, load_bank(), level, seed=s)[:4]) for s in range(6)}
+    band = get_privacy("low").band
+    orders = {tuple(d.name for d, _ in choose_donors(target.reference, target.face, target.embeddings, load_bank(), band,
+                                                     seed=s)[:4]) for s in range(6)}
     assert len(orders) > 1  # seeds really reorder the equally suitable donors
 
 
@@ -299,14 +309,14 @@ def test_a_crowd_without_a_steering_recognizer_is_refused(astronaut, face):
 def test_the_swap_baseline_replaces_the_face_unchecked(astronaut, face):
     result = anonymize(astronaut, method="swap", faces=[face])
     record = result.faces[0]
-    assert record.method == "swap" and record.lookalike["reached"] is None
-    assert record.lookalike["donor"] in default_bank().names and record.fallback is None
-    assert set(record.lookalike["recognizers"]) == set(available_recognizers())  # measured, though not checked
+    assert record.method == "swap" and record.lookalike.reached is None
+    assert record.lookalike.donor in default_bank().names and record.fallback is None
+    assert set(record.lookalike.recognizers) == set(available_recognizers())  # measured, though not checked
 
 
 def test_the_checked_swap_baseline_swaps_whole_faces_under_the_same_check(astronaut, face):
-    from lookalike.pipeline.lookalike import checked_swap_level, get_privacy
-    from lookalike.saliency import SALIENCY_REGIONS
+    from lookalike.pipeline.privacy import checked_swap_level, get_privacy
+    from lookalike.landmarks import SALIENCY_REGIONS
 
     medium = get_privacy("medium")
     level = checked_swap_level(medium)
@@ -315,9 +325,9 @@ def test_the_checked_swap_baseline_swaps_whole_faces_under_the_same_check(astron
     assert level.schedule[0][3] == sum(step[3] for step in medium.schedule)  # as many candidates
     result = anonymize(astronaut, method="checked-swap", faces=[face])
     record = result.faces[0].lookalike
-    assert result.faces[0].method == "checked-swap" and record["privacy"] == "medium (checked swap)"
-    assert record["k"] == 10 and record["steer"] == list(available_recognizers()) and record["reached"]
-    assert record["style"] == "strong" and record["morph"] == 1.0 and set(record["regions"]) == set(SALIENCY_REGIONS)
+    assert result.faces[0].method == "checked-swap" and record.privacy == "medium (checked swap)"
+    assert record.k == 10 and record.steer == list(available_recognizers()) and record.reached
+    assert record.style == "strong" and record.morph == 1.0 and set(record.regions) == set(SALIENCY_REGIONS)
 
 
 def test_a_face_cut_by_the_image_border_is_still_anonymized(astronaut, face):
@@ -330,7 +340,7 @@ def test_a_face_cut_by_the_image_border_is_still_anonymized(astronaut, face):
     x, y, w, h = (int(v) for v in (faces[0].box[0], faces[0].box[1], faces[0].width, faces[0].height))
     region = (slice(max(y, 0), y + h), slice(max(x, 0), x + w))
     assert (result.image[region] != cut[region]).any()  # never left untouched
-    assert record.lookalike["reached"] is True or record.fallback is not None
+    assert record.lookalike.reached is True or record.fallback is not None
 
 
 def test_overlapping_faces_are_measured_against_the_untouched_image(astronaut, face):
@@ -338,19 +348,18 @@ def test_overlapping_faces_are_measured_against_the_untouched_image(astronaut, f
     result = anonymize(astronaut, method="lookalike", faces=[face, shifted], privacy="low")
     assert len(result.faces) == 2
     for record in result.faces:
-        assert record.lookalike["recognizers"]
-        assert record.lookalike["reached"] is True or record.fallback is not None
+        assert record.lookalike.recognizers
+        assert record.lookalike.reached is True or record.fallback is not None
 
 
 def test_a_stronger_whole_face_blur_comes_before_the_solid_fill(astronaut, face):
-    from lookalike.pipeline.lookalike import WHOLE_FACE_BLURS, _fallbacks, _new_record
+    from lookalike.pipeline.lookalike import WHOLE_FACE_BLURS, _fallbacks, _Job
 
     calls: list = []
     second_blur = _counting_check(calls, lambda count: count == 2)  # only the second blur passes
-    outcome = _fallbacks(astronaut, astronaut, face, None, second_blur, _new_record(attempts=0), reason="test",
-                         mask_scale=1.3)
-    assert outcome.record["fallback"].startswith(f"blur (sigma {WHOLE_FACE_BLURS[1]:g} of the face width")
-    assert outcome.record["reached"] is True
-    never = _fallbacks(astronaut, astronaut, face, None, _counting_check([], lambda count: False),
-                       _new_record(attempts=0), reason="test", mask_scale=1.3)
-    assert never.record["fallback"] == "solid (test)" and never.record["reached"] is False
+    outcome = _fallbacks(_Job(astronaut, astronaut, face, second_blur, LookalikeRecord(attempts=0), 1.3), reason="test")
+    assert outcome.record.fallback.startswith(f"blur (sigma {WHOLE_FACE_BLURS[1]:g} of the face width")
+    assert outcome.record.reached is True
+    never = _fallbacks(_Job(astronaut, astronaut, face, _counting_check([], lambda count: False),
+                            LookalikeRecord(attempts=0), 1.3), reason="test")
+    assert never.record.fallback == "solid (test)" and never.record.reached is False

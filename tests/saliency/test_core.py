@@ -14,13 +14,13 @@ from lookalike.saliency import (
     resolve_methods,
     select_regions,
 )
-from lookalike.saliency.regions import FEATURE_OF, FEATURES
+from lookalike.landmarks.partition import FEATURE_OF, FEATURES
 from lookalike.types import HeadPose
 
 
 @pytest.fixture(scope="module")
 def face(astronaut):
-    from lookalike.pipeline import detect
+    from lookalike.faces import detect
 
     return detect(astronaut)[0]
 
@@ -178,7 +178,7 @@ def test_difficult_faces_get_a_status_not_a_crash(astronaut, face):
 
 
 def test_a_face_cut_by_the_image_border_is_degraded(astronaut, face):
-    from lookalike.pipeline import detect
+    from lookalike.faces import detect
 
     x_mid = int(face.center[0])
     half = np.ascontiguousarray(astronaut[:, x_mid - 10:])
@@ -192,7 +192,7 @@ def test_a_face_cut_by_the_image_border_is_degraded(astronaut, face):
 def test_small_faces_are_computed_but_degraded(astronaut):
     import cv2
 
-    from lookalike.pipeline import detect
+    from lookalike.faces import detect
 
     small = cv2.resize(astronaut, (128, 128), interpolation=cv2.INTER_AREA)
     faces = detect(small)

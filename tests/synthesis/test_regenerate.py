@@ -5,14 +5,14 @@ import numpy as np
 import pytest
 
 from lookalike.landmarks.regions import region_mask
-from lookalike.saliency import SALIENCY_REGIONS
-from lookalike.synthesis.bank import default_bank
+from lookalike.landmarks import SALIENCY_REGIONS
+from lookalike.donors import default_bank
 from lookalike.synthesis.regenerate import RegenerationConfig, face_box_window, regenerate
 
 
 @pytest.fixture(scope="module")
 def face(astronaut):
-    from lookalike.pipeline import detect
+    from lookalike.faces import detect
 
     return detect(astronaut)[0]
 

@@ -7,22 +7,22 @@ import pytest
 
 from lookalike.landmarks import region_mask
 from lookalike.landmarks.regions import REGIONS
-from lookalike.saliency.regions import SALIENCY_REGIONS, region_labels, vertex_labels
-from lookalike.synthesis.classic import gaussian_blur
+from lookalike.landmarks.partition import SALIENCY_REGIONS, region_labels, vertex_labels
+from lookalike.imaging import gaussian_blur
 from lookalike.synthesis.transplant import (STABLE_INDICES, align_landmarks, laplacian_blend, laplacian_reach,
                                             match_colour, morph_landmarks, reinject_detail, warp_to_landmarks)
 
 
 @pytest.fixture(scope="module")
 def face(astronaut):
-    from lookalike.pipeline import detect
+    from lookalike.faces import detect
 
     return detect(astronaut)[0]
 
 
 @pytest.fixture(scope="module")
 def mirrored(astronaut):
-    from lookalike.pipeline import detect
+    from lookalike.faces import detect
 
     image = np.ascontiguousarray(np.fliplr(astronaut))
     return image, detect(image)[0]
@@ -103,7 +103,7 @@ def test_the_mirrored_face_lands_on_the_originals_landmarks(astronaut, face, mir
     assert min(to_donor) > 0.7 and np.mean(to_donor) > 0.85
     assert np.mean(to_donor) > np.mean(to_original) + 0.05
     # Re-detected, the composed face has the original's geometry, not the mirror's (faces 20+ px apart).
-    from lookalike.pipeline import detect
+    from lookalike.faces import detect
 
     composed = np.where(covered[..., None], warped, astronaut)
     found = detect(composed)[0]

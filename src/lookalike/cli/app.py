@@ -20,19 +20,28 @@ from rich.table import Table
 
 from lookalike.cli.console import err, file_error, out, progress_bar, pydantic_message, usage_error
 from lookalike.errors import LookalikeError
+from lookalike.identity import available_recognizers
 from lookalike.io.images import DEFAULT_MAX_PIXELS
+from lookalike.pipeline.methods import METHODS, get_method
+from lookalike.pipeline.privacy import DEFAULT_PRIVACY, PRIVACY_LEVELS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Anonymize faces in photos and folders; inspect detections and identity distances; "
                        "measure how well faces are anonymized.")
 
 
+#: ``--method`` and ``--privacy`` list what their registries hold
+_METHOD_HELP = " | ".join(f"{spec.name} ({spec.description})" for spec in METHODS.values())
+_PRIVACY_HELP = ("lookalike, checked-swap: " + " | ".join(PRIVACY_LEVELS) + " (how many reference-crowd faces each "
+                 "anonymized face must hide among: " + ", ".join(str(level.k) for level in PRIVACY_LEVELS.values()) + ").")
+
+
 @app.command("anonymize")
 def anonymize_command(
     paths: Annotated[list[Path], typer.Argument(help="Image files and/or folders (searched recursively).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Output folder (created; same relative layout).")],
-    method: Annotated[str, typer.Option(help="blur | pixelate | solid | lookalike (regenerate each face from donors until recognizers no longer match; not the default yet, one bar missed, see the README) | swap (baseline: whole face from one donor, unchecked) | checked-swap (baseline: whole-face swaps checked and falling back like lookalike)")] = "blur",
-    privacy: Annotated[str, typer.Option(help="lookalike, checked-swap: low | medium | high (how many reference-crowd faces each anonymized face must hide among: 1, 10, 20).")] = "medium",
+    method: Annotated[str, typer.Option(help=_METHOD_HELP)] = "blur",
+    privacy: Annotated[str, typer.Option(help=_PRIVACY_HELP)] = DEFAULT_PRIVACY,
     steer: Annotated[str, typer.Option(help="lookalike, checked-swap: the recognizers the closed loop checks: all (default: every recognizer shipped) | both (dlib and facenet) | names joined by '+', e.g. dlib+facenet (leave-one-out experiments).")] = "all",
     target_distance: Annotated[float, typer.Option(help="lookalike, checked-swap (expert): each checked recognizer's distance must exceed its threshold times this.")] = 1.0,
     seed: Annotated[int, typer.Option(help="lookalike, swap, checked-swap: picks among equally suitable donors; the same seed gives the same output.")] = 0,
@@ -41,7 +50,7 @@ def anonymize_command(
     mask_scale: Annotated[float, typer.Option(help="Enlarge the elliptic face mask by this factor (classic methods, and the lookalike methods' whole-face fallbacks).")] = 1.3,
     threshold: Annotated[Optional[float], typer.Option(help="Detector confidence threshold (0-1).")] = None,
     rotations: Annotated[str, typer.Option(help="Turned faces: off (upright search only; finds faces turned up to ~150 degrees) | coarse (adds an upside-down whole-image search) | full (all four quarter turns, tiles included, ~4x detection time).")] = "coarse",
-    verify: Annotated[Optional[list[str]], typer.Option(help="Measure each face against its original with this recognizer (dlib, facenet); repeatable.")] = None,
+    verify: Annotated[Optional[list[str]], typer.Option(help=f"Measure each face against its original with this recognizer ({', '.join(available_recognizers())}); repeatable.")] = None,
     keep_metadata: Annotated[bool, typer.Option("--keep-metadata", help="Keep EXIF (incl. GPS, without thumbnail), ICC and PNG text (all stripped by default).")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing files in OUTPUT and the --report file (inputs are never replaced); redo files the manifest records with other settings.")] = False,
     resume: Annotated[bool, typer.Option("--resume", help="Skip the files OUTPUT's manifest (lookalike-manifest.jsonl) records as done with the same settings and the same input bytes; do the rest.")] = False,
@@ -67,7 +76,7 @@ def anonymize_command(
     for option, path in (("--bank", bank), ("--crowd", crowd)):
         if path is not None and not path.is_file():
             usage_error(f"{option} {path}: no such file")
-    if method in ("lookalike", "swap", "checked-swap"):
+    if get_method(method).kind != "classic":
         from lookalike.pipeline.lookalike import load_bank, load_crowd
 
         for option, path, load in (("--bank", bank, load_bank), ("--crowd", crowd, load_crowd)):
@@ -144,8 +153,9 @@ def detect_command(
     from typing import get_args
 
     from lookalike.io.images import load_image
-    from lookalike.pipeline import collect_inputs, detect
-    from lookalike.pipeline.anonymize import Rotations
+    from lookalike.faces import detect
+    from lookalike.pipeline import collect_inputs
+    from lookalike.faces import Rotations
     from lookalike.visualize import draw_faces
 
     if rotations not in get_args(Rotations):

@@ -35,7 +35,7 @@ def donors_build_command(
     jobs: Annotated[Optional[int], typer.Option(help=_JOBS_HELP)] = None,
 ) -> None:
     """Build a donor bank: aligned crops, landmarks, embeddings and provenance of every donor."""
-    from lookalike.synthesis.bank import DonorBank
+    from lookalike.donors.bank import DonorBank
 
     if prototypes is not None and prototypes < 2:
         usage_error(f"--prototypes: a prototype averages at least 2 faces, got {prototypes}")

@@ -84,7 +84,7 @@ def benchmark_command(
 
 
 def _variants(methods: str, levels: list[str], steer: str = "all"):
-    from lookalike.pipeline.methods import get_method
+    from lookalike.evaluation import variants as variants_of
 
     names = [m.strip() for m in methods.split(",") if m.strip()]
     if not names:
@@ -108,7 +108,7 @@ def _variants(methods: str, levels: list[str], steer: str = "all"):
     if not steers or len(set(sets)) != len(sets):
         usage_error(f"--steer: expected distinct steering sets, got {steer!r}")
     try:
-        variants = [v for name in names for v in get_method(name).variants(chosen.get(name))]
+        variants = [v for name in names for v in variants_of(name, chosen.get(name))]
         variants = [v.steered(x) if v.method.steered_by else v for v in variants
                     for x in (steers if v.method.steered_by else [None])]
     except LookalikeError as exc:

@@ -38,7 +38,7 @@ def similarity_command(
     from lookalike.perception import load_model
     from lookalike.perception.features import face_features
     from lookalike.perception.model import similarity
-    from lookalike.pipeline import detect
+    from lookalike.faces import main_face
 
     if len(images) < 2:
         usage_error("give at least two images")
@@ -49,11 +49,8 @@ def similarity_command(
     faces = {}
     for path in images:
         try:
-            image = load_image(path)
-            found = detect(image.rgb)
-            if not found:
-                raise LookalikeError(f"{path}: no face found")
-            parts = face_features(image.rgb, found[0]).parts
+            image, face = main_face(path)
+            parts = face_features(image, face).parts
         except (LookalikeError, ValueError) as exc:
             file_error(err, str(exc) if str(exc).startswith(str(path)) else f"{path}: {exc}")
             raise typer.Exit(1)
@@ -69,7 +66,7 @@ def similarity_command(
             recognizer = get_recognizer(name)
             distance = float(recognizer.distance(faces[a][name], faces[b][name]))
             row[name] = {"distance": round(distance, 4), "threshold": recognizer.threshold,
-                         "same": distance <= recognizer.threshold}
+                         "same": recognizer.matches_distance(distance)}
         rows.append(row)
     if as_json:
         print(json.dumps({"model": str(model or "default"), "pairs": rows}, indent=2))

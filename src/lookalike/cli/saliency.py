@@ -28,7 +28,7 @@ def saliency_command(
 ) -> None:
     """Identity saliency of every face: a heatmap, the ranked named regions and the mask a strength selects."""
     from lookalike.io.images import load_image, write_bytes_atomic
-    from lookalike.pipeline import detect
+    from lookalike.faces import detect
     from lookalike.saliency import SaliencyConfig, identity_saliency, resolve_methods, select_regions
 
     config = SaliencyConfig(greedy_steps=greedy_steps)

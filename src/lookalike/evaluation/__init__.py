@@ -8,5 +8,7 @@ from lookalike.evaluation.measure import EvaluationConfig
 from lookalike.evaluation.report import write_report
 from lookalike.evaluation.runner import EvaluationRun, evaluate_folders, run_benchmark
 from lookalike.evaluation.summary import METRICS
+from lookalike.evaluation.variants import Variant, variant, variants
 
-__all__ = ["METRICS", "EvaluationConfig", "EvaluationRun", "evaluate_folders", "run_benchmark", "write_report"]
+__all__ = ["METRICS", "EvaluationConfig", "EvaluationRun", "evaluate_folders", "run_benchmark", "Variant", "variant", "variants",
+           "write_report"]

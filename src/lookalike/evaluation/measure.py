@@ -17,9 +17,12 @@ from lookalike.detection import DetectorConfig, detect_faces
 from lookalike.evaluation import metrics
 from lookalike.identity import get_recognizer
 from lookalike.landmarks import add_landmarks
-from lookalike.pipeline.anonymize import Rotations, detect
+from lookalike.faces import Rotations, detect
 from lookalike.synthesis import ellipse_mask, face_ellipse
 from lookalike.types import Face
+from lookalike.perception import load_model
+from lookalike.perception.features import appearance, normalized_shape
+from lookalike.perception.model import similarity
 
 #: Why a face could not be measured in an anonymized version; such faces count as recognized and not
 #: detected (see docs/metrics.md), never leave the denominators.
@@ -122,9 +125,6 @@ def _perceiving(config: EvaluationConfig) -> bool:
 
 def _perceive(rgb: np.ndarray, face: Face, embeddings: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:
     """Perceptual embedding and predicted attributes of a face whose recognizer embeddings are known."""
-    from lookalike.perception import load_model
-    from lookalike.perception.features import appearance, normalized_shape
-
     if face.landmarks is None:
         return None
     model = load_model()
@@ -173,8 +173,6 @@ def measure_versions(original_rgb: np.ndarray, original: OriginalFaces, versions
 def _perception(rgb: np.ndarray, original: OriginalFaces, found: list[Face], outcome: VariantOutcome,
                 config: EvaluationConfig) -> None:
     """Perceptual similarity and predicted attributes of each face still detected (shape from its own mesh)."""
-    from lookalike.perception.model import similarity
-
     pairs = metrics.pair_faces(original.faces, found, config.pair_iou)
     for face_outcome, j, reference in zip(outcome.faces, pairs, original.perceived):
         if j is None or reference is None or len(face_outcome.embeddings) < 2:

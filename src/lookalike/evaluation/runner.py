@@ -22,7 +22,8 @@ from lookalike.io.images import DEFAULT_MAX_PIXELS, load_image
 from lookalike.parallel import run_tasks
 from lookalike.pipeline.anonymize import AnonymizeConfig, anonymize
 from lookalike.pipeline.batch import collect_inputs
-from lookalike.pipeline.methods import Variant
+from lookalike.evaluation.variants import Variant
+from lookalike.identity import get_recognizer
 
 #: Label of the originals in thumbnail keys.
 ORIGINAL = "original"
@@ -222,8 +223,6 @@ def _thumbnails(outcomes: list[ImageOutcome]) -> dict[tuple[str, int, str], byte
 
 def _report(kind: str, outcomes: list[ImageOutcome], labels: list[str], config: EvaluationConfig,
             steering: dict, seconds: float, inputs: dict) -> dict:
-    from lookalike.identity import get_recognizer
-
     summary = summarize(outcomes, labels, config.recognizers, steering)
     return {
         "kind": kind,

@@ -15,7 +15,8 @@ import numpy as np
 from lookalike.evaluation.metrics import retrieval_rank
 from lookalike.evaluation.measure import OriginalFaces, VariantOutcome
 from lookalike.identity import get_recognizer
-from lookalike.perception.donors import ETHNICITIES
+from lookalike.donors.pool import ETHNICITIES
+from lookalike.perception import load_model
 
 #: Every metric in the report, with its direction; the report and the docs are generated from this.
 METRICS: dict[str, tuple[str, str]] = {
@@ -130,7 +131,7 @@ def _protection(name: str, outcome, gallery: np.ndarray, own: int) -> dict:
     rank = retrieval_rank(distances, own)
     distance = outcome.distances[name]
     return {f"{name}_distance": round(distance, 4), f"{name}_rank": rank,
-            f"{name}_match": bool(distance <= recognizer.threshold)}
+            f"{name}_match": recognizer.matches_distance(distance)}
 
 
 def _nearest_other(gallery: np.ndarray, name: str) -> list[float]:
@@ -185,7 +186,6 @@ def _attribute_summary(pairs: list[tuple[np.ndarray, np.ndarray]]) -> dict:
     """Per key attribute: mean absolute change and correlation (original vs anonymized) over the faces."""
     if not pairs:
         return {"n": 0}
-    from lookalike.perception import load_model
 
     names = load_model().attribute_names
     before, after = (np.asarray([p[k] for p in pairs], np.float64) for k in (0, 1))

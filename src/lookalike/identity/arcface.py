@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from lookalike.errors import LookalikeError
-from lookalike.identity.base import cosine_distance, embed_in_batches
+from lookalike.identity.base import ThresholdVerification, cosine_distance, embed_in_batches
 from lookalike.identity.facenet.recognizer import _fit_similarity, _keypoints_ok, invert_affine, warp_face
 from lookalike.identity.tfjs_graph import GraphModule
 from lookalike.io.archives import read_archive
@@ -80,7 +80,7 @@ def load_graph(path: str | Path) -> tuple[GraphModule, dict]:
     return net, meta
 
 
-class TfjsRecognizer:
+class TfjsRecognizer(ThresholdVerification):
     """Base of the ArcFace-aligned recognizers ported from TF.js: cosine distance ``1 - cos(a, b)``.
 
     Subclasses set ``name``, ``embedding_size``, ``weights`` (file name in ``identity/models``),

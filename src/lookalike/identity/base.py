@@ -39,6 +39,37 @@ class Recognizer(Protocol):
         """Identity distance between embeddings (broadcasts over leading axes)."""
         ...
 
+    def matches(self, a: np.ndarray, b: np.ndarray, factor: float = 1.0) -> bool:
+        """Whether two embeddings are the same person to this recognizer (``factor`` scales the threshold)."""
+        ...
+
+    def matches_distance(self, distance: float, factor: float = 1.0) -> bool:
+        """Whether a distance is "same person": ``distance <= threshold * factor``."""
+        ...
+
+
+class ThresholdVerification:
+    """The verification rule every recognizer here shares: "same person" when the distance is at most the
+    threshold (times ``factor``, for callers that ask for a margin).
+
+    >>> class Toy(ThresholdVerification):
+    ...     threshold = 0.5
+    ...     def distance(self, a, b): return abs(a - b)
+    >>> Toy().matches(0.1, 0.5), Toy().matches(0.1, 0.7), Toy().matches(0.1, 0.7, factor=1.5)
+    (True, False, True)
+    """
+
+    threshold: float
+
+    def distance(self, a: np.ndarray, b: np.ndarray) -> np.ndarray | float:
+        raise NotImplementedError
+
+    def matches_distance(self, distance: float, factor: float = 1.0) -> bool:
+        return bool(distance <= self.threshold * factor)
+
+    def matches(self, a: np.ndarray, b: np.ndarray, factor: float = 1.0) -> bool:
+        return self.matches_distance(float(self.distance(a, b)), factor)
+
 
 def cosine_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray | float:
     """1 - cosine similarity, broadcast over leading axes (float for one pair, float32 array otherwise).

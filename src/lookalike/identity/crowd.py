@@ -23,13 +23,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
+from lookalike.assets import load_asset
+from lookalike.errors import error_line
+from lookalike.faces import NoFaceError, main_face
 from lookalike.io.archives import read_archive, write_archive
+from lookalike.identity import get_recognizer
+from lookalike.identity import available_recognizers
+from lookalike.parallel import run_tasks
 
 #: The crowd shipped with the package (see ``models/LICENSE-crowd-omi.txt``).
 DEFAULT_CROWD = Path(__file__).resolve().parent / "models" / "crowd_omi.npz"
@@ -71,8 +76,6 @@ class ReferenceCrowd:
 
     def distances(self, embedding: np.ndarray, recognizer: str) -> np.ndarray:
         """(N,) distance of every crowd face to ``embedding`` under ``recognizer``."""
-        from lookalike.identity import get_recognizer
-
         if recognizer not in self.embeddings:
             raise KeyError(f"this crowd has no {recognizer!r} embeddings (it has {', '.join(self.embeddings)})")
         if len(self) == 0:
@@ -82,8 +85,6 @@ class ReferenceCrowd:
 
     def _others(self, original: np.ndarray, recognizer: str, exclude: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
         """Distances to the original, and which crowd faces count (not excluded, not the original's copy)."""
-        from lookalike.identity import get_recognizer
-
         to_original = self.distances(original, recognizer)
         excluded = set(exclude)
         keep = to_original > SAME_FACE * get_recognizer(recognizer).threshold
@@ -97,8 +98,6 @@ class ReferenceCrowd:
         0: the anonymized face is still closer to the original than any crowd face. Crowd faces named in
         ``exclude``, and copies of the original itself (:data:`SAME_FACE`), are not counted.
         """
-        from lookalike.identity import get_recognizer
-
         to_original, keep = self._others(original, recognizer, exclude)
         gap = float(get_recognizer(recognizer).distance(np.asarray(probe, np.float32), np.asarray(original, np.float32)))
         return int(((to_original < gap) & keep).sum())
@@ -107,8 +106,6 @@ class ReferenceCrowd:
                        exclude: Iterable[str] = ()) -> int:
         """How many crowd faces are nearer to ``probe`` than ``original`` is: the original's 0-based rank
         when the crowd plus the original is searched with the anonymized face (0: found first)."""
-        from lookalike.identity import get_recognizer
-
         _, keep = self._others(original, recognizer, exclude)
         gap = float(get_recognizer(recognizer).distance(np.asarray(probe, np.float32), np.asarray(original, np.float32)))
         return int(((self.distances(probe, recognizer) < gap) & keep).sum())
@@ -160,9 +157,6 @@ class ReferenceCrowd:
         Images without a face are left out and listed in ``skipped``, images that could not be read (or
         broke a worker) in ``failed`` (name -> one line each); neither stops the build.
         """
-        from lookalike.identity import available_recognizers
-        from lookalike.parallel import run_tasks
-
         paths = [Path(p) for p in paths]
         names = [str(n) for n in names] if names is not None else [p.name for p in paths]
         if len(names) != len(paths):
@@ -185,24 +179,17 @@ class ReferenceCrowd:
 
 def _embed_main_face(path: Path, recognizers: tuple[str, ...]) -> tuple[str, object]:
     """("ok", {recognizer: embedding}) for the largest face of an image, ("no_face" | "failed", one line)."""
-    from lookalike.errors import error_line
-    from lookalike.identity import get_recognizer
-    from lookalike.io.images import load_image
-    from lookalike.pipeline import detect
-
     try:
-        image = load_image(path).rgb
-        faces = detect(image, landmarks=False)  # the recognizers align on the keypoints
-        if not faces:
-            return "no_face", f"{path}: no face found"
-        return "ok", {name: get_recognizer(name).embed(image, faces[0]).astype(np.float32) for name in recognizers}
+        image, face = main_face(path, landmarks=False)  # the recognizers align on the keypoints
+        return "ok", {name: get_recognizer(name).embed(image, face).astype(np.float32) for name in recognizers}
+    except NoFaceError as exc:
+        return "no_face", str(exc)
     except Exception as exc:  # one bad file must not end a batch
         return "failed", error_line(path, exc)
 
 
-@lru_cache(maxsize=1)
 def default_crowd() -> ReferenceCrowd:
     """The shipped crowd (:data:`DEFAULT_CROWD`), loaded once per process."""
     if not DEFAULT_CROWD.is_file():
         raise FileNotFoundError(f"{DEFAULT_CROWD}: the default crowd is missing (build it with `lookalike crowd build`)")
-    return ReferenceCrowd.load(DEFAULT_CROWD)
+    return load_asset(ReferenceCrowd.load, DEFAULT_CROWD)

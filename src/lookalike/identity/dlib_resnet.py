@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lookalike.identity.base import ThresholdVerification
 from lookalike.types import Face
 
 CHIP_SIZE = 150
@@ -27,7 +28,7 @@ def _models_dir() -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / "models"
 
 
-class DlibRecognizer:
+class DlibRecognizer(ThresholdVerification):
     """dlib ResNet embeddings, aligned with dlib's 5-point shape predictor inside the detector's box.
 
     >>> from skimage.data import astronaut

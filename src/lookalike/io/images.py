@@ -36,6 +36,7 @@ import numpy as np
 from PIL import Image, ImageOps, JpegImagePlugin, UnidentifiedImageError
 
 from lookalike.errors import ImageError
+from lookalike.imaging import blend_under_mask, mask_regions
 
 #: File formats read and written; the key is Pillow's format name.
 SUPPORTED_FORMATS = {"JPEG": (".jpg", ".jpeg", ".jpe"), "MPO": (), "PNG": (".png",), "WEBP": (".webp",),
@@ -210,35 +211,6 @@ def compose_native(image: LoadedImage, rgb: np.ndarray, mask: np.ndarray) -> np.
         out[box] = blend_under_mask(native[box], changed, mask[box])
     if image.mode in _ALPHA_MODES:
         out[:, :, -1] = native[:, :, -1]
-    return out
-
-
-def mask_regions(mask: np.ndarray) -> list[tuple[slice, slice]]:
-    """Bounding boxes (row and column slices) of the connected non-zero parts of a mask.
-
-    Work confined to these boxes costs in proportion to the faces, not to the whole picture.
-    """
-    import cv2
-
-    if mask.ndim != 2 or mask.size == 0:  # OpenCV crashes the process on an empty array
-        return []
-    count, _, stats, _ = cv2.connectedComponentsWithStats((mask > 0).astype(np.uint8), connectivity=8)
-    return [(slice(y, y + h), slice(x, x + w)) for x, y, w, h, _ in stats[1:count]]
-
-
-def blend_under_mask(base: np.ndarray, overlay: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """``base * (1 - mask) + overlay * mask`` in ``base``'s dtype; exact ``base`` wherever the mask is 0.
-
-    >>> blend_under_mask(np.zeros((1, 2), np.uint8), np.full((1, 2), 200, np.uint8), np.array([[0.0, 0.5]]))
-    array([[  0, 100]], dtype=uint8)
-    """
-    weight = np.clip(mask, 0.0, 1.0).astype(np.float32)
-    if base.ndim == 3:
-        weight = weight[:, :, None]
-    blended = base.astype(np.float32) * (1.0 - weight) + overlay.astype(np.float32) * weight
-    out = np.rint(blended).astype(base.dtype)
-    untouched = mask <= 0
-    out[untouched] = base[untouched]
     return out
 
 

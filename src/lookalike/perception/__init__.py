@@ -1,4 +1,4 @@
-"""Perceptual face similarity (PerFace): a metric learned from human judgments, and donor choice.
+"""Perceptual face similarity (PerFace): a metric learned from human judgments.
 
 Identity embeddings answer "same person or not"; this metric answers "how alike do two faces look to
 people". It is a small head over both recognizers' embeddings, the normalised landmark shape and
@@ -8,7 +8,7 @@ shipped with the package was trained on triplets derived from OMI's human attrib
 similarity judgments.
 
 >>> from skimage.data import astronaut
->>> from lookalike.pipeline import detect
+>>> from lookalike.faces import detect
 >>> image = astronaut()
 >>> face = detect(image)[0]
 >>> round(perceptual_similarity(image, face, image[:, ::-1].copy(), detect(image[:, ::-1].copy())[0]), 1) >= 0.9
@@ -16,11 +16,11 @@ True
 """
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
+from lookalike.assets import load_asset
 from lookalike.perception.features import EXTRAS, PARTS, FaceFeatures, FeatureError, face_features
 from lookalike.perception.model import PerceptionModel, similarity
 from lookalike.types import Face
@@ -29,13 +29,12 @@ from lookalike.types import Face
 DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "perface_omi.npz"
 
 
-@lru_cache(maxsize=4)
 def load_model(path: str | Path | None = None) -> PerceptionModel:
     """A trained head (default: the shipped one), loaded once per process."""
     path = Path(path) if path else DEFAULT_MODEL
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no perception model here (train one with `lookalike perception train`)")
-    return PerceptionModel.load(path)
+    return load_asset(PerceptionModel.load, path)
 
 
 def embed_face(image: np.ndarray, face: Face, model: PerceptionModel | None = None) -> np.ndarray:

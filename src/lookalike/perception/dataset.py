@@ -12,9 +12,10 @@ from typing import Callable
 import numpy as np
 
 from lookalike.errors import error_line
-from lookalike.io.images import load_image
+from lookalike.faces import NoFaceError, main_face
 from lookalike.parallel import run_tasks
 from lookalike.perception.features import EXTRAS, PARTS, FeatureError, face_features
+from lookalike.io import write_bytes_atomic
 
 _ALL = PARTS + EXTRAS
 
@@ -59,14 +60,11 @@ def extract_features(paths: list[Path], names: list[str] | None = None, *, jobs:
 
 
 def _features_of(path: Path) -> tuple[dict[str, np.ndarray] | None, str | None]:
-    from lookalike.pipeline import detect
-
     try:
-        image = load_image(path)
-        faces = detect(image.rgb)
-        if not faces:
-            return None, f"{path}: no face found"
-        return face_features(image.rgb, faces[0]).parts, None
+        image, face = main_face(path)
+        return face_features(image, face).parts, None
+    except NoFaceError as exc:
+        return None, str(exc)
     except FeatureError as exc:
         return None, f"{path}: {exc}"
     except Exception as exc:
@@ -101,7 +99,6 @@ def _read_cache(path: Path) -> dict:
 
 
 def _write_cache(path: Path, cached: dict) -> None:
-    from lookalike.io import write_bytes_atomic
     import io
 
     names = list(cached)

@@ -6,7 +6,7 @@ scale and in-plane rotation removed), in inter-ocular units. Appearance is the m
 CIELAB colour of named regions, read from the image under the region masks.
 
 >>> from skimage.data import astronaut
->>> from lookalike.pipeline import detect
+>>> from lookalike.faces import detect
 >>> image = astronaut()
 >>> features = face_features(image, detect(image)[0])
 >>> {name: part.shape for name, part in features.parts.items()}

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from lookalike.perception.features import PARTS
+from lookalike.io import write_bytes_atomic
 
 SHAPE_COMPONENTS = 32
 
@@ -58,8 +59,6 @@ class PerceptionModel:
         return np.hstack([x, np.ones((len(x), 1))]) @ self.attribute_weights
 
     def save(self, path: str | Path) -> Path:
-        from lookalike.io import write_bytes_atomic
-
         arrays = {f"center_{k}": v for k, v in self.centers.items()}
         arrays |= {f"scale_{k}": v for k, v in self.scales.items()}
         arrays |= {f"w{i}": w for i, w in enumerate(self.weights)}

@@ -10,25 +10,32 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from lookalike.detection import DetectorConfig, detect_faces
-from lookalike.io.images import LoadedImage, blend_under_mask, compose_native, image_from_array, mask_regions
-from lookalike.landmarks import add_landmarks
+from lookalike.detection import DetectorConfig
+from lookalike.faces import Rotations, detect, detector_config
+from lookalike.identity import available_recognizers, get_recognizer, resolve_steering
+from lookalike.imaging import blend_under_mask, mask_regions
+from lookalike.io.images import LoadedImage, compose_native, image_from_array
+from lookalike.pipeline.methods import check_method, get_method
+from lookalike.pipeline.privacy import DEFAULT_PRIVACY, checked_swap_level, get_privacy
 from lookalike.synthesis import DEFAULT_MASK_SCALE, ClassicParams, apply_classic, ellipse_mask, face_ellipse
 from lookalike.types import Face
 
-Method = Literal["blur", "pixelate", "solid", "lookalike", "swap", "checked-swap"]
-Rotations = Literal["off", "coarse", "full"]
+if TYPE_CHECKING:  # the loop's module is loaded when a lookalike method runs (see _anonymize_lookalike)
+    from lookalike.pipeline.lookalike import LookalikeRecord
+
+#: A registered method's name (:data:`~lookalike.pipeline.methods.METHODS`).
+Method = str
 
 
 class AnonymizeConfig(BaseModel):
     """Everything that decides how an image is anonymized; the defaults work.
 
-    method: what replaces each face.
+    method: what replaces each face, a name from :data:`~lookalike.pipeline.methods.METHODS`.
     mask_scale: the face ellipse (fitted to the face oval, forehead to chin) is enlarged by this factor.
     threshold: detector confidence needed to count as a face (None: the detector's default). Lower
         finds more faces and more false ones; for anonymization a false face costs little.
@@ -40,11 +47,13 @@ class AnonymizeConfig(BaseModel):
     blur_sigma, pixel_blocks, fill_color: strength of the classic methods, see
         :class:`~lookalike.synthesis.ClassicParams`.
     feather: soft edge outside the ellipse, as a fraction of the face width.
-    verify: recognizers ("dlib", "facenet") that measure each anonymized face against its original.
+    verify: recognizers (:func:`~lookalike.identity.available_recognizers`) that measure each anonymized
+        face against its original.
     privacy, steer, target_distance, seed: the lookalike method's settings (see
-        :mod:`lookalike.pipeline.lookalike`): the privacy level (low, medium, high), the recognizers its
-        closed loop steers on (:func:`~lookalike.identity.resolve_steering`: "all" by default), the factor on their thresholds a face must exceed, and the seed that
-        picks among equally suitable donors.
+        :mod:`lookalike.pipeline.lookalike`): the privacy level (a name from
+        :data:`~lookalike.pipeline.privacy.PRIVACY_LEVELS`), the recognizers its closed loop steers on
+        (:func:`~lookalike.identity.resolve_steering`: "all" by default), the factor on their thresholds a
+        face must exceed, and the seed that picks among equally suitable donors.
     bank, crowd: the lookalike method's donor bank and reference crowd files (default: the shipped ones).
     """
 
@@ -58,29 +67,39 @@ class AnonymizeConfig(BaseModel):
     pixel_blocks: int = Field(8, ge=1, le=256)
     fill_color: tuple[int, int, int] = (0, 0, 0)
     feather: float = Field(0.04, ge=0.0, le=0.5)
-    verify: tuple[Literal["dlib", "facenet"], ...] = ()
-    privacy: Literal["low", "medium", "high"] = "medium"
+    verify: tuple[str, ...] = ()
+    privacy: str = DEFAULT_PRIVACY
     steer: str = "all"
     target_distance: float = Field(1.0, ge=1.0, le=3.0)
     seed: int = Field(0, ge=0)
     bank: str | None = None
     crowd: str | None = None
 
+    # each name is checked against its registry; the ValueErrors name the choices, and Pydantic reports them
+    _known_method = field_validator("method")(check_method)
+
+    @field_validator("privacy")
+    @classmethod
+    def _known_privacy(cls, privacy: str) -> str:
+        get_privacy(privacy)
+        return privacy
+
     @field_validator("steer")
     @classmethod
-    def _known_recognizers(cls, steer: str) -> str:
-        from lookalike.identity import resolve_steering
-
-        resolve_steering(steer)  # raises ValueError, which Pydantic reports
+    def _known_steering(cls, steer: str) -> str:
+        resolve_steering(steer)
         return steer
 
+    @field_validator("verify")
+    @classmethod
+    def _known_recognizers(cls, verify: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [n for n in verify if n not in available_recognizers()]
+        if unknown:
+            raise ValueError(f"unknown recognizer {unknown[0]!r}; choose from {', '.join(available_recognizers())}")
+        return verify
+
     def detector_config(self) -> DetectorConfig:
-        turns = {"off": (0,), "coarse": (0, 180), "full": (0, 90, 180, 270)}[self.rotations]
-        options: dict = {"rotations": turns, "rotated_tiles": self.rotations == "full"}
-        if self.threshold is not None:  # an explicit choice applies to every pass, rotated ones included
-            options["score_threshold"] = self.threshold
-            options["rotated_score_threshold"] = self.threshold
-        return DetectorConfig(**options)
+        return detector_config(self.threshold, self.rotations)
 
     def classic_params(self) -> ClassicParams:
         return ClassicParams(blur_sigma=self.blur_sigma, pixel_blocks=self.pixel_blocks, fill_color=self.fill_color)
@@ -97,7 +116,7 @@ class FaceRecord:
     status: str = "anonymized"
     verification: dict[str, dict] = field(default_factory=dict)
     fallback: str | None = None
-    lookalike: dict | None = None
+    lookalike: LookalikeRecord | None = None
 
     def to_dict(self, with_landmarks: bool = False) -> dict:
         out = {"index": self.index, "status": self.status, "method": self.method,
@@ -108,7 +127,7 @@ class FaceRecord:
         if self.fallback:
             out["fallback"] = self.fallback
         if self.lookalike is not None:
-            out["lookalike"] = self.lookalike
+            out["lookalike"] = self.lookalike.to_dict()
         return out
 
 
@@ -124,21 +143,6 @@ class AnonymizationResult:
 
     def to_dict(self, with_landmarks: bool = False) -> dict:
         return {"faces": [f.to_dict(with_landmarks) for f in self.faces], "seconds": round(self.seconds, 3)}
-
-
-def detect(image: np.ndarray, *, threshold: float | None = None, rotations: Rotations = "coarse",
-           landmarks: bool = True) -> list[Face]:
-    """Every face in an RGB (or grey/RGBA) image: box, score, 5 keypoints, 478 landmarks and head pose.
-
-    >>> from skimage.data import astronaut
-    >>> faces = detect(astronaut())
-    >>> len(faces), faces[0].landmarks.shape
-    (1, (478, 3))
-    """
-    rgb = image_from_array(image).rgb  # also refuses arrays without pixels, which crash the detector
-    config = AnonymizeConfig(threshold=threshold, rotations=rotations)
-    faces = detect_faces(rgb, config.detector_config())
-    return add_landmarks(rgb, faces) if landmarks else faces
 
 
 def anonymize(image: np.ndarray | LoadedImage, method: Method | None = None,
@@ -157,8 +161,8 @@ def anonymize(image: np.ndarray | LoadedImage, method: Method | None = None,
     loaded = image if isinstance(image, LoadedImage) else image_from_array(image)
     rgb = loaded.rgb
     if faces is None:
-        faces = add_landmarks(rgb, detect_faces(rgb, config.detector_config()))
-    if config.method in ("lookalike", "swap", "checked-swap"):
+        faces = detect(rgb, threshold=config.threshold, rotations=config.rotations)
+    if get_method(config.method).kind != "classic":
         return _anonymize_lookalike(loaded, faces, config, started)
     ellipses = [face_ellipse(f, config.mask_scale) for f in faces]
     params = config.classic_params()
@@ -183,24 +187,26 @@ def anonymize(image: np.ndarray | LoadedImage, method: Method | None = None,
 def _anonymize_lookalike(loaded: LoadedImage, faces: list[Face], config: AnonymizeConfig,
                          started: float) -> AnonymizationResult:
     """Each face in turn, on the image as the faces before it left it (overlapping faces stay changed)."""
-    from lookalike.pipeline.lookalike import (checked_swap_level, get_privacy, load_bank, load_crowd, lookalike_face,
-                                              swap_face)
+    # loaded here, not at the top: the loop's models and assets cost seconds that the classic methods,
+    # and the command line's start, should not pay
+    from lookalike.pipeline.lookalike import load_bank, load_crowd, lookalike_face, swap_face
 
+    spec = get_method(config.method)
     rgb = loaded.rgb
     treated = rgb.copy()
     mask = np.zeros(rgb.shape[:2], np.float32)
     bank, crowd = load_bank(config.bank), load_crowd(config.crowd)
     records = []
     for index, face in enumerate(faces):
-        if config.method == "swap":
+        if spec.kind == "swap":
             outcome = swap_face(treated, face, seed=config.seed + index, bank=bank, crowd=crowd, original=rgb,
                                 mask_scale=config.mask_scale)
         else:
-            privacy = (checked_swap_level(get_privacy(config.privacy)) if config.method == "checked-swap"
-                       else config.privacy)
-            outcome = lookalike_face(treated, face, privacy=privacy, steer=config.steer,
-                                     target_distance=config.target_distance, seed=config.seed + index, bank=bank,
-                                     crowd=crowd, original=rgb, mask_scale=config.mask_scale)
+            level = get_privacy(config.privacy)
+            outcome = lookalike_face(treated, face, privacy=checked_swap_level(level) if spec.swaps_only else level,
+                                     steer=config.steer, target_distance=config.target_distance,
+                                     seed=config.seed + index, bank=bank, crowd=crowd, original=rgb,
+                                     mask_scale=config.mask_scale)
         x0, y0, x1, y1 = outcome.box
         before = treated[y0:y1, x0:x1]
         changed = (outcome.image != before).any(axis=-1)
@@ -208,9 +214,9 @@ def _anonymize_lookalike(loaded: LoadedImage, faces: list[Face], config: Anonymi
         mask[y0:y1, x0:x1] = np.maximum(mask[y0:y1, x0:x1], np.where(changed, 1.0, outcome.mask))
         details = outcome.record
         verification = {name: {k: v[k] for k in ("distance", "threshold", "match")}
-                        for name, v in details.get("recognizers", {}).items()}
+                        for name, v in (details.recognizers or {}).items()}
         records.append(FaceRecord(index=index, face=face, method=config.method, mask={"box": list(outcome.box)},
-                                  verification=verification, fallback=details.get("fallback"), lookalike=details))
+                                  verification=verification, fallback=details.fallback, lookalike=details))
     if config.verify:
         def fill(recognizable: list[FaceRecord]) -> np.ndarray:
             nonlocal mask
@@ -253,8 +259,9 @@ def _remeasured(record: FaceRecord, embeddings: dict, crowd) -> None:
     """The lookalike record of a face filled after the fact: its recognizer figures as measured on the
     fill; figures that could not be measured again are dropped rather than left describing other pixels."""
     details = record.lookalike
+    assert details is not None
     figures = {}
-    for name, old in (details.get("recognizers") or {}).items():
+    for name, old in (details.recognizers or {}).items():
         if name not in embeddings:
             continue  # not measured on the fill: no figure is better than a stale one
         entry = {**record.verification[name], "steered": old.get("steered", False)}
@@ -262,9 +269,9 @@ def _remeasured(record: FaceRecord, embeddings: dict, crowd) -> None:
             before, after = embeddings[name]
             entry.update(crowd.ranks({name: after}, {name: before})[name])
         figures[name] = entry
-    details.update(recognizers=figures, fallback=record.fallback,
-                   reached=not any(v["match"] for v in record.verification.values()))
-    details.pop("perceptual_similarity", None)  # measured on the lookalike that was filled over
+    details.recognizers, details.fallback = figures, record.fallback
+    details.reached = not any(v["match"] for v in record.verification.values())
+    details.perceptual_similarity = None  # measured on the lookalike that was filled over
 
 
 def _merge(config: AnonymizeConfig | None, method: str | None, options: dict) -> AnonymizeConfig:
@@ -287,8 +294,6 @@ def _verify(original: np.ndarray, anonymized: np.ndarray, records: list[FaceReco
             with_embeddings: bool = False) -> dict[int, dict[str, tuple[np.ndarray, np.ndarray]]] | None:
     """Embed each face before and after at the original face's position (an attacker knows where it was).
     With ``with_embeddings``: ``{face index: {recognizer: (before, after)}}``."""
-    from lookalike.identity import get_recognizer
-
     embeddings: dict[int, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
     for name in names:
         recognizer = get_recognizer(name)
@@ -297,7 +302,7 @@ def _verify(original: np.ndarray, anonymized: np.ndarray, records: list[FaceReco
             after = recognizer.embed(anonymized, record.face)
             distance = float(recognizer.distance(before, after))
             record.verification[name] = {"distance": round(distance, 4), "threshold": recognizer.threshold,
-                                         "match": distance <= recognizer.threshold}
+                                         "match": recognizer.matches_distance(distance)}
             embeddings.setdefault(record.index, {})[name] = (before, after)
     return embeddings if with_embeddings else None
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
+from lookalike._version import __version__
 from lookalike.errors import ImageError, LookalikeError, error_line
 from lookalike.io.images import (
     DEFAULT_MAX_PIXELS,
@@ -176,8 +177,6 @@ class ManifestConflict(LookalikeError):
 
 def settings_of(config: AnonymizeConfig, keep_metadata: bool) -> dict:
     """What decides an output's bytes, as the manifest records it."""
-    from lookalike import __version__
-
     return {"lookalike": __version__, "keep_metadata": keep_metadata, **config.model_dump(mode="json")}
 
 

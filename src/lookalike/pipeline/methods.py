@@ -1,123 +1,70 @@
-"""The anonymization methods by name, each with its strength knob ("level") and the levels a benchmark sweeps.
+"""The anonymization methods by name, each with how it treats faces, its strength knob ("level") and the
+levels a benchmark sweeps.
 
 A new method registers a :class:`MethodSpec` here and is then accepted everywhere a method is named:
-``anonymize``, ``lookalike benchmark --methods``, the report.
+``anonymize`` dispatches on its :attr:`~MethodSpec.kind`, ``--method`` lists it in its help,
+``lookalike benchmark --methods`` sweeps its levels, the report names it.
 
 >>> spec = get_method("blur")
->>> spec.default_levels
-(0.025, 0.05, 0.1, 0.15)
->>> variant = spec.variant("0.05")
->>> variant.label, variant.config().blur_sigma
-('blur 0.05', 0.05)
+>>> spec.kind, spec.default_levels
+('classic', (0.025, 0.05, 0.1, 0.15))
+>>> method_names()
+('blur', 'pixelate', 'solid', 'lookalike', 'swap', 'checked-swap')
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pydantic import ValidationError
+from typing import Literal
 
 from lookalike.errors import LookalikeError
-from lookalike.identity import available_recognizers, resolve_steering
-from lookalike.pipeline.anonymize import AnonymizeConfig
+from lookalike.identity import available_recognizers
+from lookalike.pipeline.privacy import PRIVACY_LEVELS, privacy_help
+
+#: How a method treats the faces of an image: "classic" fills the face ellipses (one operation of
+#: :func:`~lookalike.synthesis.apply_classic` for all faces); "swap" regenerates each face from one
+#: donor without a check; "loop" runs the lookalike loop on each face at a privacy level.
+Kind = Literal["classic", "swap", "loop"]
 
 
 @dataclass(frozen=True)
 class MethodSpec:
     """One anonymization method.
 
-    level_field: the :class:`AnonymizeConfig` field a level sets (None: the method has no levels).
+    kind: how it treats faces (:data:`Kind`).
+    level_field: the :class:`~lookalike.pipeline.AnonymizeConfig` field a level sets (None: the method has no levels).
     level_help: what a level means, for reports and ``--help``.
     default_levels: the levels a benchmark runs when none are given.
     steered_by: recognizers the method itself consults while anonymizing; a report must also judge it
         with the others (held-out attackers).
+    swaps_only: a loop whose every candidate is the whole face from one donor (the checked-swap baseline,
+        :func:`~lookalike.pipeline.privacy.checked_swap_level`).
     """
 
     name: str
     description: str
+    kind: Kind = "classic"
     level_field: str | None = None
     level_help: str = ""
     default_levels: tuple = ()
     steered_by: tuple[str, ...] = ()
-
-    def variant(self, level: str | float | int | None = None) -> "Variant":
-        """The method at one level (its field validated by :class:`AnonymizeConfig`)."""
-        if level is None or self.level_field is None:
-            if level is not None:
-                raise LookalikeError(f"method {self.name!r} has no levels (got {level!r})")
-            return Variant(self, None)
-        try:
-            value = getattr(AnonymizeConfig(**{self.level_field: level}), self.level_field)
-        except ValidationError as exc:
-            problem = exc.errors()[0]["msg"]
-            raise LookalikeError(f"method {self.name!r}: level {level!r} is not a valid {self.level_field} ({problem})") from None
-        return Variant(self, value)
-
-    def variants(self, levels: list | tuple | None = None) -> list["Variant"]:
-        """The method at each of ``levels`` (default: :attr:`default_levels`, or its one setting)."""
-        if levels is not None and self.level_field is None:
-            raise LookalikeError(f"method {self.name!r} has no levels (got {', '.join(map(str, levels))})")
-        chosen = self.default_levels if levels is None else tuple(levels)
-        return [self.variant(level) for level in chosen] if chosen else [self.variant()]
-
-
-@dataclass(frozen=True)
-class Variant:
-    """A method at one level: what a benchmark row stands for.
-
-    ``steer`` (methods with a closed loop only): the recognizers it steers on, for leave-one-out runs.
-    """
-
-    method: MethodSpec
-    level: float | int | str | None
-    steer: str | None = None
-
-    @property
-    def label(self) -> str:
-        label = self.method.name
-        if self.level is not None:
-            label += f" {self.level:g}" if isinstance(self.level, (int, float)) else f" {self.level}"
-        return label if self.steer is None else f"{label} (steer {self.steer})"
-
-    @property
-    def steered_by(self) -> tuple[str, ...]:
-        return self.method.steered_by if self.steer is None else resolve_steering(self.steer)
-
-    def steered(self, steer: str) -> "Variant":
-        """This variant steering on ``steer`` (:func:`~lookalike.identity.resolve_steering`: "all", "both",
-        or names joined by "+"; all but one recognizer is a leave-one-out run)."""
-        if not self.method.steered_by:
-            raise LookalikeError(f"method {self.method.name!r} does not steer on a recognizer")
-        try:
-            chosen = resolve_steering(steer)
-        except ValueError as exc:
-            raise LookalikeError(str(exc)) from None
-        return Variant(self.method, self.level, None if chosen == self.method.steered_by else steer)
-
-    def config(self, base: AnonymizeConfig | None = None) -> AnonymizeConfig:
-        """``base`` (default settings if None) with this method and level."""
-        fields = (base or AnonymizeConfig()).model_dump()
-        fields["method"] = self.method.name
-        if self.level is not None:
-            fields[self.method.level_field] = self.level
-        if self.steer is not None:
-            fields["steer"] = self.steer
-        return AnonymizeConfig.model_validate(fields)
+    swaps_only: bool = False
 
 
 METHODS: dict[str, MethodSpec] = {
-    "blur": MethodSpec("blur", "Gaussian blur inside the face ellipse", "blur_sigma",
+    "blur": MethodSpec("blur", "Gaussian blur inside the face ellipse", "classic", "blur_sigma",
                        "Gaussian sigma as a fraction of the face width", (0.025, 0.05, 0.1, 0.15)),
-    "pixelate": MethodSpec("pixelate", "pixelation inside the face ellipse", "pixel_blocks",
+    "pixelate": MethodSpec("pixelate", "pixelation inside the face ellipse", "classic", "pixel_blocks",
                            "blocks across the face width (fewer: coarser)", (16, 8)),
-    "solid": MethodSpec("solid", "solid fill of the face ellipse"),
+    "solid": MethodSpec("solid", "solid fill of the face ellipse", "classic"),
     "lookalike": MethodSpec("lookalike", "identity regions regenerated from donors until recognizers no longer match",
-                            "privacy", "privacy level: low, medium (default) or high", ("low", "medium", "high"),
+                            "loop", "privacy", f"privacy level: {privacy_help()}", tuple(PRIVACY_LEVELS),
                             steered_by=available_recognizers()),
-    "swap": MethodSpec("swap", "baseline: the whole face replaced by one donor's, without any check"),
+    "swap": MethodSpec("swap", "baseline: the whole face replaced by one donor's, without any check", "swap"),
     "checked-swap": MethodSpec("checked-swap", "baseline: whole-face swaps from one donor after another, checked and "
-                               "falling back as lookalike does at the same level", "privacy",
-                               "privacy level: low, medium (default) or high", ("medium",),
-                               steered_by=available_recognizers()),
+                               "falling back as lookalike does at the same level", "loop", "privacy",
+                               f"privacy level: {privacy_help()}", ("medium",),
+                               steered_by=available_recognizers(), swaps_only=True),
 }
 
 
@@ -127,3 +74,16 @@ def get_method(name: str) -> MethodSpec:
         return METHODS[name]
     except KeyError:
         raise LookalikeError(f"unknown method {name!r}; choose from {', '.join(METHODS)}") from None
+
+
+def method_names() -> tuple[str, ...]:
+    """Every registered method's name, in registration order."""
+    return tuple(METHODS)
+
+
+def check_method(name: str) -> str:
+    """``name`` if a method is registered under it; ValueError naming the choices otherwise (for
+    validators, which report ValueErrors)."""
+    if name not in METHODS:
+        raise ValueError(f"unknown method {name!r}; choose from {', '.join(METHODS)}")
+    return name

@@ -14,13 +14,13 @@ Two ways to ask a recognizer:
 
 A region's **share** is its part of the face's total identity score (shares add up to 1); its **density**
 is share per share of face area. Regions are ranked by feature (both eyes, both eyebrows, nose, mouth,
-cheeks, chin, forehead, jaw; see :data:`~lookalike.saliency.regions.FEATURES`), features by their density,
+cheeks, chin, forehead, jaw; see :data:`~lookalike.landmarks.partition.FEATURES`), features by their density,
 so taking them in order changes the fewest pixels for a given amount of identity, and symmetrically.
 Several recognizers are combined by averaging their shares and their normalised pixel maps, so a mask
 does not overfit one model.
 
 >>> from skimage.data import astronaut
->>> from lookalike.pipeline import detect
+>>> from lookalike.faces import detect
 >>> image = astronaut()
 >>> saliency = identity_saliency(image, detect(image)[0], recognizer="facenet")
 >>> saliency.status, len(saliency.regions), round(sum(r.share for r in saliency.regions), 6)
@@ -38,9 +38,13 @@ from typing import Literal, Sequence
 import cv2
 import numpy as np
 
-from lookalike.synthesis.classic import gaussian_blur
-from lookalike.saliency.regions import FEATURE_OF, FEATURES, SALIENCY_REGIONS, region_areas, region_labels
+from lookalike.imaging import gaussian_blur
+from lookalike.landmarks.partition import FEATURE_OF, FEATURES, SALIENCY_REGIONS, region_areas, region_labels
 from lookalike.types import Face
+from lookalike.identity import get_recognizer
+from lookalike.identity.facenet import alignment_matrix, warp_face
+from lookalike.identity.facenet import alignment_matrix, standardize, warp_face
+from lookalike.identity import available_recognizers
 
 Method = Literal["occlusion", "gradient"]
 RecognizerChoice = Literal["facenet", "dlib", "both"]
@@ -350,8 +354,6 @@ def _occlusion(window: FaceWindow, name: str, config: SaliencyConfig) -> tuple[d
     measured with the features chosen before it already neutralised (its marginal shift), and the rest by
     their marginal shift after those. Regions get their feature's score split by area.
     """
-    from lookalike.identity import get_recognizer
-
     recognizer = get_recognizer(name)
     areas = dict(zip(SALIENCY_REGIONS, region_areas(window.labels)))
     features = {f: [r for r in regions if areas[r] > 0] for f, regions in FEATURES.items()}
@@ -399,7 +401,6 @@ def _variant_chips(window: FaceWindow, recognizer, variants: list[list[str]]) ->
     """
     if not hasattr(recognizer, "align_with_matrix"):
         return np.stack([recognizer.align(window.neutralized(v), window.face, reference=window.crop) for v in variants])
-    from lookalike.identity.facenet import alignment_matrix, warp_face
 
     size = recognizer.input_size
     matrix = alignment_matrix(window.face, size)
@@ -421,8 +422,6 @@ def _gradient(window: FaceWindow, name: str, config: SaliencyConfig) -> tuple[di
     """Integrated gradients of the cosine similarity to the unchanged embedding, neutral fill as baseline."""
     import torch
 
-    from lookalike.identity import get_recognizer
-    from lookalike.identity.facenet import alignment_matrix, standardize, warp_face
 
     recognizer = get_recognizer(name)
     matrix = alignment_matrix(window.face)
@@ -495,8 +494,6 @@ def _shares(scores: dict[str, float]) -> dict[str, float]:
 
 
 def _recognizer_names(recognizer: str) -> tuple[str, ...]:
-    from lookalike.identity import available_recognizers
-
     if recognizer == "both":  # dlib and FaceNet, as before more recognizers were registered
         return ("dlib", "facenet")
     if recognizer not in available_recognizers():

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from lookalike.imaging import gaussian_blur
 from lookalike.synthesis.masks import Ellipse
 
 CLASSIC_METHODS = ("blur", "pixelate", "solid")
@@ -75,18 +76,6 @@ def _roi(ellipse: Ellipse, shape: tuple[int, ...], margin: float) -> tuple[slice
     if right <= left or bottom <= top:
         return None
     return slice(top, bottom), slice(left, right)
-
-
-def gaussian_blur(patch: np.ndarray, sigma: float) -> np.ndarray:
-    """Gaussian blur; large sigmas run on a downscaled copy, which is equivalent and far faster."""
-    factor = max(1.0, sigma / 4.0)
-    height, width = patch.shape[:2]
-    if factor > 1.0:
-        small = cv2.resize(patch, (max(1, round(width / factor)), max(1, round(height / factor))),
-                           interpolation=cv2.INTER_AREA)
-        small = cv2.GaussianBlur(small, (0, 0), sigmaX=sigma / factor, borderType=cv2.BORDER_REFLECT)
-        return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
-    return cv2.GaussianBlur(patch, (0, 0), sigmaX=sigma, borderType=cv2.BORDER_REFLECT)
 
 
 def _pixelate(patch: np.ndarray, block: float) -> np.ndarray:

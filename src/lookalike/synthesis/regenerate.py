@@ -15,8 +15,8 @@ tries several choices and keeps the least change that hides the person.
 Everything happens in a window around the face; pixels outside it are never touched.
 
 >>> from skimage.data import astronaut
->>> from lookalike.pipeline import detect
->>> from lookalike.synthesis.bank import default_bank
+>>> from lookalike.faces import detect
+>>> from lookalike.donors.bank import default_bank
 >>> image = astronaut()
 >>> face = detect(image)[0]
 >>> donor, donor_landmarks = default_bank().donor_image(0)
@@ -34,7 +34,7 @@ import numpy as np
 
 from lookalike.landmarks.geometry import interocular, mouth_opening
 from lookalike.landmarks.regions import region_mask
-from lookalike.saliency.regions import SALIENCY_REGIONS, region_labels, vertex_labels
+from lookalike.landmarks.partition import SALIENCY_REGIONS, region_labels, vertex_labels
 from lookalike.synthesis.transplant import (MAX_MORPH, laplacian_blend, match_colour, morph_landmarks,
                                             reinject_detail, warp_to_landmarks)
 
@@ -120,7 +120,7 @@ def regenerate(image: np.ndarray, landmarks: np.ndarray, donor: np.ndarray, dono
     image : (H, W, 3) uint8 RGB.
     landmarks : (478, 3) the target face's landmarks.
     donor, donor_landmarks : the donor's RGB image and its landmarks in it (a bank crop, for instance).
-    regions : names from :data:`~lookalike.saliency.regions.SALIENCY_REGIONS` to take from the donor;
+    regions : names from :data:`~lookalike.landmarks.partition.SALIENCY_REGIONS` to take from the donor;
         they are also the regions whose shape is morphed.
     morph : in [0, 2], how far the shape of those regions moves toward the donor's; above 1 it moves
         past the donor's, away from the person (a caricature of the difference).
@@ -264,7 +264,7 @@ def occluders(image: np.ndarray, landmarks: np.ndarray, *, tolerance: float = 4.
     a frame or a beard. Specks (pores, moles) are dropped; strands and frames are kept whole.
 
     >>> from skimage.data import astronaut
-    >>> from lookalike.pipeline import detect
+    >>> from lookalike.faces import detect
     >>> image = astronaut()
     >>> landmarks = detect(image)[0].landmarks
     >>> bare = occluders(image, landmarks)

@@ -41,7 +41,7 @@ import numpy as np
 from lookalike.landmarks.geometry import INNER_LIPS
 from lookalike.landmarks.mesh import MESH_OPENINGS, mesh_neighbours, mesh_triangles, ring_distance
 from lookalike.landmarks.regions import FACE_OVAL, REGIONS
-from lookalike.synthesis.classic import gaussian_blur
+from lookalike.imaging import gaussian_blur
 
 __all__ = ["MAX_MORPH", "STABLE_INDICES", "align_landmarks", "laplacian_blend", "laplacian_reach", "match_colour",
            "morph_landmarks", "reinject_detail", "warp_to_landmarks"]
@@ -296,7 +296,7 @@ def warp_to_landmarks(donor: np.ndarray, donor_landmarks: np.ndarray, target_lan
 # --------------------------------------------------------------------------------------- geometry
 
 
-def _similarity(source: np.ndarray, reference: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+def similarity_fit(source: np.ndarray, reference: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
     """Umeyama's least-squares similarity (scale, rotation, translation) taking source onto reference, in
     as many dimensions as the points have."""
     mu_s, mu_r = source.mean(axis=0), reference.mean(axis=0)
@@ -339,9 +339,9 @@ def align_landmarks(source_landmarks: np.ndarray, reference_landmarks: np.ndarra
     if in_depth:
         if source.shape[1] < 3 or reference.shape[1] < 3:
             raise ValueError(f"in_depth needs x, y and z; got {source.shape[1]} and {reference.shape[1]} columns")
-        scale, rotation, translation = _similarity(source[chosen, :3], reference[chosen, :3])
+        scale, rotation, translation = similarity_fit(source[chosen, :3], reference[chosen, :3])
         return (scale * source[:, :3] @ rotation.T + translation).astype(np.float32)
-    scale, rotation, translation = _similarity(source[chosen, :2], reference[chosen, :2])
+    scale, rotation, translation = similarity_fit(source[chosen, :2], reference[chosen, :2])
     out = source.copy()
     out[:, :2] = scale * source[:, :2] @ rotation.T + translation
     if out.shape[1] > 2:
@@ -508,7 +508,7 @@ def morph_landmarks(target_landmarks: np.ndarray, donor_landmarks: np.ndarray, s
         outline = list(REGIONS[eye].indices)
         if np.array_equal(out[outline], target[outline]):
             continue  # a still eye keeps its iris exactly
-        scale, rotation, translation = _similarity(target[outline, :2], out[outline, :2])
+        scale, rotation, translation = similarity_fit(target[outline, :2], out[outline, :2])
         out[list(irises), :2] = scale * target[list(irises), :2] @ rotation.T + translation
         out[list(irises), 2] = target[list(irises), 2] + (out[outline, 2] - target[outline, 2]).mean()
     return out.astype(np.float32)
@@ -538,7 +538,7 @@ def match_colour(source: np.ndarray, reference: np.ndarray, labels: np.ndarray, 
     ----------
     source, reference : (H, W, 3) uint8 RGB, the same shape and aligned (the donor warped onto the target,
         and the target).
-    labels : (H, W) int label map shared by both, e.g. :func:`lookalike.saliency.regions.region_labels`.
+    labels : (H, W) int label map shared by both, e.g. :func:`lookalike.landmarks.partition.region_labels`.
         Set it to -1 where ``source`` has no content (outside the warp's coverage) so empty pixels do not
         enter the statistics.
     min_pixels : regions smaller than this take the whole face's statistics.

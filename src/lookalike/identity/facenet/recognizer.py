@@ -21,7 +21,7 @@ import numpy as np
 import cv2
 import torch
 
-from lookalike.identity.base import cosine_distance, embed_in_batches
+from lookalike.identity.base import ThresholdVerification, cosine_distance, embed_in_batches
 from lookalike.identity.facenet.model import InceptionResnetV1, load_facenet
 from lookalike.types import Face
 
@@ -135,7 +135,7 @@ def standardize(crops: np.ndarray) -> torch.Tensor:
     return (x - 127.5) / 128.0
 
 
-class FaceNetRecognizer:
+class FaceNetRecognizer(ThresholdVerification):
     """FaceNet 512-D embeddings compared with the cosine distance ``1 - cos(a, b)`` (range [0, 2]).
 
     ``distance(a, b) <= threshold`` means "same person". Embeddings are L2-normalised, so the cosine distance

@@ -7,15 +7,15 @@ import cv2
 import numpy as np
 import pytest
 
-from lookalike.synthesis.bank import CANONICAL_STABLE, apply_similarity, canonical_transform, warp_similarity
-from lookalike.synthesis.prototypes import (EYEWEAR_THRESHOLD, FaceTraits, GroupRules, average_faces, compatible_pairs,
+from lookalike.donors.canonical import CANONICAL_STABLE, apply_similarity, canonical_transform, warp_similarity
+from lookalike.donors.prototypes import (EYEWEAR_THRESHOLD, FaceTraits, GroupRules, average_faces, compatible_pairs,
                                             eyewear_score, gaze, group_faces)
 from lookalike.synthesis.transplant import STABLE_INDICES
 
 
 @pytest.fixture(scope="module")
 def face(astronaut):
-    from lookalike.pipeline import detect
+    from lookalike.faces import detect
 
     return detect(astronaut)[0]
 
@@ -95,7 +95,7 @@ def test_hardest_face_is_served_first_and_unusable_faces_are_left_out():
 
 
 def test_gaze_is_small_for_a_frontal_look_and_mirrors_with_the_image(astronaut, face):
-    from lookalike.pipeline import detect
+    from lookalike.faces import detect
 
     mine = gaze(face.landmarks)
     assert np.abs(mine).max() < 0.15
@@ -133,7 +133,7 @@ def test_eyewear_score_separates_drawn_glasses(astronaut, face):
 def test_eyewear_score_on_labelled_omi_faces(omi_faces):
     """A few OMI faces (1-600) labelled by eye: 3 and 48 wear glasses, 31 sunglasses; 1, 2 and 4 none."""
     from lookalike.io.images import load_image
-    from lookalike.pipeline import detect
+    from lookalike.faces import detect
 
     labels = {3: True, 31: True, 48: True, 1: False, 2: False, 4: False}
     for number, wears in labels.items():

@@ -35,6 +35,7 @@ import numpy as np
 
 from lookalike.io.archives import read_archive, write_archive
 from lookalike.perception.model import PerceptionModel
+from lookalike.identity import get_recognizer
 
 #: The recognizers whose verification decides "same person": a donor must pass both.
 RECOGNIZERS = ("dlib", "facenet")
@@ -402,15 +403,11 @@ def select_donors(target: Mapping[str, np.ndarray] | int | str, pool: DonorPool,
 
 
 def _threshold(name: str) -> float:
-    from lookalike.identity import get_recognizer
-
     return float(get_recognizer(name).threshold)
 
 
 def _identity_distances(probe: _Probe, pool: DonorPool, rows: np.ndarray) -> dict[str, np.ndarray]:
     """Each recognizer's distance from the target to the candidates still in ``rows`` (NaN elsewhere)."""
-    from lookalike.identity import get_recognizer
-
     out = {}
     for name in RECOGNIZERS:
         if name not in pool.identity or name not in probe.identity:

@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lookalike.perception.donors import DonorPool, select_donors
-from lookalike.synthesis.bank import (CANONICAL_STABLE, DEFAULT_BANK, DonorBank, apply_similarity, canonical_transform,
-                                      default_bank, warp_similarity)
+from lookalike.donors import DonorPool, select_donors
+from lookalike.donors import DEFAULT_BANK, DonorBank, default_bank
+from lookalike.donors.canonical import CANONICAL_STABLE, apply_similarity, canonical_transform, warp_similarity
 from lookalike.synthesis.transplant import STABLE_INDICES
 
 
 @pytest.fixture(scope="module")
 def face(astronaut):
-    from lookalike.pipeline import detect
+    from lookalike.faces import detect
 
     return detect(astronaut)[0]
 
@@ -75,7 +75,7 @@ def test_donor_image_is_the_aligned_crop_with_its_landmarks(bank):
     assert crop.shape == (128, 128, 3) and crop.dtype == np.uint8 and landmarks.shape == (478, 3)
     assert np.abs(landmarks[list(STABLE_INDICES), :2] / 128 - CANONICAL_STABLE).max() < 0.03
     # the landmarks describe the crop: the face there is found where they say
-    from lookalike.pipeline import detect
+    from lookalike.faces import detect
 
     big = cv2.resize(crop, (384, 384), interpolation=cv2.INTER_CUBIC)  # the detector wants more pixels
     found = detect(big)[0].landmarks[:, :2] / 3
@@ -163,7 +163,7 @@ def test_shipped_bank_is_single_development_faces_and_their_mirrors():
     assert mirrored.sum() >= 0.9 * (~mirrored).sum()  # nearly every face also mirrored
     assert [bank.members[i] for i in np.flatnonzero(mirrored)] == [bank.members[j] for j in bank.mirror_of[mirrored]]
     from lookalike.perception import load_model
-    from lookalike.perception.donors import model_fingerprint
+    from lookalike.donors.pool import model_fingerprint
 
     assert bank.meta["model"] == model_fingerprint(load_model())
     crop, landmarks = bank.donor_image(len(bank) - 1)
@@ -171,7 +171,7 @@ def test_shipped_bank_is_single_development_faces_and_their_mirrors():
 
 
 def test_mirrored_donors_are_measured_on_the_flipped_crop_and_stored_once(folder, tmp_path):
-    from lookalike.synthesis.bank import MIRROR_SUFFIX
+    from lookalike.donors.bank import MIRROR_SUFFIX
 
     single = DonorBank.build([folder / "a.jpg"], jobs=1, size=128)
     both = DonorBank.build([folder / "a.jpg"], jobs=1, size=128, mirror=True)

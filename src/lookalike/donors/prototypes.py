@@ -37,8 +37,8 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from lookalike.perception.donors import age_group
-from lookalike.synthesis.bank import apply_similarity, canonical_transform, warp_similarity
+from lookalike.donors.pool import age_group
+from lookalike.donors.canonical import apply_similarity, canonical_transform, warp_similarity
 from lookalike.synthesis.transplant import laplacian_blend, warp_to_landmarks
 
 __all__ = ["EYEWEAR_THRESHOLD", "FaceTraits", "GroupRules", "average_faces", "compatible_pairs", "eyewear_score",
@@ -60,7 +60,7 @@ class GroupRules:
     averages of OMI faces 1-600, the loosest groups first):
 
     - the same perceived gender side (predicted gender >= 50) and the same age group
-      (:data:`~lookalike.perception.donors.AGE_BOUNDS`): a blend across them looks like neither;
+      (:data:`~lookalike.donors.pool.AGE_BOUNDS`): a blend across them looks like neither;
     - ``max_skin_gap`` 15 rating units of predicted skin colour, as donor choice allows;
     - ``max_pose_gap`` 15 degrees of yaw and of pitch: each member is warped onto the mean landmarks,
       but a turned head shows parts of the face (a cheek, the side of the nose) the others hide. At 10
@@ -231,7 +231,7 @@ def eyewear_score(image: np.ndarray, landmarks: np.ndarray) -> float:
     astronaut scores 10).
 
     >>> from skimage.data import astronaut
-    >>> from lookalike.pipeline import detect
+    >>> from lookalike.faces import detect
     >>> image = astronaut()
     >>> eyewear_score(image, detect(image)[0].landmarks) < EYEWEAR_THRESHOLD
     True
@@ -257,7 +257,7 @@ def eyewear_score(image: np.ndarray, landmarks: np.ndarray) -> float:
 
 def average_faces(images: Sequence[np.ndarray], landmarks: Sequence[np.ndarray], size: int
                   ) -> tuple[np.ndarray, np.ndarray]:
-    """The average of faces in the canonical frame (:func:`~lookalike.synthesis.bank.canonical_transform`).
+    """The average of faces in the canonical frame (:func:`~lookalike.donors.bank.canonical_transform`).
 
     Each face's landmarks are similarity-aligned on the stable points to the canonical frame and
     averaged (the group's mean landmarks); each face is then warped onto the mean landmarks

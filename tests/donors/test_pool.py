@@ -8,7 +8,7 @@ import pytest
 
 from lookalike.identity import get_recognizer
 from lookalike.perception.dataset import FeatureTable
-from lookalike.perception.donors import (Compatibility, DonorPool, explain, group_distance, model_fingerprint,
+from lookalike.donors.pool import (Compatibility, DonorPool, explain, group_distance, model_fingerprint,
                                          select_donors)
 from lookalike.perception.features import PARTS
 from lookalike.perception.model import PerceptionModel

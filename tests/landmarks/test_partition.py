@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 
 from lookalike.landmarks.mesh import mesh_triangles
-from lookalike.saliency.regions import SALIENCY_REGIONS, region_areas, region_labels, vertex_labels
+from lookalike.landmarks.partition import SALIENCY_REGIONS, region_areas, region_labels, vertex_labels
 
 
 @pytest.fixture(scope="module")
 def face(astronaut):
-    from lookalike.pipeline import detect
+    from lookalike.faces import detect
 
     return detect(astronaut)[0]
 

@@ -1,53 +1,49 @@
 """A bank of donor faces, ready to be warped onto a target: crops, landmarks, embeddings, provenance.
 
 Each donor is kept as an aligned crop (RGB, ``size`` x ``size``, JPEG-encoded inside the file) in the
-canonical frame (:func:`canonical_transform`: a similarity on the stable landmarks, so every donor's eyes,
+canonical frame (:func:`~lookalike.donors.canonical.canonical_transform`: a similarity on the stable landmarks, so every donor's eyes,
 nose bridge and upper face oval sit at the same place), its 478 landmarks in crop pixels, both
 recognizers' embeddings, the perceptual embedding, predicted attributes, head pose and mouth opening.
-:attr:`DonorBank.pool` is the :class:`~lookalike.perception.donors.DonorPool` view that
-:func:`~lookalike.perception.donors.select_donors` ranks; :meth:`DonorBank.donor_image` gives the pixels
+:attr:`DonorBank.pool` is the :class:`~lookalike.donors.pool.DonorPool` view that
+:func:`~lookalike.donors.pool.select_donors` ranks; :meth:`DonorBank.donor_image` gives the pixels
 and landmarks of a chosen donor. A donor is one face, or a k-anonymous prototype (an average of k faces,
-:mod:`lookalike.synthesis.prototypes`) whose ``members`` name the faces it was made of, so a caller can
+:mod:`lookalike.donors.prototypes`) whose ``members`` name the faces it was made of, so a caller can
 refuse a donor that contains the target itself (:meth:`DonorBank.containing`).
 
 One ``.npz`` file holds a bank, with a format version and the fingerprint of the perception model that
 embedded it. Loading reads the small arrays only; the JPEG data is read the first time a donor's image
 is asked for. The shipped bank (every usable OMI face of 1-600 and its mirror image, at 512 px) is loaded once per process by
 :func:`default_bank`.
-
->>> from skimage.data import astronaut
->>> from lookalike.pipeline import detect
->>> image = astronaut()
->>> landmarks = detect(image)[0].landmarks
->>> matrix = canonical_transform(landmarks, 256)             # image -> 256 x 256 canonical crop
->>> crop = warp_similarity(image, matrix, 256)
->>> placed = apply_similarity(matrix, landmarks)[list(STABLE_INDICES), :2] / 256
->>> crop.shape, bool(np.abs(placed - CANONICAL_STABLE).max() < 0.05)
-((256, 256, 3), True)
 """
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
+from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
+from lookalike.assets import load_asset
+from lookalike.donors import prototypes as proto
+from lookalike.donors.canonical import apply_similarity, canonical_transform, warp_similarity
+from lookalike.donors.pool import RECOGNIZERS, DonorPool, model_fingerprint
+from lookalike.donors.prototypes import GroupRules, average_faces, eyewear_score, gaze
+from lookalike.errors import error_line
+from lookalike.faces import NoFaceError, detect, main_face
+from lookalike.identity import get_recognizer
 from lookalike.io.archives import read_archive, write_archive
+from lookalike.io.images import load_image
+from lookalike.parallel import run_tasks
+from lookalike.perception import load_model
 from lookalike.perception.dataset import FeatureTable
-from lookalike.perception.donors import RECOGNIZERS, DonorPool, model_fingerprint
-from lookalike.synthesis.transplant import STABLE_INDICES, _similarity
+from lookalike.perception.features import face_features
+from lookalike.perception.model import PerceptionModel
+from lookalike.types import Face
 
-if TYPE_CHECKING:
-    from lookalike.perception.model import PerceptionModel
-    from lookalike.synthesis.prototypes import GroupRules
-
-__all__ = ["CANONICAL_STABLE", "DEFAULT_BANK", "BuildReport", "DonorBank", "apply_similarity", "canonical_transform",
-           "default_bank", "warp_similarity"]
+__all__ = ["DEFAULT_BANK", "BuildReport", "DonorBank", "default_bank"]
 
 #: The bank shipped with the package (see ``models/LICENSE-donors-omi.txt``).
 DEFAULT_BANK = Path(__file__).resolve().parent / "models" / "donors_omi.npz"
@@ -57,75 +53,6 @@ _FORMAT = 1
 MIRROR_SUFFIX = "~mirror"
 #: Name of the canonical frame below; a bank records it, so crops of another frame are never mixed in.
 _FRAME = "stable25-v1"
-
-#: Where the :data:`~lookalike.synthesis.transplant.STABLE_INDICES` landmarks go in the canonical frame,
-#: as fractions of the crop's side (x right, y down), in that order. They are the mean of OMI faces 1-600
-#: after generalized Procrustes alignment, made left-right symmetric, scaled so that the mean face oval
-#: runs from 15% to 83% of the height (forehead top to chin) and centred: the whole face with a margin
-#: of hair and background. The inter-ocular distance is 0.258 of the side (66 px in a 256 crop).
-CANONICAL_STABLE = np.array([
-    (0.3192, 0.3627), (0.4298, 0.3707), (0.5702, 0.3707), (0.6808, 0.3627),  # eye corners 33, 133, 362, 263
-    (0.5, 0.3495), (0.5, 0.3814), (0.5, 0.4111), (0.5, 0.4386),  # nose bridge 168, 6, 197, 195
-    (0.5, 0.15), (0.4224, 0.1521), (0.3569, 0.1633), (0.2960, 0.1873), (0.2562, 0.2241), (0.2309, 0.2703),
-    (0.2174, 0.3199), (0.2124, 0.3817), (0.2145, 0.4409),  # upper oval 10 ... 234
-    (0.5776, 0.1521), (0.6431, 0.1633), (0.7040, 0.1873), (0.7438, 0.2241), (0.7691, 0.2703),
-    (0.7826, 0.3199), (0.7876, 0.3817), (0.7855, 0.4409),  # upper oval 338 ... 454
-], np.float64)
-CANONICAL_STABLE.flags.writeable = False
-
-
-# --------------------------------------------------------------------------------- canonical frame
-
-
-def canonical_transform(landmarks: np.ndarray, size: int) -> np.ndarray:
-    """The (2, 3) similarity taking image pixels to the canonical frame of a ``size`` x ``size`` crop.
-
-    Least-squares (Umeyama) fit of the face's stable landmarks onto :data:`CANONICAL_STABLE` (no
-    reflection). Pixel centres are integer coordinates on both sides, as ``cv2.warpAffine`` has them.
-    """
-    source = np.asarray(landmarks, np.float64)[list(STABLE_INDICES), :2]
-    scale, rotation, translation = _similarity(source, CANONICAL_STABLE * size)
-    return np.hstack([scale * rotation, translation[:, None]])
-
-
-def apply_similarity(matrix: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
-    """Landmarks (N, 3) moved by a (2, 3) similarity; z is scaled like x and y. Returns float32.
-
-    >>> m = np.array([[2.0, 0, 1], [0, 2.0, -1]])
-    >>> apply_similarity(m, np.array([[1.0, 1.0, 3.0]])).tolist()
-    [[3.0, 1.0, 6.0]]
-    """
-    matrix = np.asarray(matrix, np.float64)
-    points = np.asarray(landmarks, np.float64)
-    out = points.copy()
-    out[:, :2] = points[:, :2] @ matrix[:, :2].T + matrix[:, 2]
-    out[:, 2] = points[:, 2] * np.sqrt(abs(np.linalg.det(matrix[:, :2])))
-    return out.astype(np.float32)
-
-
-def warp_similarity(image: np.ndarray, matrix: np.ndarray, size: int, border: int = cv2.BORDER_REPLICATE
-                    ) -> np.ndarray:
-    """``image`` warped by a (2, 3) similarity into a ``size`` x ``size`` crop, anti-aliased when shrinking.
-
-    A bilinear warp that shrinks skips pixels (aliasing); shrinking is done first with area averaging
-    (``cv2.INTER_AREA``), then the rest of the similarity is applied. Beyond the image's edge the edge
-    pixels are repeated (``border``, an OpenCV border mode): streaks, but no black wedges and no
-    mirrored chin for a detector to trip on.
-    """
-    matrix = np.asarray(matrix, np.float64)
-    scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
-    image = np.ascontiguousarray(image)
-    if scale < 0.8:
-        height, width = image.shape[:2]
-        small = cv2.resize(image, (max(1, round(width * scale)), max(1, round(height * scale))),
-                           interpolation=cv2.INTER_AREA)
-        fx, fy = small.shape[1] / width, small.shape[0] / height
-        # pixel centres: x_small = (x + 0.5) * f - 0.5, so x = (x_small + 0.5) / f - 0.5
-        back = np.array([[1 / fx, 0, 0.5 / fx - 0.5], [0, 1 / fy, 0.5 / fy - 0.5], [0, 0, 1]])
-        matrix = matrix @ back
-        image = small
-    return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=border)
-
 
 def _encode(rgb: np.ndarray, quality: int) -> bytes:
     ok, data = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
@@ -181,8 +108,8 @@ class DonorBank:
     landmarks : (N, 478, 3) float32 landmarks in crop pixels (of the donor's own mesh: for a prototype,
         found again on the average).
     embeddings, attributes, attribute_names, pose, mouth, identity : as in
-        :class:`~lookalike.perception.donors.DonorPool`.
-    eyewear : (N,) :func:`~lookalike.synthesis.prototypes.eyewear_score` of each donor crop.
+        :class:`~lookalike.donors.pool.DonorPool`.
+    eyewear : (N,) :func:`~lookalike.donors.prototypes.eyewear_score` of each donor crop.
     meta : ``format``, ``frame``, ``size``, ``model`` (perception model fingerprint), ``prototypes_k``,
         provenance and license notes, the build summary.
     jpeg_offsets, jpeg : the crops' JPEG data, concatenated (uint8), donor i at ``jpeg[offsets[i]:offsets[i + 1]]``;
@@ -237,7 +164,7 @@ class DonorBank:
 
     @cached_property
     def pool(self) -> DonorPool:
-        """The :class:`~lookalike.perception.donors.DonorPool` view (same rows, same names) for donor choice."""
+        """The :class:`~lookalike.donors.pool.DonorPool` view (same rows, same names) for donor choice."""
         return DonorPool(self.names, self.embeddings, self.attributes, self.attribute_names, self.pose, self.mouth,
                          self.identity, {"model": self.meta.get("model")})
 
@@ -257,8 +184,6 @@ class DonorBank:
     def donor_embedding(self, key: int | str, recognizer: str) -> np.ndarray:
         """A donor's identity embedding under ``recognizer``: the stored one, or for a recognizer the bank
         was built without, embedded from the donor's crop on first use (once per bank)."""
-        from lookalike.identity import get_recognizer
-
         i = self.row(key)
         if recognizer in self.identity:
             return np.asarray(self.identity[recognizer][i], np.float32)
@@ -329,10 +254,10 @@ class DonorBank:
         names : how members are recorded (default: the file names).
         jobs : worker processes.
         prototypes_k : None for one donor per face; k >= 2 for prototypes of k faces each
-            (:func:`~lookalike.synthesis.prototypes.group_faces` with ``rules``, default
+            (:func:`~lookalike.donors.prototypes.group_faces` with ``rules``, default
             ``GroupRules(k=prototypes_k)``).
-        exclude_eyewear : keep faces whose :func:`~lookalike.synthesis.prototypes.eyewear_score` passes
-            :data:`~lookalike.synthesis.prototypes.EYEWEAR_THRESHOLD` out of prototypes (single-face banks
+        exclude_eyewear : keep faces whose :func:`~lookalike.donors.prototypes.eyewear_score` passes
+            :data:`~lookalike.donors.prototypes.EYEWEAR_THRESHOLD` out of prototypes (single-face banks
             keep them and record the score).
         one_member_check : drop a prototype that a recognizer verifies as exactly one of its members
             (distance <= threshold to that member only): to that recognizer the average *is* that person,
@@ -349,10 +274,6 @@ class DonorBank:
         The returned bank's ``report`` (:class:`BuildReport`) accounts for every input. Unreadable images
         and images without a usable face are skipped, never fatal.
         """
-        from lookalike.parallel import run_tasks
-        from lookalike.perception import load_model
-        from lookalike.synthesis import prototypes as proto
-
         started = time.perf_counter()
         model = model or load_model()
         paths = [Path(p) for p in paths]
@@ -420,9 +341,6 @@ def _prototypes(faces: list[tuple[int, dict]], paths: list[Path], names: list[st
                 exclude_eyewear: bool, one_member_check: bool, size: int, quality: int, model: PerceptionModel,
                 jobs: int, report: BuildReport, progress) -> list:
     """Group the described faces and average each group in workers; failures are counted in ``report``."""
-    from lookalike.parallel import run_tasks
-    from lookalike.synthesis import prototypes as proto
-
     if not faces:
         return []
     parts = {key: np.stack([d["parts"][key] for _, d in faces]) for key in faces[0][1]["parts"]}
@@ -462,8 +380,6 @@ def _prototypes(faces: list[tuple[int, dict]], paths: list[Path], names: list[st
 def _landmark_face(landmarks: np.ndarray):
     """A donor crop's face as the detector would report it, from its dense landmarks: their box, and as
     the 5 keypoints the iris centres, nose tip and mouth corners."""
-    from lookalike.types import Face
-
     points = np.asarray(landmarks, np.float32)[:, :2]
     box = np.concatenate([points.min(axis=0), points.max(axis=0)]).astype(np.float32)
     return Face(box=box, score=1.0, keypoints=points[[468, 473, 1, 61, 291]].copy(),
@@ -473,17 +389,12 @@ def _landmark_face(landmarks: np.ndarray):
 def _measured(image: np.ndarray, face) -> dict:
     """What the bank keeps of one face with dense landmarks in ``image``: feature parts, eyewear score,
     gaze and landmarks (in ``image`` pixels)."""
-    from lookalike.perception.features import face_features
-    from lookalike.synthesis.prototypes import eyewear_score, gaze
-
     return {"parts": face_features(image, face).parts, "eyewear": eyewear_score(image, face.landmarks),
             "gaze": gaze(face.landmarks), "landmarks": face.landmarks.astype(np.float32)}
 
 
 def _central_face(image: np.ndarray):
     """The face with dense landmarks nearest the centre of a square crop, or None."""
-    from lookalike.pipeline import detect
-
     found = [f for f in detect(image) if f.landmarks is not None]
     centre = np.array([image.shape[1] / 2, image.shape[0] / 2])
     return min(found, key=lambda f: float(np.linalg.norm(f.center - centre))) if found else None
@@ -495,16 +406,8 @@ def _describe(path: Path, size: int, quality: int, mirror: bool = False) -> tupl
     ``size`` > 0 also cuts and encodes the donor crop (single-face banks); ``mirror`` then also describes
     the crop flipped left to right (``description["mirror"]``, None when its face is not found again).
     """
-    from lookalike.errors import error_line
-    from lookalike.io.images import load_image
-    from lookalike.pipeline import detect
-
     try:
-        image = load_image(path).rgb
-        faces = detect(image)
-        if not faces:
-            return "no_face", f"{path}: no face found"
-        face = faces[0]
+        image, face = main_face(path)
         if face.landmarks is None:
             return "no_face", f"{path}: no dense landmarks for the face (too small, or seen in profile)"
         out = _measured(image, face)
@@ -519,6 +422,8 @@ def _describe(path: Path, size: int, quality: int, mirror: bool = False) -> tupl
                 twin = _central_face(flipped)
                 out["mirror"] = None if twin is None else _measured(flipped, twin)
         return "ok", out
+    except NoFaceError as exc:
+        return "no_face", str(exc)
     except Exception as exc:  # one bad file must not end a batch
         return "failed", error_line(path, exc)
 
@@ -529,12 +434,6 @@ def _average(paths: list[Path], landmarks: list[np.ndarray], identity: dict[str,
 
     ``identity``: recognizer -> (k, d) embeddings of the members, for the one-member check (empty: none).
     """
-    from lookalike.errors import error_line
-    from lookalike.identity import get_recognizer
-    from lookalike.io.images import load_image
-    from lookalike.perception.features import face_features
-    from lookalike.synthesis.prototypes import average_faces, eyewear_score
-
     try:
         images = [load_image(p).rgb for p in paths]
         # Averaged at twice the stored size: the warp then samples the members near their own resolution,
@@ -561,9 +460,8 @@ def _average(paths: list[Path], landmarks: list[np.ndarray], identity: dict[str,
         return "failed", error_line(paths[0], exc)
 
 
-@lru_cache(maxsize=1)
 def default_bank() -> DonorBank:
     """The shipped bank (:data:`DEFAULT_BANK`), loaded once per process."""
     if not DEFAULT_BANK.is_file():
         raise FileNotFoundError(f"{DEFAULT_BANK}: the default donor bank is missing (build it with `lookalike donors build`)")
-    return DonorBank.load(DEFAULT_BANK)
+    return load_asset(DonorBank.load, DEFAULT_BANK)
