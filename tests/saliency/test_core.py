@@ -6,15 +6,14 @@ import dataclasses
 import numpy as np
 import pytest
 
+from lookalike.landmarks import FEATURE_OF, FEATURES, SALIENCY_REGIONS
 from lookalike.saliency import (
-    SALIENCY_REGIONS,
     face_window,
     identity_mask,
     identity_saliency,
     resolve_methods,
     select_regions,
 )
-from lookalike.landmarks.partition import FEATURE_OF, FEATURES
 from lookalike.types import HeadPose
 
 
