@@ -57,6 +57,9 @@ def test_benchmark_measures_what_each_method_does(benchmark_run):
     assert light_blur["utility"]["detection_rate"] == 1.0
     assert light_blur["protection"]["dlib"]["match_rate"] == 1.0  # a light blur does not hide the person
     assert light_blur["utility"]["landmark_error"]["n"] == 3
+    # the defect counters, on every face: a blur adds almost no edges where the face was
+    assert light_blur["utility"]["defects"]["seam"]["n"] == 3 and light_blur["utility"]["defects"]["seam"]["max"] < 0.1
+    assert light_blur["utility"]["fallback_kinds"]["none"] == 3
     for variant in (solid, light_blur):
         assert variant["utility"]["ssim_outside"]["min"] > 0.999  # only the face changed
         assert variant["speed"]["seconds_per_face"] > 0

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lookalike.detection import DetectorConfig, detect_faces
 from lookalike.evaluation import metrics
+from lookalike.evaluation.defects import Defects, face_defects
 from lookalike.identity import get_recognizer
 from lookalike.landmarks import add_landmarks
 from lookalike.faces import Rotations, detect
@@ -86,6 +87,7 @@ class FaceOutcome:
     attributes: np.ndarray | None = field(default=None, repr=False)  # predicted ratings of the anonymized face
     thumbnail: bytes | None = field(default=None, repr=False)
     fallback: str | None = None  # what the method says it fell back to for this face, if anything
+    defects: Defects | None = None  # what a viewer would flag, counted (lookalike.evaluation.defects)
 
 
 @dataclass
@@ -159,6 +161,8 @@ def measure_versions(original_rgb: np.ndarray, original: OriginalFaces, versions
             label=label, status="measured", extra_faces=extra,
             faces=[FaceOutcome(index=i, status="measured", detected=j is not None) for i, j in enumerate(pairs)])
         _likeness(original_rgb, original, rgb, outcomes[label], config)
+        for face_outcome, face in zip(outcomes[label].faces, original.faces):
+            face_outcome.defects = face_defects(original_rgb, rgb, face)
         for outcome, face, j in zip(outcomes[label].faces, original.faces, pairs):
             if j is not None:
                 _geometry(outcome, face, found[label][j])

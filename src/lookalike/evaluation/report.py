@@ -377,6 +377,8 @@ def _summary_columns(recognizers: list[str]) -> list[_Column]:
                ("face SSIM", "face_ssim", ("mean",), _fixed(3)),
                ("perceptual similarity", "perceptual_similarity", ("mean",), _fixed(3))]
     columns += [_Column("utility", h, m, ("utility", m, *stat), show) for h, m, stat, show in utility]
+    columns += [_Column("defects", h, m, ("utility", "defects", m, "mean"), _fixed(3))
+                for h, m in (("seam", "seam"), ("hair", "hair"), ("frames kept", "frames"), ("2nd contours", "contours"))]
     columns += [_Column("perceived attributes", f"{a} MAD", "attribute_mad", ("utility", "attributes", a, "mad"), _fixed(1))
                 for a in ("age", "gender", "skin-color")]
     columns += [_Column("perceived attributes", f"{a} r", "attribute_correlation",

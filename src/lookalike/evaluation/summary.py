@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from lookalike.evaluation.defects import fallback_kind
 from lookalike.evaluation.metrics import retrieval_rank
 from lookalike.evaluation.measure import OriginalFaces, VariantOutcome
 from lookalike.identity import get_recognizer
@@ -41,6 +42,14 @@ METRICS: dict[str, tuple[str, str]] = {
                                         "and of the anonymized face"),
     "fallback_rate": ("lower", "share of faces the method says it fell back on a stronger method for (it could not "
                                "reach its target otherwise)"),
+    "fallback_kinds": ("lower", "faces by what the method fell back to: none, blurred lookalike, blur, solid"),
+    "seam": ("lower", "edge energy added on the skin, chin, jaw and just outside the face outline, relative to the "
+                      "original's there (0: none; seams, patches, outlines, foreign texture add it)"),
+    "hair": ("lower", "share of forehead and cheek skin much darker than the person's skin that the original did not "
+                      "have (strands or a band of a donor's fringe)"),
+    "frames": ("higher", "faces with glasses: share of the frames' evidence across the nose bridge kept (1: all)"),
+    "contours": ("lower", "strong edges per outline point, walking through the cheek and jaw outline, that the "
+                          "original has nowhere near (a second jaw line or outline)"),
     "ssim_outside": ("higher", "SSIM outside the enlarged face region, per image (1 = untouched)"),
     "psnr_outside": ("higher", "PSNR outside the enlarged face region, dB, per image (100 = identical)"),
     "seconds_per_face": ("lower", "the method's own time per face (detection shared by all methods excluded)"),
@@ -86,6 +95,8 @@ def summarize(images: list[ImageOutcome], labels: list[str], recognizers: tuple[
                     value = getattr(outcome, key)
                     row[key] = None if value is None else round(value, 4)
                 row["fallback"] = outcome.fallback
+                row.update({f"defect_{k}": v for k, v in (outcome.defects.to_dict() if outcome.defects else
+                                                          dict.fromkeys(("seam", "hair", "frames", "contours"))).items()})
                 per_face.append(row)
                 reference = image.original.perceived[outcome.index] if image.original.perceived else None
                 if outcome.attributes is not None and reference is not None:
@@ -168,6 +179,10 @@ def _utility_summary(rows: list[dict], outcomes: list[VariantOutcome]) -> dict:
     return {
         "detection_rate": _rate(sum(r["detected"] for r in rows), len(rows)),
         "fallback_rate": _rate(sum(r["fallback"] is not None for r in measured_rows), len(measured_rows)),
+        "fallback_kinds": {kind: sum(fallback_kind(r["fallback"]) == kind for r in measured_rows)
+                           for kind in ("none", "blurred lookalike", "blur", "solid", "other")},
+        "defects": {key: _stats([r[f"defect_{key}"] for r in measured_rows if r.get(f"defect_{key}") is not None])
+                    for key in ("seam", "hair", "frames", "contours")},
         **{key: _stats([r[key] for r in rows if r[key] is not None])
            for key in ("landmark_error", "pose_error", "mouth_error", "eye_error", "face_ssim", "perceptual_similarity")},
         "ssim_outside": _stats([o.ssim_outside for o in measured if o.ssim_outside is not None]),
