@@ -2,7 +2,8 @@
 
 Strengths are relative to the face, so a face gets the same treatment at any resolution. The defaults
 are deliberately strong: a light blur (sigma = face width / 40) leaves people recognizable to face
-recognition (see ``../shared/DESIGN.md``); check any weaker setting with ``verify=("dlib", "facenet")``.
+recognition (see the baselines in ``docs/benchmarks.md``); check any weaker setting with
+``verify=("dlib", "facenet")``.
 
 >>> import numpy as np
 >>> from lookalike.synthesis.masks import Ellipse

@@ -1,6 +1,6 @@
 """Exemplar-based face synthesis: the primitives that transplant a donor face onto a target face.
 
-No pretrained face generator can be shipped (see ``../shared/DESIGN.md``), so a "lookalike" is built from
+No pretrained face generator can be shipped (see ``docs/design.md``), so a "lookalike" is built from
 real pixels of a donor (or an average of donors) in five steps, each one a function here:
 
 1. :func:`morph_landmarks` (with :func:`align_landmarks`) decides the *geometry* of the result: the
