@@ -39,6 +39,8 @@ from lookalike.types import Face
 
 #: Hair-like skin: at least this much darker (CIELAB L, 0-100) than the median of the person's skin.
 HAIR_DARKER = 25.0
+#: ... and textured: local standard deviation of L* (5x5) above this (a flat fill is not hair).
+HAIR_TEXTURE = 2.0
 #: An edge crossed along an outline normal: intensity step at least this big (8-bit grey levels per pixel).
 CONTOUR_STEP = 6.0
 #: How far the outline walk reaches inside and outside the face outline, in face widths.
@@ -124,7 +126,11 @@ def _hair(before: np.ndarray, after: np.ndarray, labels: np.ndarray) -> float | 
     lightness = [cv2.cvtColor(image, cv2.COLOR_RGB2LAB)[..., 0].astype(np.float32) * (100.0 / 255.0)
                  for image in (before, after)]
     reference = float(np.median(lightness[0][skin]))
-    shares = [float((l[skin] < reference - HAIR_DARKER).mean()) for l in lightness]
+    shares = []
+    for l in lightness:
+        # hair is dark and textured; a flat dark fill (a solid fallback) is not hair, and its kind is on record
+        texture = np.sqrt(np.maximum(cv2.blur(l * l, (5, 5)) - cv2.blur(l, (5, 5)) ** 2, 0.0))
+        shares.append(float(((l < reference - HAIR_DARKER) & (texture > HAIR_TEXTURE))[skin].mean()))
     return max(shares[1] - shares[0], 0.0)
 
 
