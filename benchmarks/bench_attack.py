@@ -28,11 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
+from lookalike.evaluation.metrics import box_iou
+from lookalike.faces import detect
 from lookalike.identity import available_recognizers, get_recognizer
 from lookalike.identity.views import VIEWS, view_embeddings
-from lookalike.evaluation.metrics import box_iou
 from lookalike.io import load_image
-from lookalike.faces import detect
 
 SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp"}
 

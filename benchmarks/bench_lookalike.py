@@ -178,8 +178,8 @@ def timing(count: int, levels: list[str], save: bool = True) -> int:
     (measurement, donor choice, every candidate, the checks, fallbacks, composition); detection with
     dense landmarks is timed apart, per image.
     """
-    from lookalike.io.images import load_image
     from lookalike.faces import detect
+    from lookalike.io.images import load_image
     from lookalike.pipeline import anonymize
 
     numbers = list(HOLDOUT)[:count + 1]
@@ -221,8 +221,8 @@ def gallery(save: bool = True, count: int = 24, tile: int = 112) -> int:
     """original | blur 0.15 | swap | lookalike low | medium | high, for ``count`` hold-out faces spread evenly."""
     import cv2
 
-    from lookalike.io.images import load_image
     from lookalike.faces import detect
+    from lookalike.io.images import load_image
     from lookalike.pipeline import anonymize
 
     numbers = np.linspace(HOLDOUT.start, HOLDOUT.stop - 1, count).round().astype(int)

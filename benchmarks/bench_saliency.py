@@ -46,12 +46,12 @@ SOURCES = {
 
 def face_curves(path: Path, index: int, seed: int) -> dict:
     """Every ordering's deletion curve for the largest face of one image (runs in a worker)."""
+    from lookalike.faces import detect
     from lookalike.identity import get_recognizer
     from lookalike.io.images import load_image
-    from lookalike.faces import detect
     from lookalike.landmarks import CANONICAL_ORDER, SALIENCY_REGIONS
-    from lookalike.saliency import face_window, identity_saliency
     from lookalike.landmarks.partition import region_areas
+    from lookalike.saliency import face_window, identity_saliency
 
     image = load_image(path).rgb
     faces = detect(image)
@@ -97,8 +97,8 @@ def timing(paths: list[Path], steps_list: tuple[int, ...]) -> dict:
     """Seconds per face of each method in this process alone, and gradient agreement against 16 steps."""
     from scipy.stats import spearmanr
 
-    from lookalike.io.images import load_image
     from lookalike.faces import detect
+    from lookalike.io.images import load_image
     from lookalike.saliency import SaliencyConfig, identity_saliency
 
     prepared = []

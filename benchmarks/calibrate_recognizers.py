@@ -43,7 +43,7 @@ OMI = ROOT / ".." / "shared" / "data" / "omi" / "faces"
 RESULT = ROOT / "benchmarks" / "results" / "recognizers_threshold.json"
 FMR = 1e-3
 
-from calibrate_facenet import moved, variants  # noqa: E402  (same genuine variants as FaceNet's calibration)
+from calibrate_facenet import variants  # noqa: E402  (same genuine variants as FaceNet's calibration)
 
 #: Candidate input normalisations (scale, offset) on RGB 0-255, for --normalisations.
 NORMALISATIONS = {"(x-127.5)/128": (1 / 128, -127.5 / 128), "x/255": (1 / 255, 0.0), "x": (1.0, 0.0),

@@ -1,15 +1,12 @@
 """Donor choice on hand-made pools: a tiny perception model whose similarity and attributes are set by hand."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
+from lookalike.donors.pool import Compatibility, DonorPool, explain, group_distance, model_fingerprint, select_donors
 from lookalike.identity import get_recognizer
 from lookalike.perception.dataset import FeatureTable
-from lookalike.donors.pool import (Compatibility, DonorPool, explain, group_distance, model_fingerprint,
-                                         select_donors)
 from lookalike.perception.features import PARTS
 from lookalike.perception.model import PerceptionModel
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lookalike.landmarks.regions import region_mask
-from lookalike.landmarks import SALIENCY_REGIONS
 from lookalike.donors import default_bank
+from lookalike.landmarks import SALIENCY_REGIONS
+from lookalike.landmarks.regions import region_mask
 from lookalike.synthesis.regenerate import RegenerationConfig, face_box_window, regenerate
 
 

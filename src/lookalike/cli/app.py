@@ -152,10 +152,9 @@ def detect_command(
     """Find faces: boxes, scores, 5 keypoints, 478 dense landmarks and head pose per face."""
     from typing import get_args
 
+    from lookalike.faces import Rotations, detect
     from lookalike.io.images import load_image
-    from lookalike.faces import detect
     from lookalike.pipeline import collect_inputs
-    from lookalike.faces import Rotations
     from lookalike.visualize import draw_faces
 
     if rotations not in get_args(Rotations):
@@ -221,7 +220,7 @@ def embed_command(
         rows = compare_main_faces(image_a, image_b, names)
     except (LookalikeError, RuntimeError) as exc:
         file_error(err, str(exc))
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     if as_json:
         print(json.dumps({"a": str(image_a), "b": str(image_b), "recognizers": rows}, indent=2))
         return
@@ -232,8 +231,10 @@ def embed_command(
     out.print(table)
 
 
-from lookalike.cli import evaluate as _evaluate, perception as _perception, saliency as _saliency  # noqa: E402
 from lookalike.cli import donors as _donors  # noqa: E402
+from lookalike.cli import evaluate as _evaluate  # noqa: E402
+from lookalike.cli import perception as _perception  # noqa: E402
+from lookalike.cli import saliency as _saliency  # noqa: E402
 
 _donors.register(app)
 _evaluate.register(app)

@@ -140,7 +140,7 @@ def _write(thing, output: Path) -> None:
         thing.save(output)
     except LookalikeError as exc:
         file_error(err, str(exc))
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
 
 
 def _provenance(command: str, folder: Path, output: Path, faces: str | None, extra: list[str]) -> dict:

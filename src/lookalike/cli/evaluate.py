@@ -48,7 +48,7 @@ def evaluate_command(
                                    progress=lambda done, total: progress.update(task, completed=done, total=total))
         except LookalikeError as exc:
             file_error(err, str(exc))
-            raise typer.Exit(1)
+            raise typer.Exit(1) from None
     _finish(run, output, as_json)
 
 
@@ -79,7 +79,7 @@ def benchmark_command(
                                 progress=lambda done, total: progress.update(task, completed=done, total=total))
         except LookalikeError as exc:
             file_error(err, str(exc))
-            raise typer.Exit(1)
+            raise typer.Exit(1) from None
     _finish(run, output, as_json)
 
 
@@ -167,7 +167,7 @@ def _finish(run, output: Path, as_json: bool) -> None:
         paths = write_report(run, output)
     except (LookalikeError, OSError) as exc:
         file_error(err, str(exc) if isinstance(exc, LookalikeError) else f"{output}: cannot write the report ({exc})")
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     report = run.report
     problems = _problems(report)
     for line in problems[:20]:

@@ -33,12 +33,11 @@ def similarity_command(
     """Perceptual similarity (0..1) of every pair of faces, beside each recognizer's identity distance."""
     import numpy as np
 
+    from lookalike.faces import main_face
     from lookalike.identity import available_recognizers, get_recognizer
-    from lookalike.io.images import load_image
     from lookalike.perception import load_model
     from lookalike.perception.features import face_features
     from lookalike.perception.model import similarity
-    from lookalike.faces import main_face
 
     if len(images) < 2:
         usage_error("give at least two images")
@@ -53,7 +52,7 @@ def similarity_command(
             parts = face_features(image, face).parts
         except (LookalikeError, ValueError) as exc:
             file_error(err, str(exc) if str(exc).startswith(str(path)) else f"{path}: {exc}")
-            raise typer.Exit(1)
+            raise typer.Exit(1) from None
         faces[str(path)] = parts
     names = list(faces)
     # The recognizers whose embeddings the perception features carry (dlib and FaceNet).
@@ -104,7 +103,7 @@ def train_command(
         model = train(data, epochs=epochs, seed=seed)
     except ValueError as exc:
         file_error(err, str(exc))
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     if ratings is not None:
         table = read_ratings(ratings, images)
         index = {n: i for i, n in enumerate(table.names)}
@@ -167,7 +166,7 @@ def _load(triplets: Path, images: Path, faces: str | None, jobs: int | None, cac
                                  progress=lambda done, total: progress.update(task, completed=done, total=total))
         except (ValueError, OSError) as exc:
             file_error(err, str(exc))
-            raise typer.Exit(1)
+            raise typer.Exit(1) from None
 
 
 def _print_data(data) -> None:

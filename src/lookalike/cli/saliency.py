@@ -27,8 +27,8 @@ def saliency_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print every face's record as JSON on stdout.")] = False,
 ) -> None:
     """Identity saliency of every face: a heatmap, the ranked named regions and the mask a strength selects."""
-    from lookalike.io.images import load_image, write_bytes_atomic
     from lookalike.faces import detect
+    from lookalike.io.images import load_image, write_bytes_atomic
     from lookalike.saliency import SaliencyConfig, identity_saliency, resolve_methods, select_regions
 
     config = SaliencyConfig(greedy_steps=greedy_steps)
@@ -46,7 +46,7 @@ def saliency_command(
         image = load_image(image_path)
     except LookalikeError as exc:
         file_error(err, str(exc))
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     faces = detect(image.rgb)
     saliencies = []
     if faces:
@@ -73,7 +73,7 @@ def saliency_command(
             write_bytes_atomic(output, buffer.getvalue())
         except LookalikeError as exc:
             file_error(err, str(exc))
-            raise typer.Exit(1)
+            raise typer.Exit(1) from None
         err.print(f"picture written to {output}", highlight=False, markup=False, soft_wrap=True)
     if as_json:
         print(json.dumps({"image": str(image_path), "recognizer": recognizer, "method": method, "faces": records},

@@ -152,9 +152,9 @@ def _decode(heatmap: np.ndarray, scale: np.ndarray, offset: np.ndarray, lms: np.
     x0 = (cx + offset[0, 1, cy, cx] + 0.5) * _STRIDE - w / 2
     y0 = (cy + offset[0, 0, cy, cx] + 0.5) * _STRIDE - h / 2
     boxes = np.stack([x0, y0, x0 + w, y0 + h], axis=1)
-    l = lms[0][:, cy, cx]  # (10, n): y0, x0, y1, x1, ... relative to box size
-    kx = l[1::2] * w + x0
-    ky = l[0::2] * h + y0
+    rel = lms[0][:, cy, cx]  # (10, n): y0, x0, y1, x1, ... relative to box size
+    kx = rel[1::2] * w + x0
+    ky = rel[0::2] * h + y0
     kps = np.stack([kx.T, ky.T], axis=2)
     return boxes.astype(np.float32), score.astype(np.float32), kps.astype(np.float32)
 

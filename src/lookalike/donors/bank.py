@@ -424,7 +424,7 @@ def _describe(path: Path, size: int, quality: int, mirror: bool = False) -> tupl
         return "ok", out
     except NoFaceError as exc:
         return "no_face", str(exc)
-    except Exception as exc:  # one bad file must not end a batch
+    except Exception as exc:  # noqa: BLE001 - one bad file must not end a batch
         return "failed", error_line(path, exc)
 
 
@@ -456,7 +456,7 @@ def _average(paths: list[Path], landmarks: list[np.ndarray], identity: dict[str,
         points[:, 2] *= size / work
         return "ok", {"parts": parts, "eyewear": eyewear_score(average, face.landmarks), "landmarks": points,
                       "jpeg": _encode(small, quality)}
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - one bad donor must not end the bank build
         return "failed", error_line(paths[0], exc)
 
 

@@ -33,9 +33,9 @@ from typing import Literal
 
 import numpy as np
 
+from lookalike.identity import get_recognizer
 from lookalike.io.archives import read_archive, write_archive
 from lookalike.perception.model import PerceptionModel
-from lookalike.identity import get_recognizer
 
 #: The recognizers whose verification decides "same person": a donor must pass both.
 RECOGNIZERS = ("dlib", "facenet")

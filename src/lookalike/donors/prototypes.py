@@ -37,8 +37,8 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from lookalike.donors.pool import age_group
 from lookalike.donors.canonical import apply_similarity, canonical_transform, warp_similarity
+from lookalike.donors.pool import age_group
 from lookalike.synthesis.transplant import laplacian_blend, warp_to_landmarks
 
 __all__ = ["EYEWEAR_THRESHOLD", "FaceTraits", "GroupRules", "average_faces", "compatible_pairs", "eyewear_score",

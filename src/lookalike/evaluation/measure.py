@@ -15,14 +15,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lookalike.detection import DetectorConfig, detect_faces
 from lookalike.evaluation import metrics
+from lookalike.faces import Rotations, detect
 from lookalike.identity import get_recognizer
 from lookalike.landmarks import add_landmarks
-from lookalike.faces import Rotations, detect
-from lookalike.synthesis import ellipse_mask, face_ellipse
-from lookalike.types import Face
 from lookalike.perception import load_model
 from lookalike.perception.features import appearance, normalized_shape
 from lookalike.perception.model import similarity
+from lookalike.synthesis import ellipse_mask, face_ellipse
+from lookalike.types import Face
 
 #: Why a face could not be measured in an anonymized version; such faces count as recognized and not
 #: detected (see docs/metrics.md), never leave the denominators.

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lookalike.evaluation.metrics import retrieval_rank
-from lookalike.evaluation.measure import OriginalFaces, VariantOutcome
-from lookalike.identity import get_recognizer
 from lookalike.donors.pool import ETHNICITIES
+from lookalike.evaluation.measure import OriginalFaces, VariantOutcome
+from lookalike.evaluation.metrics import retrieval_rank
+from lookalike.identity import get_recognizer
 from lookalike.perception import load_model
 
 #: Every metric in the report, with its direction; the report and the docs are generated from this.

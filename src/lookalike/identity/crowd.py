@@ -31,9 +31,8 @@ import numpy as np
 from lookalike.assets import load_asset
 from lookalike.errors import error_line
 from lookalike.faces import NoFaceError, main_face
+from lookalike.identity import available_recognizers, get_recognizer
 from lookalike.io.archives import read_archive, write_archive
-from lookalike.identity import get_recognizer
-from lookalike.identity import available_recognizers
 from lookalike.parallel import run_tasks
 
 #: The crowd shipped with the package (see ``models/LICENSE-crowd-omi.txt``).
@@ -184,7 +183,7 @@ def _embed_main_face(path: Path, recognizers: tuple[str, ...]) -> tuple[str, obj
         return "ok", {name: get_recognizer(name).embed(image, face).astype(np.float32) for name in recognizers}
     except NoFaceError as exc:
         return "no_face", str(exc)
-    except Exception as exc:  # one bad file must not end a batch
+    except Exception as exc:  # noqa: BLE001 - one bad file must not end a batch
         return "failed", error_line(path, exc)
 
 

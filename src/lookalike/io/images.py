@@ -401,7 +401,7 @@ def _to_palette(rgb: np.ndarray, indices: np.ndarray, encoder: dict) -> np.ndarr
 def _upright(img: Image.Image) -> Image.Image:
     try:
         return ImageOps.exif_transpose(img)
-    except Exception:  # a broken EXIF block must not stop the pixels from being read
+    except Exception:  # noqa: BLE001 - a broken EXIF block must not stop the pixels from being read
         return img
 
 
@@ -487,7 +487,7 @@ def _metadata_of(img: Image.Image) -> dict:
         if img.format == "PNG":
             meta["png_text"] = {k: v for k, v in getattr(img, "text", {}).items()
                                 if k in KEPT_PNG_TEXT and isinstance(v, str) and len(v) <= _PNG_TEXT_LIMIT}
-    except Exception:
+    except Exception:  # noqa: BLE001 - metadata is best effort: unreadable metadata is dropped, the pixels still load
         meta = {}
     return meta
 
@@ -498,7 +498,7 @@ def _encoder_hints_of(img: Image.Image) -> dict:
         try:
             hints["qtables"] = img.quantization
             hints["subsampling"] = JpegImagePlugin.get_sampling(img)
-        except Exception:
+        except Exception:  # noqa: BLE001 - encoder hints are best effort: the save falls back to defaults
             pass
     # only general-purpose codecs: fax (group3/4) and JPEG-in-TIFF do not fit every output mode
     if img.format == "TIFF" and img.info.get("compression") in ("tiff_lzw", "tiff_deflate", "tiff_adobe_deflate",

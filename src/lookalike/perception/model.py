@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lookalike.perception.features import PARTS
 from lookalike.io import write_bytes_atomic
+from lookalike.perception.features import PARTS
 
 SHAPE_COMPONENTS = 32
 

@@ -298,7 +298,7 @@ def _process_one(item: InputFile, output_dir: Path, config: AnonymizeConfig, max
         manifest.append({**entry, "status": status, "faces": len(result.faces), "seconds": round(seconds, 3)})
         return FileResult(str(item.source), str(target), status, [f.to_dict() for f in result.faces],
                           seconds=seconds)
-    except Exception as exc:  # one odd file must not end the batch; nothing was written for it
+    except Exception as exc:  # noqa: BLE001 - one odd file must not end the batch; nothing was written for it
         line = error_line(item.source, exc)
         seconds = time.perf_counter() - started
         try:

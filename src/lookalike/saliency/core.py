@@ -38,13 +38,11 @@ from typing import Literal, Sequence
 import cv2
 import numpy as np
 
+from lookalike.identity import available_recognizers, get_recognizer
+from lookalike.identity.facenet import alignment_matrix, standardize, warp_face
 from lookalike.imaging import gaussian_blur
 from lookalike.landmarks.partition import FEATURE_OF, FEATURES, SALIENCY_REGIONS, region_areas, region_labels
 from lookalike.types import Face
-from lookalike.identity import get_recognizer
-from lookalike.identity.facenet import alignment_matrix, warp_face
-from lookalike.identity.facenet import alignment_matrix, standardize, warp_face
-from lookalike.identity import available_recognizers
 
 Method = Literal["occlusion", "gradient"]
 RecognizerChoice = Literal["facenet", "dlib", "both"]

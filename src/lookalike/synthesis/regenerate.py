@@ -33,10 +33,16 @@ import cv2
 import numpy as np
 
 from lookalike.landmarks.geometry import interocular, mouth_opening
-from lookalike.landmarks.regions import region_mask
 from lookalike.landmarks.partition import SALIENCY_REGIONS, region_labels, vertex_labels
-from lookalike.synthesis.transplant import (MAX_MORPH, laplacian_blend, match_colour, morph_landmarks,
-                                            reinject_detail, warp_to_landmarks)
+from lookalike.landmarks.regions import region_mask
+from lookalike.synthesis.transplant import (
+    MAX_MORPH,
+    laplacian_blend,
+    match_colour,
+    morph_landmarks,
+    reinject_detail,
+    warp_to_landmarks,
+)
 
 __all__ = ["MAX_MORPH", "OCCLUDABLE", "Regeneration", "RegenerationConfig", "face_box_window", "is_monochrome",
            "frames", "occluders", "regenerate", "with_chroma_of"]

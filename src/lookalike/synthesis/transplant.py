@@ -38,10 +38,10 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
+from lookalike.imaging import gaussian_blur
 from lookalike.landmarks.geometry import INNER_LIPS
 from lookalike.landmarks.mesh import MESH_OPENINGS, mesh_neighbours, mesh_triangles, ring_distance
 from lookalike.landmarks.regions import FACE_OVAL, REGIONS
-from lookalike.imaging import gaussian_blur
 
 __all__ = ["MAX_MORPH", "STABLE_INDICES", "align_landmarks", "laplacian_blend", "laplacian_reach", "match_colour",
            "morph_landmarks", "reinject_detail", "warp_to_landmarks"]

@@ -17,8 +17,8 @@ Examples
 """
 from __future__ import annotations
 
-import numpy as np
 import cv2
+import numpy as np
 import torch
 
 from lookalike.identity.base import ThresholdVerification, cosine_distance, embed_in_batches
