@@ -9,7 +9,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional, cast
 
 # mediapipe's C++ logging would otherwise print start-up chatter on every run
 os.environ.setdefault("GLOG_minloglevel", "2")
@@ -164,14 +164,15 @@ def detect_command(
         usage_error("no image files found in the given paths")
     from lookalike.io.images import resolved
 
-    results, failed = [], 0
+    results: list[dict[str, Any]] = []
+    failed = 0
     protected = frozenset(resolved(i.source) for i in inputs)
     with progress_bar() as progress:
         task = progress.add_task("detecting", total=len(inputs))
         for item in inputs:
             try:
                 image = load_image(item.source, max_pixels=max_pixels)
-                faces = detect(image.rgb, threshold=threshold, rotations=rotations)
+                faces = detect(image.rgb, threshold=threshold, rotations=cast(Rotations, rotations))  # checked above
                 if draw is not None:
                     import numpy as np
 

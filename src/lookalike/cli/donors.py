@@ -54,6 +54,7 @@ def donors_build_command(
                                exclude_eyewear=not keep_eyewear, size=size, mirror=mirror,
                                progress=advance)
     report = bank.report
+    assert report is not None  # DonorBank.build always leaves its report on the bank
     for message in report.failed.values():
         file_error(err, message)
     for label, message in report.dropped.items():

@@ -109,8 +109,8 @@ def _variants(methods: str, levels: list[str], steer: str = "all"):
         usage_error(f"--steer: expected distinct steering sets, got {steer!r}")
     try:
         variants = [v for name in names for v in variants_of(name, chosen.get(name))]
-        variants = [v.steered(x) if v.method.steered_by else v for v in variants
-                    for x in (steers if v.method.steered_by else [None])]
+        variants = [steered for v in variants
+                    for steered in ([v.steered(x) for x in steers] if v.method.steered_by else [v])]
     except LookalikeError as exc:
         usage_error(str(exc))
     labels = [v.label for v in variants]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import itertools
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.table import Table
@@ -58,9 +58,9 @@ def similarity_command(
     # The recognizers whose embeddings the perception features carry (dlib and FaceNet).
     shown = [n for n in available_recognizers() if n in faces[names[0]]]
     embedded = head.embed({k: np.stack([faces[n][k] for n in names]) for k in faces[names[0]]})
-    rows = []
+    rows: list[dict[str, Any]] = []
     for (i, a), (j, b) in itertools.combinations(enumerate(names), 2):
-        row = {"a": a, "b": b, "perceptual_similarity": round(float(similarity(embedded[i], embedded[j])), 4)}
+        row: dict[str, Any] = {"a": a, "b": b, "perceptual_similarity": round(float(similarity(embedded[i], embedded[j])), 4)}
         for name in shown:
             recognizer = get_recognizer(name)
             distance = float(recognizer.distance(faces[a][name], faces[b][name]))

@@ -294,7 +294,7 @@ class CenterFaceDetector:
         """
         cfg = self.config
         threshold = cfg.rotated_score_threshold if rotated else cfg.score_threshold
-        levels = self._levels(*rgb.shape[:2], tiles=not rotated or cfg.rotated_tiles)
+        levels = self._levels(rgb.shape[0], rgb.shape[1], tiles=not rotated or cfg.rotated_tiles)
         out = _Dets()
         for i, s in enumerate(levels):
             coarsest = i == len(levels) - 1

@@ -174,6 +174,7 @@ class DonorBank:
     def donor_image(self, key: int | str) -> tuple[np.ndarray, np.ndarray]:
         """(size, size, 3) uint8 RGB crop of a donor and its (478, 3) landmarks in crop pixels."""
         i = self.row(key)
+        assert self.mirror_of is not None  # __post_init__ fills it
         source = int(self.mirror_of[i]) if self.mirror_of[i] >= 0 else i
         start, stop = self.jpeg_offsets[source], self.jpeg_offsets[source + 1]
         crop = _decode(self._jpeg_data()[start:stop])
@@ -216,6 +217,7 @@ class DonorBank:
         jpeg = self._jpeg_data() if len(self) else np.zeros(0, np.uint8)
         flat = [m for group in self.members for m in group]
         member_offsets = np.cumsum([0] + [len(group) for group in self.members])
+        assert self.mirror_of is not None  # __post_init__ fills it
         return write_archive(
             path, self.meta | {"format": _FORMAT}, names=np.array(self.names, dtype=str), members=np.array(flat, dtype=str),
             member_offsets=member_offsets.astype(np.int64), landmarks=self.landmarks,
@@ -276,16 +278,16 @@ class DonorBank:
         """
         started = time.perf_counter()
         model = model or load_model()
-        paths = [Path(p) for p in paths]
-        names = [str(n) for n in names] if names is not None else [p.name for p in paths]
-        if len(names) != len(paths):
+        files = [Path(p) for p in paths]
+        names = [str(n) for n in names] if names is not None else [p.name for p in files]
+        if len(names) != len(files):
             raise ValueError("give one name per path")
         if len(set(names)) != len(names):
             raise ValueError("donor names must be unique")
         single = prototypes_k is None
         if mirror and not single:
             raise ValueError("mirrored donors are for single-face banks (a prototype's mirror is no one new)")
-        if not single:  # checked before hours of work, not after
+        if prototypes_k is not None:  # checked before hours of work, not after
             if prototypes_k < 2:
                 raise ValueError(f"prototypes need k >= 2 faces, got {prototypes_k}")
             rules = rules or proto.GroupRules(k=prototypes_k)
@@ -293,9 +295,9 @@ class DonorBank:
                 raise ValueError(f"prototypes_k={prototypes_k} but rules.k={rules.k}")
             if model.attribute_weights is None:
                 raise ValueError("prototypes need a perception model with its attribute regressor (age, gender, skin)")
-        report = BuildReport(images=len(paths))
-        tasks = [(_describe, (path, size if single else 0, quality, mirror)) for path in paths]
-        described = run_tasks(tasks, paths, jobs=jobs, on_failure=lambda i, message: ("failed", message),
+        report = BuildReport(images=len(files))
+        tasks = [(_describe, (path, size if single else 0, quality, mirror)) for path in files]
+        described = run_tasks(tasks, files, jobs=jobs, on_failure=lambda i, message: ("failed", message),
                               progress=(lambda d, t: progress("faces", d, t)) if progress else None)
         faces: list[tuple[int, dict]] = []
         for i, (status, value) in enumerate(described):
@@ -306,12 +308,14 @@ class DonorBank:
             else:
                 faces.append((i, value))
 
+        donors: list[tuple[str, tuple[str, ...], dict]]
         if single:
             donors = [(names[i], (names[i],), d) for i, d in faces]
             donors += [(f"{names[i]}{MIRROR_SUFFIX}", (names[i],), {**d["mirror"], "mirror_of": row})
                        for row, (i, d) in enumerate(faces) if d.get("mirror") is not None]
         else:
-            donors = _prototypes(faces, paths, names, rules, exclude_eyewear, one_member_check, size, quality, model,
+            assert rules is not None  # set above for prototypes
+            donors = _prototypes(faces, files, names, rules, exclude_eyewear, one_member_check, size, quality, model,
                                  jobs, report, progress)
         bank = cls._assemble(donors, model, size, prototypes_k)
         report.donors = len(bank)
@@ -366,9 +370,9 @@ def _prototypes(faces: list[tuple[int, dict]], paths: list[Path], names: list[st
                          on_failure=lambda i, message: ("failed", message),
                          progress=(lambda d, t: progress("prototypes", d, t)) if progress else None)
     donors = []
-    for (label, members), (status, value) in zip(labels, averaged):
+    for (label, member_names), (status, value) in zip(labels, averaged):
         if status == "ok":
-            donors.append((label, members, value))
+            donors.append((label, member_names, value))
         else:
             report.dropped[label] = value
     return donors

@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -145,7 +145,7 @@ class DonorPool:
     pose: np.ndarray
     mouth: np.ndarray
     identity: dict[str, np.ndarray]
-    meta: dict | None = None
+    meta: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.names = [str(n) for n in self.names]
@@ -163,7 +163,7 @@ class DonorPool:
     def __len__(self) -> int:
         return len(self.names)
 
-    def row(self, key: int | str) -> int:
+    def row(self, key: int | np.integer | str) -> int:
         """The row of a face given by its name or index."""
         if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
             if not -len(self) <= key < len(self):
@@ -354,7 +354,7 @@ def select_donors(target: Mapping[str, np.ndarray] | int | str, pool: DonorPool,
     keep &= np.array([name not in excluded for name in pool.names])
 
     column = {name: pool.attributes[:, j].astype(np.float64) for j, name in enumerate(pool.attribute_names)}
-    gaps = {name: column[name] - probe.attributes[name] for name in ("age", "gender", "skin-color") if name in column}
+    gaps: dict[str, np.ndarray] = {name: column[name] - probe.attributes[name] for name in ("age", "gender", "skin-color") if name in column}
     ethnic = [name for name in ETHNICITIES if name in column and name in probe.attributes]
     if ethnic:  # the largest change of any perceived-ethnicity rating
         gaps["ethnicity"] = np.max(np.abs(np.stack([column[n] - probe.attributes[n] for n in ethnic])), axis=0)

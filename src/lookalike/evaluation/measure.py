@@ -7,7 +7,7 @@ face a detector finds at the same place in the anonymized image.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import cv2
 import numpy as np
@@ -105,7 +105,7 @@ class VariantOutcome:
 def measure_original(rgb: np.ndarray, config: EvaluationConfig) -> OriginalFaces:
     """Find the faces of an original RGB uint8 image and embed each with every recognizer."""
     faces = detect(rgb, threshold=config.threshold, rotations=config.rotations)
-    embeddings = {}
+    embeddings: dict[str, np.ndarray] = {}
     for name in config.recognizers:
         recognizer = get_recognizer(name)
         crops = [recognizer.align(rgb, face) for face in faces]
@@ -223,7 +223,7 @@ def detect_near(rgb: np.ndarray, faces: list[Face], config: EvaluationConfig) ->
     """
     # one threshold whichever way the window is turned, so tilted faces are judged like upright ones
     threshold = DetectorConfig().score_threshold if config.threshold is None else config.threshold
-    options = {"coarse_side": SEARCH_SIDE, "max_side": SEARCH_SIDE, "upscale_below": 0,
+    options: dict[str, Any] = {"coarse_side": SEARCH_SIDE, "max_side": SEARCH_SIDE, "upscale_below": 0,
                "score_threshold": threshold, "rotated_score_threshold": threshold}
     found: list[Face] = []
     for face in faces:

@@ -78,7 +78,8 @@ def pair_faces(originals: list[Face], candidates: list[Face], min_iou: float = 0
         if iou < min_iou:
             break
         if pairs[i] is None and j not in used:
-            pairs[i], _ = j, used.add(j)
+            pairs[i] = j
+            used.add(j)
     return pairs
 
 

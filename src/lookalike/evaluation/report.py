@@ -541,7 +541,7 @@ def _cards(intro: str, found: list[Row], shown: list[Row], thumbnails: dict[Face
         return f"<p>{_e(intro)} {_e(total)} (No thumbnails were kept for them.)</p>"
     cards = []
     for row in shown:
-        file, face, label = row.get("file"), row.get("face"), row.get("variant")
+        file, face, label = row["file"], row["face"], row["variant"]  # _pick keeps rows whose thumbnails exist
         lines = [f"<b>{_e(_face_name(file, face))}</b>", _e(label)]
         for name in recognizers:
             rank, distance = row.get(f"{name}_rank"), row.get(f"{name}_distance")

@@ -88,7 +88,7 @@ def evaluate_folders(original: str | Path, anonymized: str | Path, config: Evalu
     files, skipped = _image_files(original, limit, (anonymized, *exclude))
     counterparts, _ = _image_files(anonymized, None, (original, *exclude), allow_empty=True)
     pairs = _pair_files([relative for _, relative in files], [relative for _, relative in counterparts])
-    tasks = [(_evaluate_image, (path, relative, None if pairs[relative] is None else anonymized / pairs[relative],
+    tasks = [(_evaluate_image, (path, relative, None if (match := pairs[relative]) is None else anonymized / match,
                                 label, config)) for path, relative in files]
     started = time.perf_counter()
     outcomes = _run(tasks, files, jobs, progress)

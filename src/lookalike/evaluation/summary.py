@@ -9,6 +9,7 @@ protected; it is left out of distance and geometry averages, whose ``n`` says ho
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -206,13 +207,13 @@ def _attribute_summary(pairs: list[tuple[np.ndarray, np.ndarray]]) -> dict:
 def _speed_summary(outcomes: list[VariantOutcome]) -> dict:
     timed = [o for o in outcomes if o.seconds is not None]
     faces = sum(len(o.faces) for o in timed)
-    total = sum(o.seconds for o in timed)
+    total = sum(o.seconds for o in timed if o.seconds is not None)
     return {"seconds_per_face": round(total / faces, 4) if faces else None,
             "seconds_per_image": round(total / len(timed), 4) if timed else None}
 
 
 def _file_row(image: ImageOutcome, labels: list[str]) -> dict:
-    row = {"file": image.file, "status": image.status, "error": image.error,
+    row: dict[str, Any] = {"file": image.file, "status": image.status, "error": image.error,
            "faces": len(image.original.faces) if image.original else 0, "variants": {}}
     for label in labels:
         v = image.variants.get(label)
@@ -248,5 +249,5 @@ def _mean(values: list[float]) -> float | None:
     return round(float(np.mean(values)), 4) if values else None
 
 
-def _round(value: float | None, digits: int = 5) -> float | None:
+def _round(value: float | np.floating | None, digits: int = 5) -> float | None:
     return None if value is None else round(float(value), digits)

@@ -54,6 +54,7 @@ class Variant:
         fields = (base or AnonymizeConfig()).model_dump()
         fields["method"] = self.method.name
         if self.level is not None:
+            assert self.method.level_field is not None  # MethodSpec.level gives no level to a method without levels
             fields[self.method.level_field] = self.level
         if self.steer is not None:
             fields["steer"] = self.steer

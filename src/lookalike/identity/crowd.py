@@ -156,14 +156,16 @@ class ReferenceCrowd:
         Images without a face are left out and listed in ``skipped``, images that could not be read (or
         broke a worker) in ``failed`` (name -> one line each); neither stops the build.
         """
-        paths = [Path(p) for p in paths]
-        names = [str(n) for n in names] if names is not None else [p.name for p in paths]
-        if len(names) != len(paths):
+        files = [Path(p) for p in paths]
+        names = [str(n) for n in names] if names is not None else [p.name for p in files]
+        if len(names) != len(files):
             raise ValueError("give one name per path")
         recognizers = tuple(recognizers or available_recognizers())
-        results = run_tasks([(_embed_main_face, (path, recognizers)) for path in paths], paths, jobs=jobs,
+        results = run_tasks([(_embed_main_face, (path, recognizers)) for path in files], files, jobs=jobs,
                             progress=progress, on_failure=lambda i, message: ("failed", message))
-        kept, rows, skipped, failed = [], [], {}, {}
+        kept, rows = [], []
+        skipped: dict[str, str] = {}
+        failed: dict[str, str] = {}
         for name, (status, value) in zip(names, results):
             if status == "ok":
                 kept.append(name)

@@ -84,9 +84,9 @@ def vertex_labels() -> np.ndarray:
     labels = np.full(478, -1, np.int16)
     queue: deque[int] = deque()
     for label, seeds in enumerate(_SEEDS.values()):
-        if SALIENCY_REGIONS[label] in _GROWN:
-            seeds = _grow(seeds, neighbours, _GROWN[SALIENCY_REGIONS[label]])
-        for vertex in seeds:
+        grown = SALIENCY_REGIONS[label] in _GROWN
+        vertices = _grow(seeds, neighbours, _GROWN[SALIENCY_REGIONS[label]]) if grown else seeds
+        for vertex in vertices:
             if labels[vertex] < 0:
                 labels[vertex] = label
                 queue.append(vertex)

@@ -88,7 +88,8 @@ def _read_cache(path: Path) -> dict:
         if not all(p in data for p in _ALL):
             return {}  # written by an older version: compute again
         parts = {p: data[p] for p in _ALL}
-    out, row = {}, 0
+    out: dict[str, tuple[str, dict | None, str | None]] = {}
+    row = 0
     for name, stamp, reason, good in zip(names, stamps, reasons, ok):
         if good:
             out[str(name)] = (str(stamp), {p: parts[p][row] for p in _ALL}, None)

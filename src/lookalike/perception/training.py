@@ -60,8 +60,15 @@ def load_triplets(path: str | Path, images: str | Path, *, faces: tuple[int, int
     path, images = Path(path), Path(images)
     if not images.is_dir():
         raise FileNotFoundError(f"{images}: not a folder")
-    in_range = (lambda name: _number(name) is not None and faces[0] <= _number(name) <= faces[1]) if faces else (lambda name: True)
-    skipped, examples = Counter(), {}
+
+    def in_range(name: str) -> bool:
+        if not faces:
+            return True
+        number = _number(name)
+        return number is not None and faces[0] <= number <= faces[1]
+
+    skipped: Counter[str] = Counter()
+    examples: dict[str, str] = {}
 
     if is_ratings_file(path):
         ratings = read_ratings(path, images)

@@ -126,8 +126,8 @@ def collect_inputs(paths: Iterable[str | Path],
                 else:
                     inputs.append(InputFile(child, child.relative_to(path)))
         for error in unreadable:
-            folder = Path(error.filename or path)
-            inputs.append(InputFile(folder, folder.relative_to(path) if folder != path else Path(path.name)))
+            unread = Path(error.filename or path)
+            inputs.append(InputFile(unread, unread.relative_to(path) if unread != path else Path(path.name)))
     return inputs, skipped
 
 

@@ -143,7 +143,7 @@ def regenerate(image: np.ndarray, landmarks: np.ndarray, donor: np.ndarray, dono
     box = face_box_window(image.shape, target, config.margin)
     x0, y0, x1, y1 = box
     crop = np.ascontiguousarray(image[y0:y1, x0:x1])
-    shape = crop.shape[:2]
+    shape = (crop.shape[0], crop.shape[1])
     local = target.copy()
     local[:, :2] -= (x0, y0)
     unit = max(interocular(local), 1.0)

@@ -167,7 +167,8 @@ class FaceNetRecognizer(ThresholdVerification):
             # Converted outside inference mode (the first call may come from inside it), so the converted
             # weights stay usable by the gradient saliency.
             with torch.inference_mode(False):
-                self._net = load_facenet(self.device).to(memory_format=torch.channels_last)
+                self._net = load_facenet(self.device).to(  # type: ignore[call-overload]  # torch's stubs omit memory_format
+                    memory_format=torch.channels_last)
         return self._net
 
     def align_with_matrix(self, image: np.ndarray, face: Face) -> tuple[np.ndarray, np.ndarray]:
