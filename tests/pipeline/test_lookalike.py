@@ -165,7 +165,9 @@ def test_the_blur_reaches_around_the_face_when_the_face_alone_is_not_enough(astr
     from lookalike.synthesis.blurred import LOOKALIKE_BLURS
 
     target, (candidate,) = _whole_face_candidates(astronaut, face)
-    first_around = next(i for i, step in enumerate(LOOKALIKE_BLURS) if step.around > 0 and (step.face == 0) == sharp_face)
+    first_around = next(
+        i for i, step in enumerate(LOOKALIKE_BLURS) if step.around > 0 and (step.face == 0) == sharp_face
+    )
     passes_on_the_first_blur_around = _counting_check([], lambda count: count > first_around)
 
     record = LookalikeRecord()
@@ -288,8 +290,13 @@ def test_a_seed_picks_among_equal_donors_and_repeats(astronaut, face):
 
     target = _measure(astronaut, astronaut, face, saliency=False)
     band = get_privacy("low").band
-    orders = {tuple(d.name for d, _ in choose_donors(target.reference, target.face, target.embeddings, load_bank(), band,
-                                                     seed=s)[:4]) for s in range(6)}
+    orders = {
+        tuple(
+            d.name
+            for d, _ in choose_donors(target.reference, target.face, target.embeddings, load_bank(), band, seed=s)[:4]
+        )
+        for s in range(6)
+    }
     assert len(orders) > 1  # seeds really reorder the equally suitable donors
 
 

@@ -60,7 +60,11 @@ def similarity_command(
     embedded = head.embed({k: np.stack([faces[n][k] for n in names]) for k in faces[names[0]]})
     rows: list[dict[str, Any]] = []
     for (i, a), (j, b) in itertools.combinations(enumerate(names), 2):
-        row: dict[str, Any] = {"a": a, "b": b, "perceptual_similarity": round(float(similarity(embedded[i], embedded[j])), 4)}
+        row: dict[str, Any] = {
+            "a": a,
+            "b": b,
+            "perceptual_similarity": round(float(similarity(embedded[i], embedded[j])), 4),
+        }
         for name in shown:
             recognizer = get_recognizer(name)
             distance = float(recognizer.distance(faces[a][name], faces[b][name]))
@@ -83,9 +87,13 @@ def similarity_command(
 def train_command(
     triplets: Annotated[Path, typer.Option(help=_TRIPLETS_HELP)],
     images: Annotated[Path, typer.Option(help="Folder the judgments' image paths are relative to.")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the trained model (.npz).")] = Path("perception.npz"),
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the trained model (.npz).")] = Path(
+        "perception.npz"
+    ),
     faces: Annotated[Optional[str], typer.Option(help=_FACES_HELP)] = None,
-    ratings: Annotated[Optional[Path], typer.Option(help="Also fit the attribute regressor to these per-image ratings (CSV).")] = None,
+    ratings: Annotated[
+        Optional[Path], typer.Option(help="Also fit the attribute regressor to these per-image ratings (CSV).")
+    ] = None,
     epochs: Annotated[int, typer.Option(help="Training epochs over the triplets.")] = 20,
     seed: Annotated[int, typer.Option(help="Random seed (triplet generation and training).")] = 0,
     jobs: Annotated[Optional[int], typer.Option(help="Worker processes for feature extraction.")] = None,
@@ -111,9 +119,12 @@ def train_command(
         subset = data.table.subset(rated)
         fit = fit_attributes(model, subset.parts, table.values[[index[n] for n in rated]], table.attributes)
         model.meta["attributes"] = {"ratings": str(ratings), "faces": len(rated), **fit}
-    model.meta["command"] = " ".join(["lookalike perception train", f"--triplets {triplets}", f"--images {images}"]
-                                     + ([f"--faces {faces}"] if faces else [])
-                                     + ([f"--ratings {ratings}"] if ratings else []) + [f"--epochs {epochs}", f"--seed {seed}"])
+    model.meta["command"] = " ".join(
+        ["lookalike perception train", f"--triplets {triplets}", f"--images {images}"]
+        + ([f"--faces {faces}"] if faces else [])
+        + ([f"--ratings {ratings}"] if ratings else [])
+        + [f"--epochs {epochs}", f"--seed {seed}"]
+    )
     model.save(output)
     _print_data(data)
     err.print(f"model written: {output}", highlight=False)
@@ -162,8 +173,15 @@ def _load(triplets: Path, images: Path, faces: str | None, jobs: int | None, cac
     with progress_bar() as progress:
         task = progress.add_task("features", total=None)
         try:
-            return load_triplets(triplets, images, faces=face_range, jobs=jobs or default_jobs(), cache=cache, seed=seed,
-                                 progress=lambda done, total: progress.update(task, completed=done, total=total))
+            return load_triplets(
+                triplets,
+                images,
+                faces=face_range,
+                jobs=jobs or default_jobs(),
+                cache=cache,
+                seed=seed,
+                progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )
         except (ValueError, OSError) as exc:
             file_error(err, str(exc))
             raise typer.Exit(1) from None

@@ -357,8 +357,12 @@ def _drop_contained(boxes: np.ndarray, frac: float = 0.8) -> np.ndarray:
     if len(boxes) < 2:
         return np.arange(len(boxes))
     area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    w = np.clip(np.minimum(boxes[:, None, 2], boxes[None, :, 2]) - np.maximum(boxes[:, None, 0], boxes[None, :, 0]), 0, None)
-    h = np.clip(np.minimum(boxes[:, None, 3], boxes[None, :, 3]) - np.maximum(boxes[:, None, 1], boxes[None, :, 1]), 0, None)
+    w = np.clip(
+        np.minimum(boxes[:, None, 2], boxes[None, :, 2]) - np.maximum(boxes[:, None, 0], boxes[None, :, 0]), 0, None
+    )
+    h = np.clip(
+        np.minimum(boxes[:, None, 3], boxes[None, :, 3]) - np.maximum(boxes[:, None, 1], boxes[None, :, 1]), 0, None
+    )
     inside = (w * h) > frac * area[:, None]
     bigger = area[None, :] >= 2 * area[:, None]
     return np.nonzero(~(inside & bigger).any(axis=1))[0]

@@ -1,8 +1,8 @@
 """A bank of donor faces, ready to be warped onto a target: crops, landmarks, embeddings, provenance.
 
 Each donor is kept as an aligned crop (RGB, ``size`` x ``size``, JPEG-encoded inside the file) in the
-canonical frame (:func:`~lookalike.donors.canonical.canonical_transform`: a similarity on the stable landmarks, so every donor's eyes,
-nose bridge and upper face oval sit at the same place), its 478 landmarks in crop pixels, both
+canonical frame (:func:`~lookalike.donors.canonical.canonical_transform`: a similarity on the stable landmarks, so
+every donor's eyes, nose bridge and upper face oval sit at the same place), its 478 landmarks in crop pixels, both
 recognizers' embeddings, the perceptual embedding, predicted attributes, head pose and mouth opening.
 :attr:`DonorBank.pool` is the :class:`~lookalike.donors.pool.DonorPool` view that
 :func:`~lookalike.donors.pool.select_donors` ranks; :meth:`DonorBank.donor_image` gives the pixels
@@ -12,8 +12,8 @@ refuse a donor that contains the target itself (:meth:`DonorBank.containing`).
 
 One ``.npz`` file holds a bank, with a format version and the fingerprint of the perception model that
 embedded it. Loading reads the small arrays only; the JPEG data is read the first time a donor's image
-is asked for. The shipped bank (every usable OMI face of 1-600 and its mirror image, at 512 px) is loaded once per process by
-:func:`default_bank`.
+is asked for. The shipped bank (every usable OMI face of 1-600 and its mirror image, at 512 px) is loaded once per
+process by :func:`default_bank`.
 """
 from __future__ import annotations
 
@@ -219,13 +219,24 @@ class DonorBank:
         member_offsets = np.cumsum([0] + [len(group) for group in self.members])
         assert self.mirror_of is not None  # __post_init__ fills it
         return write_archive(
-            path, self.meta | {"format": _FORMAT}, names=np.array(self.names, dtype=str), members=np.array(flat, dtype=str),
-            member_offsets=member_offsets.astype(np.int64), landmarks=self.landmarks,
-            embeddings=np.asarray(self.embeddings, np.float32), attributes=np.asarray(self.attributes, np.float32),
-            attribute_names=np.array(self.attribute_names, dtype=str), pose=np.asarray(self.pose, np.float32),
-            mouth=np.asarray(self.mouth, np.float32), eyewear=self.eyewear,
-            recognizers=np.array(list(self.identity), dtype=str), jpeg=jpeg, jpeg_offsets=self.jpeg_offsets,
-            mirror_of=self.mirror_of, **{f"identity_{k}": np.asarray(v, np.float32) for k, v in self.identity.items()})
+            path,
+            self.meta | {"format": _FORMAT},
+            names=np.array(self.names, dtype=str),
+            members=np.array(flat, dtype=str),
+            member_offsets=member_offsets.astype(np.int64),
+            landmarks=self.landmarks,
+            embeddings=np.asarray(self.embeddings, np.float32),
+            attributes=np.asarray(self.attributes, np.float32),
+            attribute_names=np.array(self.attribute_names, dtype=str),
+            pose=np.asarray(self.pose, np.float32),
+            mouth=np.asarray(self.mouth, np.float32),
+            eyewear=self.eyewear,
+            recognizers=np.array(list(self.identity), dtype=str),
+            jpeg=jpeg,
+            jpeg_offsets=self.jpeg_offsets,
+            mirror_of=self.mirror_of,
+            **{f"identity_{k}": np.asarray(v, np.float32) for k, v in self.identity.items()},
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> "DonorBank":
@@ -446,7 +457,10 @@ def _average(paths: list[Path], landmarks: list[np.ndarray], identity: dict[str,
         average, _ = average_faces(images, landmarks, work)
         face = _central_face(average)
         if face is None:
-            return "dropped", f"not detected: the average of {', '.join(p.name for p in paths)} has no face with dense landmarks"
+            return (
+                "dropped",
+                f"not detected: the average of {', '.join(p.name for p in paths)} has no face with dense landmarks",
+            )
         parts = face_features(average, face).parts
         for name, members in identity.items():
             recognizer = get_recognizer(name)
@@ -467,5 +481,7 @@ def _average(paths: list[Path], landmarks: list[np.ndarray], identity: dict[str,
 def default_bank() -> DonorBank:
     """The shipped bank (:data:`DEFAULT_BANK`), loaded once per process."""
     if not DEFAULT_BANK.is_file():
-        raise FileNotFoundError(f"{DEFAULT_BANK}: the default donor bank is missing (build it with `lookalike donors build`)")
+        raise FileNotFoundError(
+            f"{DEFAULT_BANK}: the default donor bank is missing (build it with `lookalike donors build`)"
+        )
     return load_asset(DonorBank.load, DEFAULT_BANK)

@@ -142,7 +142,9 @@ def compatible_pairs(faces: FaceTraits, rules: GroupRules) -> np.ndarray:
     return ok
 
 
-def group_faces(faces: FaceTraits, rules: GroupRules = GroupRules(), usable: np.ndarray | None = None) -> list[list[int]]:
+def group_faces(
+    faces: FaceTraits, rules: GroupRules = GroupRules(), usable: np.ndarray | None = None
+) -> list[list[int]]:
     """Disjoint groups of ``rules.k`` mutually compatible faces, each as close together as the greedy allows.
 
     Greedy, hardest face first: the unassigned face with the fewest compatible unassigned partners

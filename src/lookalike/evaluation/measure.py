@@ -65,7 +65,9 @@ class OriginalFaces:
     thumbnails: list[bytes]
     face_region: np.ndarray = field(repr=False)  # bool (H, W): union of the enlarged face ellipses
     seconds: float = 0.0
-    perceived: list[tuple[np.ndarray, np.ndarray] | None] = field(default_factory=list, repr=False)  # (embedding, attributes)
+    perceived: list[tuple[np.ndarray, np.ndarray] | None] = field(
+        default_factory=list, repr=False
+    )  # (embedding, attributes)
 
 
 @dataclass
@@ -109,7 +111,9 @@ def measure_original(rgb: np.ndarray, config: EvaluationConfig) -> OriginalFaces
     for name in config.recognizers:
         recognizer = get_recognizer(name)
         crops = [recognizer.align(rgb, face) for face in faces]
-        embeddings[name] = recognizer.embed_aligned(np.stack(crops)) if crops else np.zeros((0, recognizer.embedding_size), np.float32)
+        embeddings[name] = (
+            recognizer.embed_aligned(np.stack(crops)) if crops else np.zeros((0, recognizer.embedding_size), np.float32)
+        )
     region = ellipse_mask(rgb.shape, [face_ellipse(f, config.face_scale) for f in faces]) > 0
     thumbs = [thumbnail(rgb, f, config.thumbnail) for f in faces]
     original = OriginalFaces(faces=faces, embeddings=embeddings, thumbnails=thumbs, face_region=region)
@@ -154,7 +158,9 @@ def measure_versions(original_rgb: np.ndarray, original: OriginalFaces, versions
         elsewhere = found[label]
         if whole_image:
             elsewhere = detect(rgb, threshold=config.threshold, rotations=config.rotations, landmarks=False)
-        extra = sum(all(metrics.box_iou(face.box, o.box) < config.pair_iou for o in original.faces) for face in elsewhere)
+        extra = sum(
+            all(metrics.box_iou(face.box, o.box) < config.pair_iou for o in original.faces) for face in elsewhere
+        )
         outcomes[label] = VariantOutcome(
             label=label, status="measured", extra_faces=extra,
             faces=[FaceOutcome(index=i, status="measured", detected=j is not None) for i, j in enumerate(pairs)])
@@ -188,7 +194,9 @@ def _identity(original_rgb: np.ndarray, original: OriginalFaces, versions: dict[
     """Embed every face of every version at its original's place, with its original's alignment."""
     for name in config.recognizers:
         recognizer = get_recognizer(name)
-        crops = [recognizer.align(rgb, face, reference=original_rgb) for rgb in versions.values() for face in original.faces]
+        crops = [
+            recognizer.align(rgb, face, reference=original_rgb) for rgb in versions.values() for face in original.faces
+        ]
         vectors = recognizer.embed_aligned(np.stack(crops)).reshape(len(versions), len(original.faces), -1)
         for label, per_face in zip(versions, vectors):
             distances = np.atleast_1d(recognizer.distance(original.embeddings[name], per_face))
@@ -230,8 +238,13 @@ def detect_near(rgb: np.ndarray, faces: list[Face], config: EvaluationConfig) ->
         scale = SEARCH_SIDE * SEARCH_SPAN / max(face.width, face.height, 1.0)
         cx, cy = (float(v) for v in face.center)
         M = np.array([[scale, 0, SEARCH_SIDE / 2 - scale * cx], [0, scale, SEARCH_SIDE / 2 - scale * cy]])
-        window = cv2.warpAffine(np.ascontiguousarray(rgb), M, (SEARCH_SIDE, SEARCH_SIDE),
-                                flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        window = cv2.warpAffine(
+            np.ascontiguousarray(rgb),
+            M,
+            (SEARCH_SIDE, SEARCH_SIDE),
+            flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
         upright = int(round(face.eye_angle / 90.0)) % 4 * 90  # the turn that levels the eyes
         for hit in detect_faces(window, DetectorConfig(rotations=(upright,), **options)):
             hit.box = ((hit.box.reshape(2, 2) - M[:, 2]) / scale).reshape(4).astype(np.float32)

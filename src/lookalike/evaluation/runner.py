@@ -119,7 +119,9 @@ def _benchmark_image(path: Path, relative: str, variants: list[Variant], config:
         try:
             result = anonymize(loaded, config=variant.config(base), faces=original.faces)
         except Exception as exc:  # noqa: BLE001 - a failing method is recorded against its variant, the run goes on
-            outcome.variants[variant.label] = unmeasured(original, variant.label, "method_failed", error_line(path, exc))
+            outcome.variants[variant.label] = unmeasured(
+                original, variant.label, "method_failed", error_line(path, exc)
+            )
             continue
         versions[variant.label], seconds[variant.label] = result.rgb, result.seconds
         fallbacks[variant.label] = [record.fallback for record in result.faces]
@@ -143,7 +145,9 @@ def _evaluate_image(path: Path, relative: str, counterpart: Path | None, label: 
     outcome = ImageOutcome(relative, "measured" if original.faces else "no_face", original=original,
                            seconds=time.perf_counter() - started)
     if counterpart is None:
-        outcome.variants[label] = unmeasured(original, label, "missing", f"{relative}: no anonymized file with this path")
+        outcome.variants[label] = unmeasured(
+            original, label, "missing", f"{relative}: no anonymized file with this path"
+        )
         return outcome
     try:
         anonymized = load_image(counterpart, max_pixels=DEFAULT_MAX_PIXELS)
@@ -239,8 +243,11 @@ def _report(kind: str, outcomes: list[ImageOutcome], labels: list[str], config: 
     }
 
 
-_DISTANCES = {"dlib": "Euclidean distance of 128-D embeddings", "facenet": "cosine distance (1 - cos) of 512-D embeddings",
-              "mobileface": "cosine distance (1 - cos) of 256-D embeddings"}
+_DISTANCES = {
+    "dlib": "Euclidean distance of 128-D embeddings",
+    "facenet": "cosine distance (1 - cos) of 512-D embeddings",
+    "mobileface": "cosine distance (1 - cos) of 256-D embeddings",
+}
 
 
 def software_versions() -> dict[str, str]:

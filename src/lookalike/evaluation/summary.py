@@ -97,14 +97,19 @@ def summarize(images: list[ImageOutcome], labels: list[str], recognizers: tuple[
         rows = [r for r in per_face if r["variant"] == label]
         outcomes = [image.variants[label] for image in images if label in image.variants]
         steered = steering.get(label, ())  # None: unknown (a folder anonymized by another tool)
-        variants.append({
-            "label": label, "faces": len(rows), "steered_by": None if steered is None else list(steered),
-            "held_out": None if steered is None else [n for n in recognizers if n not in steered],
-            "unmeasured_faces": sum(r["status"] != "measured" for r in rows),
-            "protection": {name: _protection_summary(name, rows) for name in recognizers},
-            "utility": _utility_summary(rows, outcomes) | {"attributes": _attribute_summary(attribute_pairs.get(label, []))},
-            "speed": _speed_summary(outcomes),
-        })
+        variants.append(
+            {
+                "label": label,
+                "faces": len(rows),
+                "steered_by": None if steered is None else list(steered),
+                "held_out": None if steered is None else [n for n in recognizers if n not in steered],
+                "unmeasured_faces": sum(r["status"] != "measured" for r in rows),
+                "protection": {name: _protection_summary(name, rows) for name in recognizers},
+                "utility": _utility_summary(rows, outcomes)
+                | {"attributes": _attribute_summary(attribute_pairs.get(label, []))},
+                "speed": _speed_summary(outcomes),
+            }
+        )
     return {
         "gallery": {"faces": len(owners), "chance_top1": round(1.0 / len(owners), 5) if owners else None,
                     "nearest_other_original": {n: _stats(_nearest_other(gallery[n], n)) for n in recognizers}},
@@ -169,8 +174,17 @@ def _utility_summary(rows: list[dict], outcomes: list[VariantOutcome]) -> dict:
     return {
         "detection_rate": _rate(sum(r["detected"] for r in rows), len(rows)),
         "fallback_rate": _rate(sum(r["fallback"] is not None for r in measured_rows), len(measured_rows)),
-        **{key: _stats([r[key] for r in rows if r[key] is not None])
-           for key in ("landmark_error", "pose_error", "mouth_error", "eye_error", "face_ssim", "perceptual_similarity")},
+        **{
+            key: _stats([r[key] for r in rows if r[key] is not None])
+            for key in (
+                "landmark_error",
+                "pose_error",
+                "mouth_error",
+                "eye_error",
+                "face_ssim",
+                "perceptual_similarity",
+            )
+        },
         "ssim_outside": _stats([o.ssim_outside for o in measured if o.ssim_outside is not None]),
         "psnr_outside": _stats([o.psnr_outside for o in measured if o.psnr_outside is not None]),
         "extra_faces": sum(o.extra_faces for o in measured),

@@ -80,7 +80,9 @@ class ReferenceCrowd:
         if len(self) == 0:
             return np.zeros(0, np.float32)
         distance = get_recognizer(recognizer).distance
-        return np.asarray(distance(self.embeddings[recognizer], np.asarray(embedding, np.float32)), np.float64).reshape(-1)
+        return np.asarray(distance(self.embeddings[recognizer], np.asarray(embedding, np.float32)), np.float64).reshape(
+            -1
+        )
 
     def _others(self, original: np.ndarray, recognizer: str, exclude: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
         """Distances to the original, and which crowd faces count (not excluded, not the original's copy)."""
@@ -98,7 +100,9 @@ class ReferenceCrowd:
         ``exclude``, and copies of the original itself (:data:`SAME_FACE`), are not counted.
         """
         to_original, keep = self._others(original, recognizer, exclude)
-        gap = float(get_recognizer(recognizer).distance(np.asarray(probe, np.float32), np.asarray(original, np.float32)))
+        gap = float(
+            get_recognizer(recognizer).distance(np.asarray(probe, np.float32), np.asarray(original, np.float32))
+        )
         return int(((to_original < gap) & keep).sum())
 
     def retrieval_rank(self, probe: np.ndarray, original: np.ndarray, recognizer: str, *,
@@ -106,7 +110,9 @@ class ReferenceCrowd:
         """How many crowd faces are nearer to ``probe`` than ``original`` is: the original's 0-based rank
         when the crowd plus the original is searched with the anonymized face (0: found first)."""
         _, keep = self._others(original, recognizer, exclude)
-        gap = float(get_recognizer(recognizer).distance(np.asarray(probe, np.float32), np.asarray(original, np.float32)))
+        gap = float(
+            get_recognizer(recognizer).distance(np.asarray(probe, np.float32), np.asarray(original, np.float32))
+        )
         return int(((self.distances(probe, recognizer) < gap) & keep).sum())
 
     def ranks(self, probe: Mapping[str, np.ndarray], original: Mapping[str, np.ndarray], *,
@@ -192,5 +198,7 @@ def _embed_main_face(path: Path, recognizers: tuple[str, ...]) -> tuple[str, obj
 def default_crowd() -> ReferenceCrowd:
     """The shipped crowd (:data:`DEFAULT_CROWD`), loaded once per process."""
     if not DEFAULT_CROWD.is_file():
-        raise FileNotFoundError(f"{DEFAULT_CROWD}: the default crowd is missing (build it with `lookalike crowd build`)")
+        raise FileNotFoundError(
+            f"{DEFAULT_CROWD}: the default crowd is missing (build it with `lookalike crowd build`)"
+        )
     return load_asset(ReferenceCrowd.load, DEFAULT_CROWD)

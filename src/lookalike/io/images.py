@@ -575,7 +575,11 @@ def _encode(native: np.ndarray, image: LoadedImage, fmt: str, keep_metadata: boo
             native, mode = ((native.astype(np.uint32) + 128) // 257).astype(np.uint8), "L"
         pil = Image.fromarray(native.astype(np.uint16)) if mode == "I;16" else Image.fromarray(native)
     else:
-        pil = Image.fromarray(native) if mode != "CMYK" else Image.frombytes("CMYK", (native.shape[1], native.shape[0]), native.tobytes())
+        pil = (
+            Image.fromarray(native)
+            if mode != "CMYK"
+            else Image.frombytes("CMYK", (native.shape[1], native.shape[0]), native.tobytes())
+        )
     pil = _convert_for_format(pil, fmt)
     options: dict = {}
     if fmt == "JPEG":

@@ -88,7 +88,9 @@ def similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray | float:
     return float(s) if np.ndim(s) == 0 else s
 
 
-def fit_preprocessing(parts: dict[str, np.ndarray], components: int = SHAPE_COMPONENTS) -> tuple[dict, dict, np.ndarray]:
+def fit_preprocessing(
+    parts: dict[str, np.ndarray], components: int = SHAPE_COMPONENTS
+) -> tuple[dict, dict, np.ndarray]:
     """Centres, scales and the whitened shape PCA basis from the training faces' features."""
     centers, scales = {}, {}
     basis = np.zeros((parts["shape"].shape[1], 0))

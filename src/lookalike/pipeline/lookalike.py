@@ -292,10 +292,19 @@ class _Tried(NamedTuple):
     style: str
 
 
-def lookalike_face(image: np.ndarray, face: Face, *, privacy: str | PrivacyLevel = DEFAULT_PRIVACY, steer: Steer = "all",
-                   target_distance: float = 1.0, seed: int = 0, bank: DonorBank | None = None,
-                   crowd: ReferenceCrowd | None = None, original: np.ndarray | None = None,
-                   mask_scale: float = DEFAULT_MASK_SCALE) -> LookalikeOutcome:
+def lookalike_face(
+    image: np.ndarray,
+    face: Face,
+    *,
+    privacy: str | PrivacyLevel = DEFAULT_PRIVACY,
+    steer: Steer = "all",
+    target_distance: float = 1.0,
+    seed: int = 0,
+    bank: DonorBank | None = None,
+    crowd: ReferenceCrowd | None = None,
+    original: np.ndarray | None = None,
+    mask_scale: float = DEFAULT_MASK_SCALE,
+) -> LookalikeOutcome:
     """Anonymize one face of an RGB uint8 image with a lookalike (see the module docstring).
 
     ``target_distance`` (at least 1) scales every steering recognizer's verification threshold (expert
@@ -308,12 +317,16 @@ def lookalike_face(image: np.ndarray, face: Face, *, privacy: str | PrivacyLevel
     level = privacy if isinstance(privacy, PrivacyLevel) else get_privacy(privacy)
     steering = resolve_steering(steer)
     if target_distance < 1.0:
-        raise ValueError(f"target_distance must be at least 1 (below, a matched face would pass), got {target_distance}")
+        raise ValueError(
+            f"target_distance must be at least 1 (below, a matched face would pass), got {target_distance}"
+        )
     bank = bank if bank is not None else load_bank()
     crowd = crowd if crowd is not None else load_crowd()
     missing = [n for n in steering if n not in crowd.recognizers]
     if missing:
-        raise ValueError(f"the reference crowd has no {', '.join(missing)} embeddings; build one with every steering recognizer")
+        raise ValueError(
+            f"the reference crowd has no {', '.join(missing)} embeddings; build one with every steering recognizer"
+        )
     record = LookalikeRecord(privacy=level.name, steer=list(steering), k=level.k, target_distance=target_distance)
     job = _Job(image, image if original is None else original, face, _Check(crowd, steering, level.k, target_distance),
                record, mask_scale)

@@ -262,8 +262,9 @@ def identity_saliency(image: np.ndarray, face: Face, recognizer: RecognizerChoic
     methods = resolve_methods(recognizer, method)
     names = tuple(methods)
     started = time.perf_counter()
-    result = IdentitySaliency(face=face, image_shape=(image.shape[0], image.shape[1]), recognizers=names, methods=methods,
-                              status="computed")
+    result = IdentitySaliency(
+        face=face, image_shape=(image.shape[0], image.shape[1]), recognizers=names, methods=methods, status="computed"
+    )
     problem = _problem(image.shape, face, config)
     if problem and problem[0] == "skipped":
         result.status, result.reason = problem

@@ -2,4 +2,12 @@
 from lookalike.synthesis.classic import CLASSIC_METHODS, ClassicParams, apply_classic
 from lookalike.synthesis.masks import DEFAULT_MASK_SCALE, Ellipse, ellipse_mask, face_ellipse
 
-__all__ = ["CLASSIC_METHODS", "ClassicParams", "DEFAULT_MASK_SCALE", "Ellipse", "apply_classic", "ellipse_mask", "face_ellipse"]
+__all__ = [
+    "CLASSIC_METHODS",
+    "ClassicParams",
+    "DEFAULT_MASK_SCALE",
+    "Ellipse",
+    "apply_classic",
+    "ellipse_mask",
+    "face_ellipse",
+]

@@ -359,7 +359,11 @@ def _kept(shape: tuple[int, int], geometry: np.ndarray, original: np.ndarray, do
     if config.keep_gaze:
         names += ["right_iris", "left_iris"]
     target_open, donor_open = mouth_opening(original), mouth_opening(donor)
-    if config.keep_open_mouth and target_open > config.open_mouth and abs(donor_open - target_open) <= config.open_mouth:
+    if (
+        config.keep_open_mouth
+        and target_open > config.open_mouth
+        and abs(donor_open - target_open) <= config.open_mouth
+    ):
         names.append("mouth_interior")
     if not names:
         return None

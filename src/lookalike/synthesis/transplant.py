@@ -204,7 +204,8 @@ def warp_to_landmarks(donor: np.ndarray, donor_landmarks: np.ndarray, target_lan
     >>> donor = np.full((40, 40, 3), 200, np.uint8)
     >>> points = np.random.default_rng(0).uniform(5, 35, (478, 3))
     >>> warped, coverage = warp_to_landmarks(donor, points, points * 2, (80, 80))
-    >>> warped.shape, coverage.dtype, bool((warped[coverage > 0] == 200).all()), bool((warped[coverage == 0] == 0).all())
+    >>> (warped.shape, coverage.dtype, bool((warped[coverage > 0] == 200).all()),
+    ...  bool((warped[coverage == 0] == 0).all()))
     ((80, 80, 3), dtype('float32'), True, True)
     """
     height, width = int(shape[0]), int(shape[1])

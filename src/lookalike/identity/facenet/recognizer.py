@@ -152,7 +152,9 @@ class FaceNetRecognizer(ThresholdVerification):
     embedding_size = 512
     input_size = INPUT_SIZE
 
-    def __init__(self, threshold: float | None = None, device: str | torch.device = "cpu", batch_size: int = 32) -> None:
+    def __init__(
+        self, threshold: float | None = None, device: str | torch.device = "cpu", batch_size: int = 32
+    ) -> None:
         # Default calibrated by benchmarks/calibrate_facenet.py (see DEFAULT_THRESHOLD).
         self.threshold = DEFAULT_THRESHOLD if threshold is None else float(threshold)
         self.device = torch.device(device)
