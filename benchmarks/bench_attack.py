@@ -28,11 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
+from lookalike.evaluation.metrics import box_iou
+from lookalike.faces import detect
 from lookalike.identity import available_recognizers, get_recognizer
 from lookalike.identity.views import VIEWS, view_embeddings
-from lookalike.evaluation.metrics import box_iou
 from lookalike.io import load_image
-from lookalike.faces import detect
 
 SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp"}
 
@@ -54,7 +54,9 @@ def main() -> int:
     anonymized = {p.stem: p for p in args.anonymized.rglob("*") if p.suffix.lower() in SUFFIXES}
     view_names = [v.name for v in VIEWS] + ["detector"]
 
-    kept, faces, gallery_arrays = _gallery(originals, names, args.originals / ".." / f"{args.originals.name}-gallery.pkl")
+    kept, faces, gallery_arrays = _gallery(
+        originals, names, args.originals / ".." / f"{args.originals.name}-gallery.pkl"
+    )
     probes = [i for i, p in enumerate(kept) if p.stem in anonymized][: args.limit]
 
     results = {n: {"match": np.zeros((len(probes), len(view_names)), bool),

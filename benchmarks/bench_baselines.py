@@ -58,8 +58,21 @@ def main() -> int:
     print(markdown_table(report) + "\n\n" + holdout_table(report))
 
     if not args.no_save and args.limit is None:
-        summary = {key: report[key] for key in ("created", "inputs", "seconds_total", "config", "recognizers",
-                                                  "software", "gallery", "files", "detection_seconds_per_image", "variants")}
+        summary = {
+            key: report[key]
+            for key in (
+                "created",
+                "inputs",
+                "seconds_total",
+                "config",
+                "recognizers",
+                "software",
+                "gallery",
+                "files",
+                "detection_seconds_per_image",
+                "variants",
+            )
+        }
         summary["command"] = " ".join(command)
         summary["wall_seconds"] = round(wall, 1)
         summary["holdout_0401_0804"] = holdout_figures(report)

@@ -37,8 +37,20 @@ OMI_DIR = ROOT / ".." / "shared" / "data" / "omi" / "faces"
 BUCKETS = [(0, 28), (28, 40), (40, 64), (64, 128), (128, 10**9)]
 CANVASES = [  # (name, height, width, background, face widths)
     ("coffee-1280x960", 960, 1280, "coffee", [24, 24, 28, 32, 40, 48, 64, 96, 128, 160]),
-    ("chelsea-3000x2000", 2000, 3000, "chelsea", [24] * 6 + [28, 32, 32, 40, 48, 48, 64, 80, 96, 128, 160, 200, 250, 300]),
-    ("mixed-4000x3000", 3000, 4000, "mixed", [24] * 8 + [28] * 4 + [32] * 4 + [40, 48, 64, 64, 96, 128, 192, 256, 300, 300]),
+    (
+        "chelsea-3000x2000",
+        2000,
+        3000,
+        "chelsea",
+        [24] * 6 + [28, 32, 32, 40, 48, 48, 64, 80, 96, 128, 160, 200, 250, 300],
+    ),
+    (
+        "mixed-4000x3000",
+        3000,
+        4000,
+        "mixed",
+        [24] * 8 + [28] * 4 + [32] * 4 + [40, 48, 64, 64, 96, 128, 192, 256, 300, 300],
+    ),
 ]
 
 
@@ -170,7 +182,10 @@ def main() -> None:
     cfg = DetectorConfig() if args.threshold is None else DetectorConfig(score_threshold=args.threshold)
     det = CenterFaceDetector(cfg)
     det(skimage.data.astronaut())  # load the session outside the timings
-    report: dict = {"config": asdict(cfg), "machine": {"cpu_count": os.cpu_count(), "python": platform.python_version()}}
+    report: dict = {
+        "config": asdict(cfg),
+        "machine": {"cpu_count": os.cpu_count(), "python": platform.python_version()},
+    }
 
     omi_dir = args.omi_dir.resolve()
     omi = sorted(omi_dir.glob("*.jpg")) + sorted(omi_dir.glob("*.png")) if omi_dir.is_dir() else []
@@ -255,7 +270,9 @@ def print_table(r: dict) -> None:
     o = r["omi"]
     thr = r["config"]["score_threshold"]
     print(f"OMI portraits ({o['images']} images {o['image_size']}), ours thr={thr}")
-    rows = [("ours", o)] + ([(f"deface ({r['deface_omi']['backend']}, thr 0.2)", r["deface_omi"])] if "deface_omi" in r else [])
+    rows = [("ours", o)] + (
+        [(f"deface ({r['deface_omi']['backend']}, thr 0.2)", r["deface_omi"])] if "deface_omi" in r else []
+    )
     print(f"  {'detector':28s} {'one':>5s} {'zero':>5s} {'>1':>5s} {'s/img':>7s}")
     for name, x in rows:
         print(f"  {name:28s} {x['one']:5d} {len(x['zero']):5d} {len(x['many']):5d} {x['sec_per_image']:7.3f}")

@@ -36,7 +36,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=None, help="only the first N hold-out faces for the default run")
     parser.add_argument("--loo", type=int, default=60, help="hold-out faces for each leave-one-out run (0: none)")
-    parser.add_argument("--held", default=None, help="leave-one-out runs only for these recognizers (comma-separated; default: each)")
+    parser.add_argument(
+        "--held", default=None, help="leave-one-out runs only for these recognizers (comma-separated; default: each)"
+    )
     parser.add_argument("--privacy", default="medium")
     parser.add_argument("--out", type=Path, default=Path("/tmp/lookalike-holdout"))
     parser.add_argument("--no-save", action="store_true")
@@ -126,7 +128,9 @@ def _print(label: str, run: dict) -> None:
           f"{run['run']['relaxed_donor_matches']}; seconds per face median {run['run']['seconds_median']}")
     for name, row in attack["recognizers"].items():
         views = ", ".join(f"{v} {c['match']}/{c['top1']}" for v, c in row["views"].items())
-        print(f"  {name}: match/top-1 % by view: {views}; worst (any view) {row['any_view_match']}/{row['any_view_top1']}")
+        print(
+            f"  {name}: match/top-1 % by view: {views}; worst (any view) {row['any_view_match']}/{row['any_view_top1']}"
+        )
 
 
 if __name__ == "__main__":

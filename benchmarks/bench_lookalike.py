@@ -46,8 +46,13 @@ def main() -> int:
     parser.add_argument("--levels", default="medium", help="lookalike levels for the benchmark, comma-separated")
     parser.add_argument("--steer", default="both,dlib,facenet")
     parser.add_argument("--gallery", action="store_true", help="only draw the gallery")
-    parser.add_argument("--timing", type=int, default=0, metavar="N",
-                        help="only time the method on N hold-out faces in this process alone (run it on a quiet machine)")
+    parser.add_argument(
+        "--timing",
+        type=int,
+        default=0,
+        metavar="N",
+        help="only time the method on N hold-out faces in this process alone (run it on a quiet machine)",
+    )
     parser.add_argument("--no-save", action="store_true", help="do not update benchmarks/results and docs/images")
     args = parser.parse_args()
     if not OMI_FACES.is_dir():
@@ -69,7 +74,9 @@ def main() -> int:
                "--jobs", str(args.jobs), "-o", str(args.report_dir / "report")]
     command += ["--limit", str(args.limit)] if args.limit else []
     started = time.perf_counter()
-    finished = subprocess.run([str(Path(sys.executable).with_name("lookalike")), *command[1:]], stdout=subprocess.DEVNULL)
+    finished = subprocess.run(
+        [str(Path(sys.executable).with_name("lookalike")), *command[1:]], stdout=subprocess.DEVNULL
+    )
     wall = time.perf_counter() - started
     report_file = args.report_dir / "report" / "report.json"
     if finished.returncode not in (0, 1) or not report_file.exists():
@@ -80,8 +87,21 @@ def main() -> int:
     print(markdown_table(report) + "\n\n" + leave_one_out_table(report) + "\n\n" + fallback_table(report)
           + "\n\n" + paired_table(paired(report)))
     if not args.no_save and args.limit is None:
-        summary = {key: report[key] for key in ("created", "inputs", "seconds_total", "config", "recognizers",
-                                                  "software", "gallery", "files", "detection_seconds_per_image", "variants")}
+        summary = {
+            key: report[key]
+            for key in (
+                "created",
+                "inputs",
+                "seconds_total",
+                "config",
+                "recognizers",
+                "software",
+                "gallery",
+                "files",
+                "detection_seconds_per_image",
+                "variants",
+            )
+        }
         summary["command"] = " ".join(command).replace(str(args.report_dir), "REPORT_DIR")
         summary["wall_seconds"] = round(wall, 1)
         summary["fallbacks"] = fallbacks(report)
@@ -126,8 +146,10 @@ def fallback_table(report: dict) -> str:
         kinds = f["fallbacks"]
         total = sum(kinds.values())
         share = _pct(total / f["faces"]) if f["faces"] else "n/a"
-        lines.append(f"| {label} | {f['faces']} | {share} ({kinds.get('blurred lookalike', 0)} / {kinds.get('blur', 0)} / "
-                     f"{kinds.get('solid', 0)}) |")
+        lines.append(
+            f"| {label} | {f['faces']} | {share} ({kinds.get('blurred lookalike', 0)} / {kinds.get('blur', 0)} / "
+            f"{kinds.get('solid', 0)}) |"
+        )
     return "\n".join(lines)
 
 
@@ -154,9 +176,14 @@ def paired(report: dict, baseline: str = "checked-swap medium", ours: str = "loo
             continue
         better = sum((o > b) == higher_better for b, o in pairs if o != b)
         equal = sum(o == b for b, o in pairs)
-        out["measures"][measure] = {"faces": len(pairs), "baseline_mean": round(float(np.mean([b for b, _ in pairs])), 4),
-                                    "ours_mean": round(float(np.mean([o for _, o in pairs])), 4), "ours_better": better,
-                                    "ours_worse": len(pairs) - better - equal, "equal": equal}
+        out["measures"][measure] = {
+            "faces": len(pairs),
+            "baseline_mean": round(float(np.mean([b for b, _ in pairs])), 4),
+            "ours_mean": round(float(np.mean([o for _, o in pairs])), 4),
+            "ours_better": better,
+            "ours_worse": len(pairs) - better - equal,
+            "equal": equal,
+        }
     return out
 
 
@@ -166,8 +193,10 @@ def paired_table(result: dict) -> str:
     lines = [f"| measure (faces both keep) | {result['baseline']} | {result['ours']} | ours better / worse / equal |",
              "|---|---|---|---|"]
     for measure, m in result["measures"].items():
-        lines.append(f"| {measure.replace('_', ' ')} ({m['faces']}) | {m['baseline_mean']:.4f} | {m['ours_mean']:.4f} | "
-                     f"{m['ours_better']} / {m['ours_worse']} / {m['equal']} |")
+        lines.append(
+            f"| {measure.replace('_', ' ')} ({m['faces']}) | {m['baseline_mean']:.4f} | {m['ours_mean']:.4f} | "
+            f"{m['ours_better']} / {m['ours_worse']} / {m['equal']} |"
+        )
     return "\n".join(lines)
 
 
@@ -178,8 +207,8 @@ def timing(count: int, levels: list[str], save: bool = True) -> int:
     (measurement, donor choice, every candidate, the checks, fallbacks, composition); detection with
     dense landmarks is timed apart, per image.
     """
-    from lookalike.io.images import load_image
     from lookalike.faces import detect
+    from lookalike.io.images import load_image
     from lookalike.pipeline import anonymize
 
     numbers = list(HOLDOUT)[:count + 1]
@@ -221,8 +250,8 @@ def gallery(save: bool = True, count: int = 24, tile: int = 112) -> int:
     """original | blur 0.15 | swap | lookalike low | medium | high, for ``count`` hold-out faces spread evenly."""
     import cv2
 
-    from lookalike.io.images import load_image
     from lookalike.faces import detect
+    from lookalike.io.images import load_image
     from lookalike.pipeline import anonymize
 
     numbers = np.linspace(HOLDOUT.start, HOLDOUT.stop - 1, count).round().astype(int)

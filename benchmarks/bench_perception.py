@@ -76,9 +76,9 @@ def main() -> int:
 
 
 def embed_timing(model, faces: int = 40) -> dict[str, float]:
+    from lookalike.faces import detect
     from lookalike.io import load_image
     from lookalike.perception.features import face_features
-    from lookalike.faces import detect
 
     samples = []
     for path in sorted((OMI / "faces").glob("*.jpg"))[600:600 + faces]:

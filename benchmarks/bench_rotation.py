@@ -25,7 +25,8 @@ MODES = ("off", "coarse", "full")
 
 
 def rotated(image: np.ndarray, centre: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
-    """The image turned by ``angle`` degrees (counter-clockwise) on a canvas that holds it, and where ``centre`` went."""
+    """The image turned by ``angle`` degrees (counter-clockwise) on a canvas that holds it, and where ``centre``
+    went."""
     h, w = image.shape[:2]
     side = int(np.ceil(np.hypot(h, w)))
     matrix = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)

@@ -46,12 +46,12 @@ SOURCES = {
 
 def face_curves(path: Path, index: int, seed: int) -> dict:
     """Every ordering's deletion curve for the largest face of one image (runs in a worker)."""
+    from lookalike.faces import detect
     from lookalike.identity import get_recognizer
     from lookalike.io.images import load_image
-    from lookalike.faces import detect
     from lookalike.landmarks import CANONICAL_ORDER, SALIENCY_REGIONS
-    from lookalike.saliency import face_window, identity_saliency
     from lookalike.landmarks.partition import region_areas
+    from lookalike.saliency import face_window, identity_saliency
 
     image = load_image(path).rgb
     faces = detect(image)
@@ -97,8 +97,8 @@ def timing(paths: list[Path], steps_list: tuple[int, ...]) -> dict:
     """Seconds per face of each method in this process alone, and gradient agreement against 16 steps."""
     from scipy.stats import spearmanr
 
-    from lookalike.io.images import load_image
     from lookalike.faces import detect
+    from lookalike.io.images import load_image
     from lookalike.saliency import SaliencyConfig, identity_saliency
 
     prepared = []
@@ -160,7 +160,9 @@ def summarize(records: list[dict]) -> dict:
                 per_order[order][f"beats_{other}"] = round(float(np.mean(gain > 0)), 4)
                 # paired: each face's own AUC difference, so face-to-face spread does not hide the gain
                 per_order[order][f"gain_over_{other}"] = round(float(gain.mean()), 4)
-                per_order[order][f"gain_over_{other}_ci95"] = round(float(1.96 * gain.std(ddof=1) / np.sqrt(len(good))), 4)
+                per_order[order][f"gain_over_{other}_ci95"] = round(
+                    float(1.96 * gain.std(ddof=1) / np.sqrt(len(good))), 4
+                )
         summary[measured] = per_order
     return summary
 
@@ -211,7 +213,9 @@ def print_tables(result: dict) -> None:
     print("| method | median s/face | mean | p90 | Spearman vs 16 steps |\n|---|---|---|---|---|")
     for name, v in speed["seconds_per_face"].items():
         rho = speed["spearman_vs_16_steps"].get(name)
-        print(f"| {name} | {v['median']:.3f} | {v['mean']:.3f} | {v['p90']:.3f} | {'' if rho is None else f'{rho:.3f}'} |")
+        print(
+            f"| {name} | {v['median']:.3f} | {v['mean']:.3f} | {v['p90']:.3f} | {'' if rho is None else f'{rho:.3f}'} |"
+        )
 
 
 def main() -> int:

@@ -93,7 +93,7 @@ def main() -> None:
         row["detect_s_per_image"] = time_stage(detect_faces, images)
         pairs = list(zip(images, with_landmarks))
 
-        def landmarks_only(pair_index):
+        def landmarks_only(pair_index, pairs=pairs):
             image, faces = pairs[pair_index]
             add_landmarks(image, [type(f)(f.box, f.score, f.keypoints) for f in faces])
 
@@ -102,7 +102,7 @@ def main() -> None:
         for rec_name in ("dlib", "facenet"):
             recognizer = get_recognizer(rec_name)
 
-            def embed_all(pair_index, recognizer=recognizer):
+            def embed_all(pair_index, recognizer=recognizer, pairs=pairs):
                 image, faces = pairs[pair_index]
                 for f in faces:
                     recognizer.embed(image, f)

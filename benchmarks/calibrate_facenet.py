@@ -103,7 +103,8 @@ def evaluate(rec, emb: np.ndarray, kinds: list[str], n: int) -> dict:
         "impostor_pairs": int(imp.size),
         "impostor_distance": {"min": float(imp.min()), "q0.1%": thr, "median": float(np.median(imp))},
         "false_match_rate": float((imp <= thr).mean()),
-        "genuine_acceptance": {k: float((g <= thr).mean()) for k, g in gen.items()} | {"all": float((allg <= thr).mean())},
+        "genuine_acceptance": {k: float((g <= thr).mean()) for k, g in gen.items()}
+        | {"all": float((allg <= thr).mean())},
         "genuine_distance_max": {k: float(g.max()) for k, g in gen.items()},
         "genuine_distance_mean": float(allg.mean()),
         "d_prime": float((imp.mean() - allg.mean()) / np.sqrt((imp.var() + allg.var()) / 2)),
@@ -150,8 +151,11 @@ def main() -> int:
     if args.compare_prewhiten:
         res["prewhiten_comparison"] = evaluate(rec, prewhitened_embeddings(rec, crops), kinds, len(files))
 
-    print(f"FaceNet on {len(files)} OMI faces ({res['impostor_pairs']} impostor pairs, {fixed_boxes} fixed-box fallbacks); "
-          f"detect+align {t_align:.0f}s, embed {t_embed:.0f}s ({res['seconds_per_crop_embed'] * 1000:.0f} ms/crop)")
+    print(
+        f"FaceNet on {len(files)} OMI faces ({res['impostor_pairs']} impostor pairs, {fixed_boxes} fixed-box "
+        "fallbacks); "
+        f"detect+align {t_align:.0f}s, embed {t_embed:.0f}s ({res['seconds_per_crop_embed'] * 1000:.0f} ms/crop)"
+    )
     print(f"threshold at FMR {FMR:.1%}: cosine distance {res['threshold']:.4f}   (d' = {res['d_prime']:.2f})")
     print(f"{'genuine variant':<18}{'accept':>8}{'max dist':>10}")
     for k, v in res["genuine_acceptance"].items():
@@ -159,8 +163,11 @@ def main() -> int:
         print(f"{k:<18}{v:>8.1%}" + (f"{dmax:>10.4f}" if dmax is not None else ""))
     if args.compare_prewhiten:
         pw = res["prewhiten_comparison"]
-        print(f"prewhitening instead: threshold {pw['threshold']:.4f}, genuine acceptance {pw['genuine_acceptance']['all']:.1%}, "
-              f"d' = {pw['d_prime']:.2f}")
+        print(
+            f"prewhitening instead: threshold {pw['threshold']:.4f}, genuine acceptance "
+            f"{pw['genuine_acceptance']['all']:.1%}, "
+            f"d' = {pw['d_prime']:.2f}"
+        )
     RESULT.parent.mkdir(parents=True, exist_ok=True)
     RESULT.write_text(json.dumps(res, indent=2) + "\n")
     print(f"wrote {RESULT.relative_to(ROOT)}")

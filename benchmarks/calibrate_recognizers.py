@@ -43,7 +43,7 @@ OMI = ROOT / ".." / "shared" / "data" / "omi" / "faces"
 RESULT = ROOT / "benchmarks" / "results" / "recognizers_threshold.json"
 FMR = 1e-3
 
-from calibrate_facenet import moved, variants  # noqa: E402  (same genuine variants as FaceNet's calibration)
+from calibrate_facenet import variants  # noqa: E402  (same genuine variants as FaceNet's calibration)
 
 #: Candidate input normalisations (scale, offset) on RGB 0-255, for --normalisations.
 NORMALISATIONS = {"(x-127.5)/128": (1 / 128, -127.5 / 128), "x/255": (1 / 255, 0.0), "x": (1.0, 0.0),
@@ -106,7 +106,8 @@ def evaluate(rec, emb: np.ndarray, kinds: list[str], n: int) -> dict:
         "impostor_distance": {"min": float(imp.min()), "q0.1%": thr, "median": float(np.median(imp))},
         "false_match_rate": float((imp <= thr).mean()),
         "genuine_pairs": int(allg.size),
-        "genuine_acceptance": {k: float((g <= thr).mean()) for k, g in gen.items()} | {"all": float((allg <= thr).mean())},
+        "genuine_acceptance": {k: float((g <= thr).mean()) for k, g in gen.items()}
+        | {"all": float((allg <= thr).mean())},
         "genuine_distance_max": {k: float(g.max()) for k, g in gen.items()},
         "genuine_distance_mean": float(allg.mean()),
         "d_prime": float((imp.mean() - allg.mean()) / np.sqrt((imp.var() + allg.var()) / 2)),
@@ -190,10 +191,20 @@ def main() -> int:
             corners = np.array([face.box[:2], face.box[2:]], np.float64) @ M[:, :2].T + M[:, 2]
             boxes.append(corners.reshape(-1))
         boxes = np.array(boxes)
-        print("detector box in the 112 crop (x0, y0, x1, y1): mean", boxes.mean(0).round(1), "sd", boxes.std(0).round(1))
+        print(
+            "detector box in the 112 crop (x0, y0, x1, y1): mean", boxes.mean(0).round(1), "sd", boxes.std(0).round(1)
+        )
 
-    results = {"faces": n, "omi_files": f"{files[0].name}..{files[-1].name}", "no_face": missing, "target_fmr": FMR, "detector": "lookalike.detect(landmarks=False)",
-               "variants": kinds, "distance": "cosine (1 - cos)", "recognizers": {}}
+    results = {
+        "faces": n,
+        "omi_files": f"{files[0].name}..{files[-1].name}",
+        "no_face": missing,
+        "target_fmr": FMR,
+        "detector": "lookalike.detect(landmarks=False)",
+        "variants": kinds,
+        "distance": "cosine (1 - cos)",
+        "recognizers": {},
+    }
     originals: dict[str, np.ndarray] = {}
     names = list(args.recognizers) + (["dlib", "facenet"] if args.with_baselines else [])
     for name in names:
@@ -220,10 +231,18 @@ def main() -> int:
                     r = evaluate(rec, rec.embed_aligned(c), kinds, n)
                 finally:
                     rec.input_scale, rec.input_offset = old
-                table[label] = {"d_prime": r["d_prime"], "threshold": r["threshold"],
-                                "genuine_acceptance": r["genuine_acceptance"]["all"], "rank1": r["rank1_retrieval"]["all"]}
-                print(f"  input {label:<20} d' {r['d_prime']:.2f}  genuine acceptance {r['genuine_acceptance']['all']:.1%}"
-                      f"  rank-1 {r['rank1_retrieval']['all']:.1%}", flush=True)
+                table[label] = {
+                    "d_prime": r["d_prime"],
+                    "threshold": r["threshold"],
+                    "genuine_acceptance": r["genuine_acceptance"]["all"],
+                    "rank1": r["rank1_retrieval"]["all"],
+                }
+                print(
+                    f"  input {label:<20} d' {r['d_prime']:.2f}  genuine acceptance "
+                    f"{r['genuine_acceptance']['all']:.1%}"
+                    f"  rank-1 {r['rank1_retrieval']['all']:.1%}",
+                    flush=True,
+                )
             res["normalisations"] = table
 
     # Independence: correlation of impostor-pair distances with dlib's and FaceNet's on the same originals.

@@ -83,7 +83,9 @@ def make_inputs() -> tuple[np.ndarray, list[str]]:
             names.append(f"omi_{i:04d}")
     while len(crops) < 6:  # no OMI data: darker / shifted astronaut variants instead
         k = len(crops)
-        crops.append(np.clip(crop * (0.8 if k % 2 else 1.0), 0, 255).astype(np.uint8)[:, ::-1] if k % 2 else np.roll(crop, 4, 1))
+        crops.append(
+            np.clip(crop * (0.8 if k % 2 else 1.0), 0, 255).astype(np.uint8)[:, ::-1] if k % 2 else np.roll(crop, 4, 1)
+        )
         names.append(f"astronaut_variant{k}")
     return np.stack(crops), names
 
@@ -105,7 +107,10 @@ def main() -> None:
         emb = np.load(f"{tmp}/e.npy")
     OUT.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(OUT, inputs=x16, embeddings=emb, names=np.array(names))
-    print(f"wrote {OUT} ({OUT.stat().st_size / 1e6:.2f} MB): {names}, embedding norms {np.linalg.norm(emb, axis=1).round(4)}")
+    print(
+        f"wrote {OUT} ({OUT.stat().st_size / 1e6:.2f} MB): {names}, embedding norms "
+        f"{np.linalg.norm(emb, axis=1).round(4)}"
+    )
 
 
 if __name__ == "__main__":

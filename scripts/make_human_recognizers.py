@@ -56,8 +56,8 @@ def check_crops() -> np.ndarray:
     two random-noise crops."""
     from skimage.data import astronaut
 
-    from lookalike.identity.arcface import alignment_matrix, warp_face
     from lookalike.faces import detect
+    from lookalike.identity.arcface import alignment_matrix, warp_face
 
     image = astronaut()
     face = detect(image, landmarks=False)[0]

@@ -34,9 +34,9 @@ NODE_DIR = ROOT / "scripts" / "tfjs_reference"
 def crops() -> tuple[list[str], np.ndarray]:
     from skimage.data import astronaut
 
+    from lookalike.faces import detect
     from lookalike.identity.arcface import alignment_matrix, warp_face
     from lookalike.io import load_image
-    from lookalike.faces import detect
 
     def aligned(image: np.ndarray) -> np.ndarray:
         return warp_face(image, alignment_matrix(detect(image, landmarks=False)[0]), 112)

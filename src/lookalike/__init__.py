@@ -8,9 +8,9 @@
 """
 from lookalike._version import __version__
 from lookalike.errors import ImageError, LookalikeError
+from lookalike.faces import detect
 from lookalike.identity import available_recognizers, get_recognizer
 from lookalike.io import load_image, save_image
-from lookalike.faces import detect
 from lookalike.pipeline import AnonymizationResult, AnonymizeConfig, anonymize
 from lookalike.types import Face, HeadPose
 

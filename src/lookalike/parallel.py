@@ -13,8 +13,8 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Callable
 
-from lookalike.errors import error_line
 from lookalike.detection.centerface import set_threads
+from lookalike.errors import error_line
 
 Progress = Callable[[int, int], None]
 
@@ -53,7 +53,7 @@ def run_tasks(tasks: list[tuple[Callable, tuple]], paths: list[Path], *, jobs: i
                     outcome = future.result()
                 except BrokenProcessPool:
                     raise
-                except Exception as exc:  # e.g. the result could not be sent back; the run goes on
+                except Exception as exc:  # noqa: BLE001 - e.g. the result could not be sent back; the run goes on
                     outcome = on_failure(i, error_line(paths[i], exc))
                 record(i, outcome)
     except BrokenProcessPool:

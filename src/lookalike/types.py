@@ -88,7 +88,9 @@ class Face:
         out: dict = {
             "box": [round(float(v), 1) for v in self.box],
             "score": round(float(self.score), 4),
-            "keypoints": {n: [round(float(x), 1), round(float(y), 1)] for n, (x, y) in zip(KEYPOINT_NAMES, self.keypoints)},
+            "keypoints": {
+                n: [round(float(x), 1), round(float(y), 1)] for n, (x, y) in zip(KEYPOINT_NAMES, self.keypoints)
+            },
             "rotation": self.rotation,
             "pose": self.pose.as_dict() if self.pose else None,
         }

@@ -134,7 +134,9 @@ def test_embed_reports_each_recognizer_with_its_verdict(photo_tree):
     assert result.exit_code == 0, result.stderr
     rows = {r["recognizer"]: r for r in json.loads(result.stdout)["recognizers"]}
     assert set(rows) == {"dlib", "facenet", "mobileface"}  # default: every registered recognizer
-    assert all(r["same"] and r["distance"] < r["threshold"] for r in rows.values())  # a mirrored photo is the same person
+    assert all(
+        r["same"] and r["distance"] < r["threshold"] for r in rows.values()
+    )  # a mirrored photo is the same person
     no_face = runner.invoke(app, ["embed", str(photo_tree / "a.jpg"), str(photo_tree / "sub" / "empty.png")])
     assert no_face.exit_code == 1 and "empty.png: no face found" in no_face.stderr
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -89,7 +88,6 @@ def test_evaluate_steered_by(photos, tmp_path):
 
 def test_benchmark_steer_makes_one_row_per_steering_choice():
     from lookalike.cli.evaluate import _variants
-
     from lookalike.identity import available_recognizers
 
     variants = _variants("blur,lookalike", ["lookalike=medium"], "all,dlib")

@@ -38,7 +38,11 @@ def test_perception_train_and_eval_report_skipped_triplets(photos, tmp_path):
     result = runner.invoke(app, ["perception", "train", "--triplets", str(judgments), "--images", str(photos),
                                  "-o", str(model), "--epochs", "2", "--jobs", "1"])
     assert result.exit_code == 0, result.stderr
-    assert "triplets used: 2" in result.stderr and "image missing: 1" in result.stderr and "malformed row: 1" in result.stderr
+    assert (
+        "triplets used: 2" in result.stderr
+        and "image missing: 1" in result.stderr
+        and "malformed row: 1" in result.stderr
+    )
     result = runner.invoke(app, ["perception", "eval", "--triplets", str(judgments), "--images", str(photos),
                                  "--model", str(model), "--json", "--jobs", "1"])
     assert result.exit_code == 0, result.stderr
@@ -48,7 +52,9 @@ def test_perception_train_and_eval_report_skipped_triplets(photos, tmp_path):
 
 
 def test_perception_usage_errors(photos, tmp_path):
-    result = runner.invoke(app, ["perception", "eval", "--triplets", str(tmp_path / "none.csv"), "--images", str(photos)])
+    result = runner.invoke(
+        app, ["perception", "eval", "--triplets", str(tmp_path / "none.csv"), "--images", str(photos)]
+    )
     assert result.exit_code == 2 and "none.csv: no such file" in result.stderr
     judgments = tmp_path / "t.csv"
     judgments.write_text("anchor,positive,negative\n")

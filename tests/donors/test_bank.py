@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lookalike.donors import DonorPool, select_donors
-from lookalike.donors import DEFAULT_BANK, DonorBank, default_bank
+from lookalike.donors import DEFAULT_BANK, DonorBank, DonorPool, default_bank, select_donors
 from lookalike.donors.canonical import CANONICAL_STABLE, apply_similarity, canonical_transform, warp_similarity
 from lookalike.synthesis.transplant import STABLE_INDICES
 
@@ -162,8 +161,8 @@ def test_shipped_bank_is_single_development_faces_and_their_mirrors():
     mirrored = bank.mirror_of >= 0
     assert mirrored.sum() >= 0.9 * (~mirrored).sum()  # nearly every face also mirrored
     assert [bank.members[i] for i in np.flatnonzero(mirrored)] == [bank.members[j] for j in bank.mirror_of[mirrored]]
-    from lookalike.perception import load_model
     from lookalike.donors.pool import model_fingerprint
+    from lookalike.perception import load_model
 
     assert bank.meta["model"] == model_fingerprint(load_model())
     crop, landmarks = bank.donor_image(len(bank) - 1)

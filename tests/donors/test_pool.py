@@ -1,15 +1,12 @@
 """Donor choice on hand-made pools: a tiny perception model whose similarity and attributes are set by hand."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
+from lookalike.donors.pool import Compatibility, DonorPool, explain, group_distance, model_fingerprint, select_donors
 from lookalike.identity import get_recognizer
 from lookalike.perception.dataset import FeatureTable
-from lookalike.donors.pool import (Compatibility, DonorPool, explain, group_distance, model_fingerprint,
-                                         select_donors)
 from lookalike.perception.features import PARTS
 from lookalike.perception.model import PerceptionModel
 
@@ -77,7 +74,9 @@ def test_the_tiny_model_behaves_as_designed(model, target):
 
 
 def test_band_keeps_only_similarities_inside_it_nearest_the_centre_first(model, target):
-    pool = pool_of({"s95": face(0.95), "s86": face(0.86), "s80": face(0.80), "s70": face(0.70), "s50": face(0.5)}, model)
+    pool = pool_of(
+        {"s95": face(0.95), "s86": face(0.86), "s80": face(0.80), "s70": face(0.70), "s50": face(0.5)}, model
+    )
     donors = select_donors(target, pool, model, band=(0.75, 0.9), rule="band")
     assert names(donors) == ["s80", "s86"]  # centre 0.825: 0.025 and 0.035 away
     assert all(0.75 <= d.similarity <= 0.9 for d in donors)
@@ -96,14 +95,19 @@ def test_band_keeps_only_similarities_inside_it_nearest_the_centre_first(model, 
 def test_each_compatibility_check_filters_and_can_be_switched_off(model, target, bad, good, switch_off):
     pool = pool_of({"bad": face(0.82, **bad), "good": face(0.83, **good)}, model)
     assert names(select_donors(target, pool, model, rule="band")) == ["good"]
-    assert names(select_donors(target, pool, model, rule="band", compatibility=Compatibility(**switch_off))) == ["bad", "good"]
+    assert names(select_donors(target, pool, model, rule="band", compatibility=Compatibility(**switch_off))) == [
+        "bad",
+        "good",
+    ]
 
 
 def test_gender_tolerance_band_near_50(model):
     pool = pool_of({"m55": face(0.82, gender=55), "m70": face(0.83, gender=70)}, model)
     assert names(select_donors(face(gender=45), pool, model, rule="band")) == ["m55"]  # 45 and 55: ratings split
     assert names(select_donors(face(gender=40), pool, model, rule="band")) == ["m55"]  # the band's edge counts
-    assert select_donors(face(gender=45), pool, model, rule="band", compatibility=Compatibility(gender_tolerance=0)) == []
+    assert (
+        select_donors(face(gender=45), pool, model, rule="band", compatibility=Compatibility(gender_tolerance=0)) == []
+    )
     assert select_donors(face(gender=38), pool, model, rule="band") == []  # a clear woman takes no man
 
 
@@ -137,7 +141,8 @@ def test_the_target_itself_and_excluded_names_are_never_returned(model):
 
 
 def test_perface_takes_the_closest_age_gender_group_first(model, target):
-    # target: female (gender 20), young (age 30); every candidate in the band, the nearer-the-centre ones in farther groups
+    # target: female (gender 20), young (age 30); every candidate in the band, the nearer-the-centre ones in farther
+    # groups
     pool = pool_of({"same-group": face(0.78, age=33), "same-group-2": face(0.80, age=25),
                     "older": face(0.825, age=40), "male-young": face(0.825, gender=70, age=30),
                     "male-older": face(0.825, gender=70, age=40), "child": face(0.825, age=10)}, model)
@@ -147,7 +152,10 @@ def test_perface_takes_the_closest_age_gender_group_first(model, target):
     assert [d.group_distance for d in donors] == [0, 0, 1, 1, 1.5, 2.5]
     assert donors[2].group == "female/child" and donors[3].group == "female/middle" and donors[4].group == "male/young"
     # the band rule ignores groups: nearest the centre first
-    assert names(select_donors(target, pool, model, band=(0.75, 0.9), compatibility=anything, rule="band"))[-1] == "same-group"
+    assert (
+        names(select_donors(target, pool, model, band=(0.75, 0.9), compatibility=anything, rule="band"))[-1]
+        == "same-group"
+    )
     # with the first group used up (excluded), the next closest group comes first
     assert names(select_donors(target, pool, model, band=(0.75, 0.9), compatibility=anything,
                                exclude=["same-group", "same-group-2"]))[:2] == ["child", "older"]
@@ -211,7 +219,9 @@ def test_save_and_load_round_trip(model, target, tmp_path):
     loaded = PerceptionModel.load(model.save(tmp_path / "model.npz"))
     assert model_fingerprint(loaded) == model_fingerprint(model)
     explained = [explain(d) for d in select_donors(target, pool, model, band=(0.0, 1.0))]
-    assert len(explained) == 3 and [explain(d) for d in select_donors(target, back, loaded, band=(0.0, 1.0))] == explained
+    assert (
+        len(explained) == 3 and [explain(d) for d in select_donors(target, back, loaded, band=(0.0, 1.0))] == explained
+    )
     with np.load(path, allow_pickle=False) as data:
         assert data["names"].dtype.kind == "U"
 
@@ -266,7 +276,9 @@ def omi_pool(omi_faces):
         torch.set_num_threads(threads)
     ratings = read_ratings(ratings_path, omi_faces)
     row = {name: i for i, name in enumerate(ratings.names)}
-    fit_attributes(model, training.table.parts, ratings.values[[row[n] for n in training.table.names]], ratings.attributes)
+    fit_attributes(
+        model, training.table.parts, ratings.values[[row[n] for n in training.table.names]], ratings.attributes
+    )
     return DonorPool.from_features(held_out.table, model), model, held_out.table
 
 

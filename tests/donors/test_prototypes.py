@@ -8,8 +8,16 @@ import numpy as np
 import pytest
 
 from lookalike.donors.canonical import CANONICAL_STABLE, apply_similarity, canonical_transform, warp_similarity
-from lookalike.donors.prototypes import (EYEWEAR_THRESHOLD, FaceTraits, GroupRules, average_faces, compatible_pairs,
-                                            eyewear_score, gaze, group_faces)
+from lookalike.donors.prototypes import (
+    EYEWEAR_THRESHOLD,
+    FaceTraits,
+    GroupRules,
+    average_faces,
+    compatible_pairs,
+    eyewear_score,
+    gaze,
+    group_faces,
+)
 from lookalike.synthesis.transplant import STABLE_INDICES
 
 
@@ -132,8 +140,8 @@ def test_eyewear_score_separates_drawn_glasses(astronaut, face):
 
 def test_eyewear_score_on_labelled_omi_faces(omi_faces):
     """A few OMI faces (1-600) labelled by eye: 3 and 48 wear glasses, 31 sunglasses; 1, 2 and 4 none."""
-    from lookalike.io.images import load_image
     from lookalike.faces import detect
+    from lookalike.io.images import load_image
 
     labels = {3: True, 31: True, 48: True, 1: False, 2: False, 4: False}
     for number, wears in labels.items():

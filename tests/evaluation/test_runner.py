@@ -9,8 +9,9 @@ import pytest
 from PIL import Image
 
 from lookalike.evaluation import EvaluationConfig, evaluate_folders, run_benchmark
+from lookalike.evaluation import variant as variant_of
+from lookalike.evaluation import variants as variants_of
 from lookalike.pipeline import anonymize
-from lookalike.evaluation import variant as variant_of, variants as variants_of
 from lookalike.pipeline.methods import MethodSpec
 
 

@@ -99,8 +99,8 @@ def test_build_embeds_the_main_face_and_skips_bad_images(tmp_path, astronaut):
     crowd = ReferenceCrowd.build(paths, jobs=1)
     assert crowd.names == ["a.jpg"] and list(crowd.skipped) == ["blank.png"] and list(crowd.failed) == ["broken.jpg"]
     assert crowd.failed["broken.jpg"].startswith(str(paths[2]))
-    from lookalike.io.images import load_image
     from lookalike.faces import detect
+    from lookalike.io.images import load_image
 
     image = load_image(paths[0]).rgb
     face = detect(image)[0]

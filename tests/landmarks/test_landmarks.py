@@ -41,7 +41,9 @@ def test_roll_follows_an_in_plane_rotation(astronaut):
 
 
 def test_mirroring_flips_the_sign_of_yaw(astronaut):
-    turned = cv2.warpPerspective(astronaut, np.array([[1.0, 0, 0], [0, 1.0, 0], [0.0009, 0, 1]]), astronaut.shape[1::-1])
+    turned = cv2.warpPerspective(
+        astronaut, np.array([[1.0, 0, 0], [0, 1.0, 0], [0.0009, 0, 1]]), astronaut.shape[1::-1]
+    )
     a = add_landmarks(turned, detect_faces(turned))[0].pose
     mirrored = np.ascontiguousarray(turned[:, ::-1])
     b = add_landmarks(mirrored, detect_faces(mirrored))[0].pose

@@ -4,8 +4,7 @@ import io
 import numpy as np
 import pytest
 
-from lookalike.perception.triplets import (Ratings, is_ratings_file, read_judgments, read_ratings,
-                                           triplets_from_ratings)
+from lookalike.perception.triplets import Ratings, is_ratings_file, read_judgments, read_ratings, triplets_from_ratings
 
 
 def test_triplet_rows_and_malformed_rows_are_counted():

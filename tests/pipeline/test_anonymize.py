@@ -15,7 +15,13 @@ def test_each_method_changes_the_face_and_nothing_outside_the_mask(astronaut, me
     assert record.method == method and record.status == "anonymized"
     face = record.face
     cx, cy = (int(v) for v in face.center)
-    assert np.abs(result.image[cy - 10:cy + 10, cx - 10:cx + 10].astype(int) - astronaut[cy - 10:cy + 10, cx - 10:cx + 10]).mean() > 10
+    assert (
+        np.abs(
+            result.image[cy - 10 : cy + 10, cx - 10 : cx + 10].astype(int)
+            - astronaut[cy - 10 : cy + 10, cx - 10 : cx + 10]
+        ).mean()
+        > 10
+    )
     outside = result.mask <= 0
     assert np.array_equal(result.image[outside], astronaut[outside])
     assert result.mask.max() == 1.0

@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-
-from lookalike.identity import available_recognizers
-from lookalike.identity.views import CHECKED_VIEWS
-from lookalike.donors import default_bank
 import pytest
 
+from lookalike.donors import default_bank
 from lookalike.faces import detect
+from lookalike.identity import available_recognizers
+from lookalike.identity.views import CHECKED_VIEWS
 from lookalike.pipeline import anonymize
 from lookalike.pipeline.lookalike import MIN_FACE, LookalikeRecord, lookalike_face
 from lookalike.pipeline.privacy import PRIVACY_LEVELS, get_privacy
@@ -28,9 +27,9 @@ def outcome(astronaut, face):
 
 def _whole_face_candidates(astronaut, face, donors=(0,)):
     """The face measured for the loop, and one whole-face candidate per bank donor index in ``donors``."""
-    from lookalike.pipeline.lookalike import _measure
-    from lookalike.landmarks import SALIENCY_REGIONS
     from lookalike.donors import default_bank
+    from lookalike.landmarks import SALIENCY_REGIONS
+    from lookalike.pipeline.lookalike import _measure
     from lookalike.synthesis.regenerate import regenerate
 
     target = _measure(astronaut, astronaut, face, saliency=False)
@@ -162,11 +161,13 @@ def test_progress_ranks_failing_candidates_by_their_crowd_ranks(astronaut, face)
 
 @pytest.mark.parametrize("sharp_face", [False, True], ids=["face blurred too", "face kept sharp"])
 def test_the_blur_reaches_around_the_face_when_the_face_alone_is_not_enough(astronaut, face, sharp_face):
-    from lookalike.synthesis.blurred import LOOKALIKE_BLURS
     from lookalike.landmarks import region_labels
+    from lookalike.synthesis.blurred import LOOKALIKE_BLURS
 
     target, (candidate,) = _whole_face_candidates(astronaut, face)
-    first_around = next(i for i, step in enumerate(LOOKALIKE_BLURS) if step.around > 0 and (step.face == 0) == sharp_face)
+    first_around = next(
+        i for i, step in enumerate(LOOKALIKE_BLURS) if step.around > 0 and (step.face == 0) == sharp_face
+    )
     passes_on_the_first_blur_around = _counting_check([], lambda count: count > first_around)
 
     record = LookalikeRecord()
@@ -189,9 +190,8 @@ def test_the_blur_reaches_around_the_face_when_the_face_alone_is_not_enough(astr
 
 
 def test_strong_blurs_keep_the_donors_eyes_brows_and_mouth_sharp(astronaut, face):
+    from lookalike.landmarks import SALIENCY_REGIONS, region_labels
     from lookalike.synthesis.blurred import LOOKALIKE_BLURS
-    from lookalike.landmarks import SALIENCY_REGIONS
-    from lookalike.landmarks import region_labels
 
     target, (candidate,) = _whole_face_candidates(astronaut, face)
     first_sharp = next(i for i, step in enumerate(LOOKALIKE_BLURS) if step.sharp_features)
@@ -265,7 +265,8 @@ def test_unknown_privacy_is_refused():
 
 
 def test_benchmark_variants_of_the_lookalike_method():
-    from lookalike.evaluation import variant, variants as variants_of
+    from lookalike.evaluation import variant
+    from lookalike.evaluation import variants as variants_of
 
     variants = variants_of("lookalike")
     assert [v.label for v in variants] == ["lookalike low", "lookalike medium", "lookalike high"]
@@ -289,8 +290,13 @@ def test_a_seed_picks_among_equal_donors_and_repeats(astronaut, face):
 
     target = _measure(astronaut, astronaut, face, saliency=False)
     band = get_privacy("low").band
-    orders = {tuple(d.name for d, _ in choose_donors(target.reference, target.face, target.embeddings, load_bank(), band,
-                                                     seed=s)[:4]) for s in range(6)}
+    orders = {
+        tuple(
+            d.name
+            for d, _ in choose_donors(target.reference, target.face, target.embeddings, load_bank(), band, seed=s)[:4]
+        )
+        for s in range(6)
+    }
     assert len(orders) > 1  # seeds really reorder the equally suitable donors
 
 
@@ -315,8 +321,8 @@ def test_the_swap_baseline_replaces_the_face_unchecked(astronaut, face):
 
 
 def test_the_checked_swap_baseline_swaps_whole_faces_under_the_same_check(astronaut, face):
-    from lookalike.pipeline.privacy import checked_swap_level, get_privacy
     from lookalike.landmarks import SALIENCY_REGIONS
+    from lookalike.pipeline.privacy import checked_swap_level, get_privacy
 
     medium = get_privacy("medium")
     level = checked_swap_level(medium)

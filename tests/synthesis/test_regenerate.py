@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lookalike.landmarks.regions import region_mask
-from lookalike.landmarks import SALIENCY_REGIONS
 from lookalike.donors import default_bank
+from lookalike.landmarks import SALIENCY_REGIONS
+from lookalike.landmarks.regions import region_mask
 from lookalike.synthesis.regenerate import RegenerationConfig, face_box_window, regenerate
 
 
@@ -51,7 +51,9 @@ def test_nothing_asked_changes_nothing(astronaut, face, donor):
 def test_the_targets_irises_are_kept_unless_asked_not_to(astronaut, face, donor):
     eyes = ("right_eye", "left_eye")
     kept = regenerate(astronaut, face.landmarks, *donor, eyes, morph=0.0)
-    replaced = regenerate(astronaut, face.landmarks, *donor, eyes, morph=0.0, config=RegenerationConfig(keep_gaze=False))
+    replaced = regenerate(
+        astronaut, face.landmarks, *donor, eyes, morph=0.0, config=RegenerationConfig(keep_gaze=False)
+    )
     x0, y0, x1, y1 = kept.box
     local = face.landmarks.copy()
     local[:, :2] -= (x0, y0)

@@ -5,12 +5,20 @@ import cv2
 import numpy as np
 import pytest
 
-from lookalike.landmarks import region_mask
-from lookalike.landmarks.regions import REGIONS
-from lookalike.landmarks.partition import SALIENCY_REGIONS, region_labels, vertex_labels
 from lookalike.imaging import gaussian_blur
-from lookalike.synthesis.transplant import (STABLE_INDICES, align_landmarks, laplacian_blend, laplacian_reach,
-                                            match_colour, morph_landmarks, reinject_detail, warp_to_landmarks)
+from lookalike.landmarks import region_mask
+from lookalike.landmarks.partition import SALIENCY_REGIONS, region_labels, vertex_labels
+from lookalike.landmarks.regions import REGIONS
+from lookalike.synthesis.transplant import (
+    STABLE_INDICES,
+    align_landmarks,
+    laplacian_blend,
+    laplacian_reach,
+    match_colour,
+    morph_landmarks,
+    reinject_detail,
+    warp_to_landmarks,
+)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional, cast
 
 # mediapipe's C++ logging would otherwise print start-up chatter on every run
 os.environ.setdefault("GLOG_minloglevel", "2")
@@ -32,8 +32,10 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=N
 
 #: ``--method`` and ``--privacy`` list what their registries hold
 _METHOD_HELP = " | ".join(f"{spec.name} ({spec.description})" for spec in METHODS.values())
-_PRIVACY_HELP = ("lookalike, checked-swap: " + " | ".join(PRIVACY_LEVELS) + " (how many reference-crowd faces each "
-                 "anonymized face must hide among: " + ", ".join(str(level.k) for level in PRIVACY_LEVELS.values()) + ").")
+_PRIVACY_HELP = (
+    "lookalike, checked-swap: " + " | ".join(PRIVACY_LEVELS) + " (how many reference-crowd faces each "
+    "anonymized face must hide among: " + ", ".join(str(level.k) for level in PRIVACY_LEVELS.values()) + ")."
+)
 
 
 @app.command("anonymize")
@@ -42,21 +44,93 @@ def anonymize_command(
     output: Annotated[Path, typer.Option("-o", "--output", help="Output folder (created; same relative layout).")],
     method: Annotated[str, typer.Option(help=_METHOD_HELP)] = "blur",
     privacy: Annotated[str, typer.Option(help=_PRIVACY_HELP)] = DEFAULT_PRIVACY,
-    steer: Annotated[str, typer.Option(help="lookalike, checked-swap: the recognizers the closed loop checks: all (default: every recognizer shipped) | both (dlib and facenet) | names joined by '+', e.g. dlib+facenet (leave-one-out experiments).")] = "all",
-    target_distance: Annotated[float, typer.Option(help="lookalike, checked-swap (expert): each checked recognizer's distance must exceed its threshold times this.")] = 1.0,
-    seed: Annotated[int, typer.Option(help="lookalike, swap, checked-swap: picks among equally suitable donors; the same seed gives the same output.")] = 0,
-    bank: Annotated[Optional[Path], typer.Option(help="lookalike: donor bank file (from `lookalike donors build`; default: the shipped one).")] = None,
-    crowd: Annotated[Optional[Path], typer.Option(help="lookalike: reference crowd file (from `lookalike crowd build`; default: the shipped one).")] = None,
-    mask_scale: Annotated[float, typer.Option(help="Enlarge the elliptic face mask by this factor (classic methods, and the lookalike methods' whole-face fallbacks).")] = 1.3,
+    steer: Annotated[
+        str,
+        typer.Option(
+            help="lookalike, checked-swap: the recognizers the closed loop checks: all (default: every recognizer "
+                 "shipped) | both (dlib and facenet) | names joined by '+', e.g. dlib+facenet (leave-one-out "
+                 "experiments)."
+        ),
+    ] = "all",
+    target_distance: Annotated[
+        float,
+        typer.Option(
+            help="lookalike, checked-swap (expert): each checked recognizer's distance must exceed its threshold "
+                 "times this."
+        ),
+    ] = 1.0,
+    seed: Annotated[
+        int,
+        typer.Option(
+            help="lookalike, swap, checked-swap: picks among equally suitable donors; the same seed gives the same "
+                 "output."
+        ),
+    ] = 0,
+    bank: Annotated[
+        Optional[Path],
+        typer.Option(help="lookalike: donor bank file (from `lookalike donors build`; default: the shipped one)."),
+    ] = None,
+    crowd: Annotated[
+        Optional[Path],
+        typer.Option(help="lookalike: reference crowd file (from `lookalike crowd build`; default: the shipped one)."),
+    ] = None,
+    mask_scale: Annotated[
+        float,
+        typer.Option(
+            help="Enlarge the elliptic face mask by this factor (classic methods, and the lookalike methods' "
+                 "whole-face fallbacks)."
+        ),
+    ] = 1.3,
     threshold: Annotated[Optional[float], typer.Option(help="Detector confidence threshold (0-1).")] = None,
-    rotations: Annotated[str, typer.Option(help="Turned faces: off (upright search only; finds faces turned up to ~150 degrees) | coarse (adds an upside-down whole-image search) | full (all four quarter turns, tiles included, ~4x detection time).")] = "coarse",
-    verify: Annotated[Optional[list[str]], typer.Option(help=f"Measure each face against its original with this recognizer ({', '.join(available_recognizers())}); repeatable.")] = None,
-    keep_metadata: Annotated[bool, typer.Option("--keep-metadata", help="Keep EXIF (incl. GPS, without thumbnail), ICC and PNG text (all stripped by default).")] = False,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing files in OUTPUT and the --report file (inputs are never replaced); redo files the manifest records with other settings.")] = False,
-    resume: Annotated[bool, typer.Option("--resume", help="Skip the files OUTPUT's manifest (lookalike-manifest.jsonl) records as done with the same settings and the same input bytes; do the rest.")] = False,
-    max_pixels: Annotated[int, typer.Option(help="Refuse images with more pixels than this (decompression bombs).")] = DEFAULT_MAX_PIXELS,
+    rotations: Annotated[
+        str,
+        typer.Option(
+            help="Turned faces: off (upright search only; finds faces turned up to ~150 degrees) | coarse (adds an "
+                 "upside-down whole-image search) | full (all four quarter turns, tiles included, ~4x detection time)."
+        ),
+    ] = "coarse",
+    verify: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            help="Measure each face against its original with this recognizer "
+                 f"({', '.join(available_recognizers())}); repeatable."
+        ),
+    ] = None,
+    keep_metadata: Annotated[
+        bool,
+        typer.Option(
+            "--keep-metadata",
+            help="Keep EXIF (incl. GPS, without thumbnail), ICC and PNG text (all stripped by default).",
+        ),
+    ] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Replace existing files in OUTPUT and the --report file (inputs are never replaced); redo files the "
+                 "manifest records with other settings.",
+        ),
+    ] = False,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Skip the files OUTPUT's manifest (lookalike-manifest.jsonl) records as done with the same settings "
+                 "and the same input bytes; do the rest.",
+        ),
+    ] = False,
+    max_pixels: Annotated[
+        int, typer.Option(help="Refuse images with more pixels than this (decompression bombs).")
+    ] = DEFAULT_MAX_PIXELS,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full report as JSON on stdout.")] = False,
-    report_file: Annotated[Optional[Path], typer.Option("--report", help="Also write the full JSON report to this new file (never an input; an existing file only with --overwrite).")] = None,
+    report_file: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--report",
+            help="Also write the full JSON report to this new file (never an input; an existing file only with "
+                 "--overwrite).",
+        ),
+    ] = None,
 ) -> None:
     """Anonymize every face in the given images, writing the results under OUTPUT."""
     from pydantic import ValidationError
@@ -142,20 +216,25 @@ def anonymize_command(
 @app.command("detect")
 def detect_command(
     paths: Annotated[list[Path], typer.Argument(help="Image files and/or folders.")],
-    draw: Annotated[Optional[Path], typer.Option(help="Write pictures with boxes, keypoints and landmarks drawn to this folder.")] = None,
+    draw: Annotated[
+        Optional[Path], typer.Option(help="Write pictures with boxes, keypoints and landmarks drawn to this folder.")
+    ] = None,
     threshold: Annotated[Optional[float], typer.Option(help="Detector confidence threshold (0-1).")] = None,
     rotations: Annotated[str, typer.Option(help="Faces on their side / upside down: off | coarse | full.")] = "coarse",
-    as_json: Annotated[bool, typer.Option("--json", help="Print boxes, scores, keypoints, 478 landmarks and pose as JSON.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print boxes, scores, keypoints, 478 landmarks and pose as JSON.")
+    ] = False,
     max_pixels: Annotated[int, typer.Option(help="Refuse images with more pixels than this.")] = DEFAULT_MAX_PIXELS,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing pictures in the --draw folder.")] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace existing pictures in the --draw folder.")
+    ] = False,
 ) -> None:
     """Find faces: boxes, scores, 5 keypoints, 478 dense landmarks and head pose per face."""
     from typing import get_args
 
+    from lookalike.faces import Rotations, detect
     from lookalike.io.images import load_image
-    from lookalike.faces import detect
     from lookalike.pipeline import collect_inputs
-    from lookalike.faces import Rotations
     from lookalike.visualize import draw_faces
 
     if rotations not in get_args(Rotations):
@@ -165,20 +244,23 @@ def detect_command(
         usage_error("no image files found in the given paths")
     from lookalike.io.images import resolved
 
-    results, failed = [], 0
+    results: list[dict[str, Any]] = []
+    failed = 0
     protected = frozenset(resolved(i.source) for i in inputs)
     with progress_bar() as progress:
         task = progress.add_task("detecting", total=len(inputs))
         for item in inputs:
             try:
                 image = load_image(item.source, max_pixels=max_pixels)
-                faces = detect(image.rgb, threshold=threshold, rotations=rotations)
+                faces = detect(image.rgb, threshold=threshold, rotations=cast(Rotations, rotations))  # checked above
                 if draw is not None:
                     import numpy as np
 
                     from lookalike.io.images import compose_native, save_image
 
-                    drawn = compose_native(image, draw_faces(image.rgb, faces), np.ones(image.rgb.shape[:2], np.float32))
+                    drawn = compose_native(
+                        image, draw_faces(image.rgb, faces), np.ones(image.rgb.shape[:2], np.float32)
+                    )
                     save_image(image, drawn, draw / item.relative, protected=protected, overwrite=overwrite)
                 results.append({"source": str(item.source), "faces": [f.to_dict(with_landmarks=True) for f in faces]})
             except LookalikeError as exc:
@@ -193,9 +275,14 @@ def detect_command(
         for entry in results:
             for i, face in enumerate(entry["faces"]):
                 pose = face["pose"]
-                table.add_row(entry["source"], str(i), f"{face['score']:.2f}", ", ".join(f"{v:.0f}" for v in face["box"]),
-                              " / ".join(f"{pose[k]:.0f}" for k in ("yaw", "pitch", "roll")) if pose else "-",
-                              "478" if face["landmarks"] is not None else "none")
+                table.add_row(
+                    entry["source"],
+                    str(i),
+                    f"{face['score']:.2f}",
+                    ", ".join(f"{v:.0f}" for v in face["box"]),
+                    " / ".join(f"{pose[k]:.0f}" for k in ("yaw", "pitch", "roll")) if pose else "-",
+                    "478" if face["landmarks"] is not None else "none",
+                )
             if not entry["faces"]:
                 table.add_row(entry["source"], "-", "-", entry.get("error") or "no face found", "-", "-")
         out.print(table)
@@ -221,7 +308,7 @@ def embed_command(
         rows = compare_main_faces(image_a, image_b, names)
     except (LookalikeError, RuntimeError) as exc:
         file_error(err, str(exc))
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     if as_json:
         print(json.dumps({"a": str(image_a), "b": str(image_b), "recognizers": rows}, indent=2))
         return
@@ -232,8 +319,10 @@ def embed_command(
     out.print(table)
 
 
-from lookalike.cli import evaluate as _evaluate, perception as _perception, saliency as _saliency  # noqa: E402
 from lookalike.cli import donors as _donors  # noqa: E402
+from lookalike.cli import evaluate as _evaluate  # noqa: E402
+from lookalike.cli import perception as _perception  # noqa: E402
+from lookalike.cli import saliency as _saliency  # noqa: E402
 
 _donors.register(app)
 _evaluate.register(app)

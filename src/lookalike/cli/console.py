@@ -4,6 +4,8 @@ Progress, errors and summaries go to stderr; machine-readable output to stdout.
 """
 from __future__ import annotations
 
+from typing import NoReturn
+
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -23,7 +25,7 @@ def file_error(console: Console, message: str) -> None:
     console.print(f"[red]error[/red] {escape(message)}", highlight=False, soft_wrap=True)
 
 
-def usage_error(message: str) -> None:
+def usage_error(message: str) -> NoReturn:
     err.print(f"error: {message}", highlight=False, markup=False, soft_wrap=True)
     raise typer.Exit(2)
 

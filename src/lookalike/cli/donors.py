@@ -25,13 +25,34 @@ def register(app: typer.Typer) -> None:
 
 @donors_app.command("build")
 def donors_build_command(
-    folder: Annotated[Path, typer.Argument(help="Folder of face images (searched recursively); the largest face of each is used.")],
+    folder: Annotated[
+        Path, typer.Argument(help="Folder of face images (searched recursively); the largest face of each is used.")
+    ],
     output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the bank (.npz).")],
-    prototypes: Annotated[Optional[int], typer.Option(help="Make k-anonymous prototypes of K faces each (K >= 2; 4 is the default bank's) instead of one donor per face.")] = None,
+    prototypes: Annotated[
+        Optional[int],
+        typer.Option(
+            help="Make k-anonymous prototypes of K faces each (K >= 2; 4 is the default bank's) instead of one donor "
+                 "per face."
+        ),
+    ] = None,
     faces: Annotated[Optional[str], typer.Option(help=_FACES_HELP)] = None,
     size: Annotated[int, typer.Option(help="Side of the stored donor crops, pixels.")] = 256,
-    keep_eyewear: Annotated[bool, typer.Option("--keep-eyewear", help="Let faces with glasses into prototypes (kept out by default: they leave ghost frames).")] = False,
-    mirror: Annotated[bool, typer.Option("--mirror", help="One donor per face only: also add each face mirrored left to right (a head turned either way finds a donor turned the same way; the pixels are stored once).")] = False,
+    keep_eyewear: Annotated[
+        bool,
+        typer.Option(
+            "--keep-eyewear",
+            help="Let faces with glasses into prototypes (kept out by default: they leave ghost frames).",
+        ),
+    ] = False,
+    mirror: Annotated[
+        bool,
+        typer.Option(
+            "--mirror",
+            help="One donor per face only: also add each face mirrored left to right (a head turned either way finds "
+                 "a donor turned the same way; the pixels are stored once).",
+        ),
+    ] = False,
     jobs: Annotated[Optional[int], typer.Option(help=_JOBS_HELP)] = None,
 ) -> None:
     """Build a donor bank: aligned crops, landmarks, embeddings and provenance of every donor."""
@@ -54,12 +75,17 @@ def donors_build_command(
                                exclude_eyewear=not keep_eyewear, size=size, mirror=mirror,
                                progress=advance)
     report = bank.report
+    assert report is not None  # DonorBank.build always leaves its report on the bank
     for message in report.failed.values():
         file_error(err, message)
     for label, message in report.dropped.items():
         err.print(f"dropped {label}: {message}", highlight=False, markup=False, soft_wrap=True)
     if len(bank) == 0:
-        file_error(err, f"{folder}: no donors could be made (faces usable: {report.images - len(report.failed) - len(report.no_face)})")
+        file_error(
+            err,
+            f"{folder}: no donors could be made (faces usable: "
+            f"{report.images - len(report.failed) - len(report.no_face)})",
+        )
         raise typer.Exit(1)
     options = ([f"--prototypes {prototypes}"] if prototypes else []) + ([f"--size {size}"] if size != 256 else []) \
         + (["--keep-eyewear"] if keep_eyewear else []) + (["--mirror"] if mirror else [])
@@ -81,7 +107,9 @@ def donors_build_command(
 
 @crowd_app.command("build")
 def crowd_build_command(
-    folder: Annotated[Path, typer.Argument(help="Folder of reference face images (searched recursively), none of them under test.")],
+    folder: Annotated[
+        Path, typer.Argument(help="Folder of reference face images (searched recursively), none of them under test.")
+    ],
     output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the crowd (.npz).")],
     faces: Annotated[Optional[str], typer.Option(help=_FACES_HELP)] = None,
     jobs: Annotated[Optional[int], typer.Option(help=_JOBS_HELP)] = None,
@@ -140,14 +168,18 @@ def _write(thing, output: Path) -> None:
         thing.save(output)
     except LookalikeError as exc:
         file_error(err, str(exc))
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
 
 
 def _provenance(command: str, folder: Path, output: Path, faces: str | None, extra: list[str]) -> dict:
     import lookalike
 
-    return {"command": " ".join([command, str(folder), f"-o {output}"] + ([f"--faces {faces}"] if faces else []) + extra),
-            "source": str(folder), "faces": faces or "all", "lookalike": getattr(lookalike, "__version__", "")}
+    return {
+        "command": " ".join([command, str(folder), f"-o {output}"] + ([f"--faces {faces}"] if faces else []) + extra),
+        "source": str(folder),
+        "faces": faces or "all",
+        "lookalike": getattr(lookalike, "__version__", ""),
+    }
 
 
 def _default_jobs() -> int:

@@ -25,10 +25,20 @@ def register(app: typer.Typer) -> None:
 
 def evaluate_command(
     original: Annotated[Path, typer.Option("--original", help="Folder of original images.")],
-    anonymized: Annotated[Path, typer.Option("--anonymized", help="Folder of anonymized images (same relative paths).")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="Report folder (report.json, report.html, plots).")] = REPORT_DIR,
+    anonymized: Annotated[
+        Path, typer.Option("--anonymized", help="Folder of anonymized images (same relative paths).")
+    ],
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="Report folder (report.json, report.html, plots).")
+    ] = REPORT_DIR,
     recognizers: Annotated[str, typer.Option(help=_RECOGNIZERS_HELP)] = "dlib,facenet",
-    steered_by: Annotated[Optional[str], typer.Option(help="Recognizers the anonymizer consulted, comma-separated ('none' if it consulted none); the others are reported as held out. Unknown by default.")] = None,
+    steered_by: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Recognizers the anonymizer consulted, comma-separated ('none' if it consulted none); the others are "
+                 "reported as held out. Unknown by default."
+        ),
+    ] = None,
     limit: Annotated[Optional[int], typer.Option(help="Only the first N originals (sorted by path).")] = None,
     jobs: Annotated[Optional[int], typer.Option(help=_JOBS_HELP)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Also print report.json on stdout.")] = False,
@@ -48,19 +58,34 @@ def evaluate_command(
                                    progress=lambda done, total: progress.update(task, completed=done, total=total))
         except LookalikeError as exc:
             file_error(err, str(exc))
-            raise typer.Exit(1)
+            raise typer.Exit(1) from None
     _finish(run, output, as_json)
 
 
 def benchmark_command(
     images: Annotated[Path, typer.Option("--images", help="Folder of original images.")],
-    methods: Annotated[str, typer.Option(help="Methods, comma-separated; each runs at its default levels unless --levels says otherwise.")] = "blur,pixelate,solid",
-    levels: Annotated[Optional[list[str]], typer.Option(help="METHOD=L1,L2,... levels of one method, e.g. blur=0.05,0.1 (repeatable).")] = None,
-    output: Annotated[Path, typer.Option("-o", "--output", help="Report folder (report.json, report.html, plots).")] = REPORT_DIR,
+    methods: Annotated[
+        str,
+        typer.Option(help="Methods, comma-separated; each runs at its default levels unless --levels says otherwise."),
+    ] = "blur,pixelate,solid",
+    levels: Annotated[
+        Optional[list[str]],
+        typer.Option(help="METHOD=L1,L2,... levels of one method, e.g. blur=0.05,0.1 (repeatable)."),
+    ] = None,
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="Report folder (report.json, report.html, plots).")
+    ] = REPORT_DIR,
     recognizers: Annotated[str, typer.Option(help=_RECOGNIZERS_HELP)] = "dlib,facenet",
     limit: Annotated[Optional[int], typer.Option(help="Only the first N images (sorted by path): a quick run.")] = None,
     jobs: Annotated[Optional[int], typer.Option(help=_JOBS_HELP)] = None,
-    steer: Annotated[str, typer.Option(help="For methods that steer on recognizers (lookalike, checked-swap): all (default), both (dlib and facenet), or recognizer names joined by '+'; several sets comma-separated, one row each (all recognizers but one is a leave-one-out run).")] = "all",
+    steer: Annotated[
+        str,
+        typer.Option(
+            help="For methods that steer on recognizers (lookalike, checked-swap): all (default), both (dlib and "
+                 "facenet), or recognizer names joined by '+'; several sets comma-separated, one row each (all "
+                 "recognizers but one is a leave-one-out run)."
+        ),
+    ] = "all",
     as_json: Annotated[bool, typer.Option("--json", help="Also print report.json on stdout.")] = False,
 ) -> None:
     """Anonymize the same images with each method and level, and measure them side by side."""
@@ -79,7 +104,7 @@ def benchmark_command(
                                 progress=lambda done, total: progress.update(task, completed=done, total=total))
         except LookalikeError as exc:
             file_error(err, str(exc))
-            raise typer.Exit(1)
+            raise typer.Exit(1) from None
     _finish(run, output, as_json)
 
 
@@ -109,8 +134,8 @@ def _variants(methods: str, levels: list[str], steer: str = "all"):
         usage_error(f"--steer: expected distinct steering sets, got {steer!r}")
     try:
         variants = [v for name in names for v in variants_of(name, chosen.get(name))]
-        variants = [v.steered(x) if v.method.steered_by else v for v in variants
-                    for x in (steers if v.method.steered_by else [None])]
+        variants = [steered for v in variants
+                    for steered in ([v.steered(x) for x in steers] if v.method.steered_by else [v])]
     except LookalikeError as exc:
         usage_error(str(exc))
     labels = [v.label for v in variants]
@@ -167,7 +192,7 @@ def _finish(run, output: Path, as_json: bool) -> None:
         paths = write_report(run, output)
     except (LookalikeError, OSError) as exc:
         file_error(err, str(exc) if isinstance(exc, LookalikeError) else f"{output}: cannot write the report ({exc})")
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     report = run.report
     problems = _problems(report)
     for line in problems[:20]:
@@ -191,7 +216,9 @@ def _finish(run, output: Path, as_json: bool) -> None:
 
 def _problems(report: dict) -> list[str]:
     """One line per file or file/version that could not be measured."""
-    lines = [row["error"] or f"{row['file']}: {row['status']}" for row in report["per_file"] if row["status"] == "failed"]
+    lines = [
+        row["error"] or f"{row['file']}: {row['status']}" for row in report["per_file"] if row["status"] == "failed"
+    ]
     for row in report["per_file"]:
         for label, variant in row["variants"].items():
             if variant["status"] != "measured":

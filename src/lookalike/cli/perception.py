@@ -4,7 +4,7 @@ from __future__ import annotations
 import itertools
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.table import Table
@@ -33,12 +33,11 @@ def similarity_command(
     """Perceptual similarity (0..1) of every pair of faces, beside each recognizer's identity distance."""
     import numpy as np
 
+    from lookalike.faces import main_face
     from lookalike.identity import available_recognizers, get_recognizer
-    from lookalike.io.images import load_image
     from lookalike.perception import load_model
     from lookalike.perception.features import face_features
     from lookalike.perception.model import similarity
-    from lookalike.faces import main_face
 
     if len(images) < 2:
         usage_error("give at least two images")
@@ -53,15 +52,19 @@ def similarity_command(
             parts = face_features(image, face).parts
         except (LookalikeError, ValueError) as exc:
             file_error(err, str(exc) if str(exc).startswith(str(path)) else f"{path}: {exc}")
-            raise typer.Exit(1)
+            raise typer.Exit(1) from None
         faces[str(path)] = parts
     names = list(faces)
     # The recognizers whose embeddings the perception features carry (dlib and FaceNet).
     shown = [n for n in available_recognizers() if n in faces[names[0]]]
     embedded = head.embed({k: np.stack([faces[n][k] for n in names]) for k in faces[names[0]]})
-    rows = []
+    rows: list[dict[str, Any]] = []
     for (i, a), (j, b) in itertools.combinations(enumerate(names), 2):
-        row = {"a": a, "b": b, "perceptual_similarity": round(float(similarity(embedded[i], embedded[j])), 4)}
+        row: dict[str, Any] = {
+            "a": a,
+            "b": b,
+            "perceptual_similarity": round(float(similarity(embedded[i], embedded[j])), 4),
+        }
         for name in shown:
             recognizer = get_recognizer(name)
             distance = float(recognizer.distance(faces[a][name], faces[b][name]))
@@ -84,9 +87,13 @@ def similarity_command(
 def train_command(
     triplets: Annotated[Path, typer.Option(help=_TRIPLETS_HELP)],
     images: Annotated[Path, typer.Option(help="Folder the judgments' image paths are relative to.")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the trained model (.npz).")] = Path("perception.npz"),
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the trained model (.npz).")] = Path(
+        "perception.npz"
+    ),
     faces: Annotated[Optional[str], typer.Option(help=_FACES_HELP)] = None,
-    ratings: Annotated[Optional[Path], typer.Option(help="Also fit the attribute regressor to these per-image ratings (CSV).")] = None,
+    ratings: Annotated[
+        Optional[Path], typer.Option(help="Also fit the attribute regressor to these per-image ratings (CSV).")
+    ] = None,
     epochs: Annotated[int, typer.Option(help="Training epochs over the triplets.")] = 20,
     seed: Annotated[int, typer.Option(help="Random seed (triplet generation and training).")] = 0,
     jobs: Annotated[Optional[int], typer.Option(help="Worker processes for feature extraction.")] = None,
@@ -104,7 +111,7 @@ def train_command(
         model = train(data, epochs=epochs, seed=seed)
     except ValueError as exc:
         file_error(err, str(exc))
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     if ratings is not None:
         table = read_ratings(ratings, images)
         index = {n: i for i, n in enumerate(table.names)}
@@ -112,9 +119,12 @@ def train_command(
         subset = data.table.subset(rated)
         fit = fit_attributes(model, subset.parts, table.values[[index[n] for n in rated]], table.attributes)
         model.meta["attributes"] = {"ratings": str(ratings), "faces": len(rated), **fit}
-    model.meta["command"] = " ".join(["lookalike perception train", f"--triplets {triplets}", f"--images {images}"]
-                                     + ([f"--faces {faces}"] if faces else [])
-                                     + ([f"--ratings {ratings}"] if ratings else []) + [f"--epochs {epochs}", f"--seed {seed}"])
+    model.meta["command"] = " ".join(
+        ["lookalike perception train", f"--triplets {triplets}", f"--images {images}"]
+        + ([f"--faces {faces}"] if faces else [])
+        + ([f"--ratings {ratings}"] if ratings else [])
+        + [f"--epochs {epochs}", f"--seed {seed}"]
+    )
     model.save(output)
     _print_data(data)
     err.print(f"model written: {output}", highlight=False)
@@ -163,11 +173,18 @@ def _load(triplets: Path, images: Path, faces: str | None, jobs: int | None, cac
     with progress_bar() as progress:
         task = progress.add_task("features", total=None)
         try:
-            return load_triplets(triplets, images, faces=face_range, jobs=jobs or default_jobs(), cache=cache, seed=seed,
-                                 progress=lambda done, total: progress.update(task, completed=done, total=total))
+            return load_triplets(
+                triplets,
+                images,
+                faces=face_range,
+                jobs=jobs or default_jobs(),
+                cache=cache,
+                seed=seed,
+                progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )
         except (ValueError, OSError) as exc:
             file_error(err, str(exc))
-            raise typer.Exit(1)
+            raise typer.Exit(1) from None
 
 
 def _print_data(data) -> None:

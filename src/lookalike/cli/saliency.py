@@ -19,16 +19,41 @@ def register(app: typer.Typer) -> None:
 
 def saliency_command(
     image_path: Annotated[Path, typer.Argument(metavar="IMAGE", help="An image with one or more faces.")],
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the picture (PNG): heatmap with colour bar, the mask, ranked regions, one row per face.")] = None,
+    output: Annotated[
+        Optional[Path],
+        typer.Option(
+            "-o",
+            "--output",
+            help="Write the picture (PNG): heatmap with colour bar, the mask, ranked regions, one row per face.",
+        ),
+    ] = None,
     recognizer: Annotated[str, typer.Option(help="facenet | dlib | both (shares and maps averaged).")] = "facenet",
-    method: Annotated[str, typer.Option(help="occlusion (any recognizer) | gradient (FaceNet only: faster, finer map, weaker ranking).")] = "occlusion",
-    greedy_steps: Annotated[int, typer.Option(min=1, max=8, help="Occlusion: choose the first N-1 features one after another, each measured with the ones before removed (slower, ranks better).")] = 1,
-    strength: Annotated[float, typer.Option(min=0.0, max=1.0, help="Show the mask this strength selects: the fewest regions holding this share of the face's identity.")] = 0.5,
+    method: Annotated[
+        str,
+        typer.Option(help="occlusion (any recognizer) | gradient (FaceNet only: faster, finer map, weaker ranking)."),
+    ] = "occlusion",
+    greedy_steps: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=8,
+            help="Occlusion: choose the first N-1 features one after another, each measured with the ones before "
+                 "removed (slower, ranks better).",
+        ),
+    ] = 1,
+    strength: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Show the mask this strength selects: the fewest regions holding this share of the face's identity.",
+        ),
+    ] = 0.5,
     as_json: Annotated[bool, typer.Option("--json", help="Print every face's record as JSON on stdout.")] = False,
 ) -> None:
     """Identity saliency of every face: a heatmap, the ranked named regions and the mask a strength selects."""
-    from lookalike.io.images import load_image, write_bytes_atomic
     from lookalike.faces import detect
+    from lookalike.io.images import load_image, write_bytes_atomic
     from lookalike.saliency import SaliencyConfig, identity_saliency, resolve_methods, select_regions
 
     config = SaliencyConfig(greedy_steps=greedy_steps)
@@ -46,7 +71,7 @@ def saliency_command(
         image = load_image(image_path)
     except LookalikeError as exc:
         file_error(err, str(exc))
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     faces = detect(image.rgb)
     saliencies = []
     if faces:
@@ -73,7 +98,7 @@ def saliency_command(
             write_bytes_atomic(output, buffer.getvalue())
         except LookalikeError as exc:
             file_error(err, str(exc))
-            raise typer.Exit(1)
+            raise typer.Exit(1) from None
         err.print(f"picture written to {output}", highlight=False, markup=False, soft_wrap=True)
     if as_json:
         print(json.dumps({"image": str(image_path), "recognizer": recognizer, "method": method, "faces": records},
@@ -87,5 +112,7 @@ def saliency_command(
             continue
         ranked = ", ".join(f"{r.name} {r.share:.0%}" for r in saliency.regions[:6]) + ", ..."
         status = saliency.status if saliency.status == "computed" else f"degraded: {saliency.reason}"
-        table.add_row(str(record["face"]), status, ranked, ", ".join(record["mask"]["regions"]), f"{saliency.seconds:.2f}")
+        table.add_row(
+            str(record["face"]), status, ranked, ", ".join(record["mask"]["regions"]), f"{saliency.seconds:.2f}"
+        )
     out.print(table)

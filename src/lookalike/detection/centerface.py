@@ -152,9 +152,9 @@ def _decode(heatmap: np.ndarray, scale: np.ndarray, offset: np.ndarray, lms: np.
     x0 = (cx + offset[0, 1, cy, cx] + 0.5) * _STRIDE - w / 2
     y0 = (cy + offset[0, 0, cy, cx] + 0.5) * _STRIDE - h / 2
     boxes = np.stack([x0, y0, x0 + w, y0 + h], axis=1)
-    l = lms[0][:, cy, cx]  # (10, n): y0, x0, y1, x1, ... relative to box size
-    kx = l[1::2] * w + x0
-    ky = l[0::2] * h + y0
+    rel = lms[0][:, cy, cx]  # (10, n): y0, x0, y1, x1, ... relative to box size
+    kx = rel[1::2] * w + x0
+    ky = rel[0::2] * h + y0
     kps = np.stack([kx.T, ky.T], axis=2)
     return boxes.astype(np.float32), score.astype(np.float32), kps.astype(np.float32)
 
@@ -294,7 +294,7 @@ class CenterFaceDetector:
         """
         cfg = self.config
         threshold = cfg.rotated_score_threshold if rotated else cfg.score_threshold
-        levels = self._levels(*rgb.shape[:2], tiles=not rotated or cfg.rotated_tiles)
+        levels = self._levels(rgb.shape[0], rgb.shape[1], tiles=not rotated or cfg.rotated_tiles)
         out = _Dets()
         for i, s in enumerate(levels):
             coarsest = i == len(levels) - 1
@@ -357,8 +357,12 @@ def _drop_contained(boxes: np.ndarray, frac: float = 0.8) -> np.ndarray:
     if len(boxes) < 2:
         return np.arange(len(boxes))
     area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    w = np.clip(np.minimum(boxes[:, None, 2], boxes[None, :, 2]) - np.maximum(boxes[:, None, 0], boxes[None, :, 0]), 0, None)
-    h = np.clip(np.minimum(boxes[:, None, 3], boxes[None, :, 3]) - np.maximum(boxes[:, None, 1], boxes[None, :, 1]), 0, None)
+    w = np.clip(
+        np.minimum(boxes[:, None, 2], boxes[None, :, 2]) - np.maximum(boxes[:, None, 0], boxes[None, :, 0]), 0, None
+    )
+    h = np.clip(
+        np.minimum(boxes[:, None, 3], boxes[None, :, 3]) - np.maximum(boxes[:, None, 1], boxes[None, :, 1]), 0, None
+    )
     inside = (w * h) > frac * area[:, None]
     bigger = area[None, :] >= 2 * area[:, None]
     return np.nonzero(~(inside & bigger).any(axis=1))[0]

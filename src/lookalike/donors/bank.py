@@ -1,8 +1,8 @@
 """A bank of donor faces, ready to be warped onto a target: crops, landmarks, embeddings, provenance.
 
 Each donor is kept as an aligned crop (RGB, ``size`` x ``size``, JPEG-encoded inside the file) in the
-canonical frame (:func:`~lookalike.donors.canonical.canonical_transform`: a similarity on the stable landmarks, so every donor's eyes,
-nose bridge and upper face oval sit at the same place), its 478 landmarks in crop pixels, both
+canonical frame (:func:`~lookalike.donors.canonical.canonical_transform`: a similarity on the stable landmarks, so
+every donor's eyes, nose bridge and upper face oval sit at the same place), its 478 landmarks in crop pixels, both
 recognizers' embeddings, the perceptual embedding, predicted attributes, head pose and mouth opening.
 :attr:`DonorBank.pool` is the :class:`~lookalike.donors.pool.DonorPool` view that
 :func:`~lookalike.donors.pool.select_donors` ranks; :meth:`DonorBank.donor_image` gives the pixels
@@ -12,8 +12,8 @@ refuse a donor that contains the target itself (:meth:`DonorBank.containing`).
 
 One ``.npz`` file holds a bank, with a format version and the fingerprint of the perception model that
 embedded it. Loading reads the small arrays only; the JPEG data is read the first time a donor's image
-is asked for. The shipped bank (every usable OMI face of 1-600 and its mirror image, at 512 px) is loaded once per process by
-:func:`default_bank`.
+is asked for. The shipped bank (every usable OMI face of 1-600 and its mirror image, at 512 px) is loaded once per
+process by :func:`default_bank`.
 """
 from __future__ import annotations
 
@@ -174,6 +174,7 @@ class DonorBank:
     def donor_image(self, key: int | str) -> tuple[np.ndarray, np.ndarray]:
         """(size, size, 3) uint8 RGB crop of a donor and its (478, 3) landmarks in crop pixels."""
         i = self.row(key)
+        assert self.mirror_of is not None  # __post_init__ fills it
         source = int(self.mirror_of[i]) if self.mirror_of[i] >= 0 else i
         start, stop = self.jpeg_offsets[source], self.jpeg_offsets[source + 1]
         crop = _decode(self._jpeg_data()[start:stop])
@@ -216,14 +217,26 @@ class DonorBank:
         jpeg = self._jpeg_data() if len(self) else np.zeros(0, np.uint8)
         flat = [m for group in self.members for m in group]
         member_offsets = np.cumsum([0] + [len(group) for group in self.members])
+        assert self.mirror_of is not None  # __post_init__ fills it
         return write_archive(
-            path, self.meta | {"format": _FORMAT}, names=np.array(self.names, dtype=str), members=np.array(flat, dtype=str),
-            member_offsets=member_offsets.astype(np.int64), landmarks=self.landmarks,
-            embeddings=np.asarray(self.embeddings, np.float32), attributes=np.asarray(self.attributes, np.float32),
-            attribute_names=np.array(self.attribute_names, dtype=str), pose=np.asarray(self.pose, np.float32),
-            mouth=np.asarray(self.mouth, np.float32), eyewear=self.eyewear,
-            recognizers=np.array(list(self.identity), dtype=str), jpeg=jpeg, jpeg_offsets=self.jpeg_offsets,
-            mirror_of=self.mirror_of, **{f"identity_{k}": np.asarray(v, np.float32) for k, v in self.identity.items()})
+            path,
+            self.meta | {"format": _FORMAT},
+            names=np.array(self.names, dtype=str),
+            members=np.array(flat, dtype=str),
+            member_offsets=member_offsets.astype(np.int64),
+            landmarks=self.landmarks,
+            embeddings=np.asarray(self.embeddings, np.float32),
+            attributes=np.asarray(self.attributes, np.float32),
+            attribute_names=np.array(self.attribute_names, dtype=str),
+            pose=np.asarray(self.pose, np.float32),
+            mouth=np.asarray(self.mouth, np.float32),
+            eyewear=self.eyewear,
+            recognizers=np.array(list(self.identity), dtype=str),
+            jpeg=jpeg,
+            jpeg_offsets=self.jpeg_offsets,
+            mirror_of=self.mirror_of,
+            **{f"identity_{k}": np.asarray(v, np.float32) for k, v in self.identity.items()},
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> "DonorBank":
@@ -276,16 +289,16 @@ class DonorBank:
         """
         started = time.perf_counter()
         model = model or load_model()
-        paths = [Path(p) for p in paths]
-        names = [str(n) for n in names] if names is not None else [p.name for p in paths]
-        if len(names) != len(paths):
+        files = [Path(p) for p in paths]
+        names = [str(n) for n in names] if names is not None else [p.name for p in files]
+        if len(names) != len(files):
             raise ValueError("give one name per path")
         if len(set(names)) != len(names):
             raise ValueError("donor names must be unique")
         single = prototypes_k is None
         if mirror and not single:
             raise ValueError("mirrored donors are for single-face banks (a prototype's mirror is no one new)")
-        if not single:  # checked before hours of work, not after
+        if prototypes_k is not None:  # checked before hours of work, not after
             if prototypes_k < 2:
                 raise ValueError(f"prototypes need k >= 2 faces, got {prototypes_k}")
             rules = rules or proto.GroupRules(k=prototypes_k)
@@ -293,9 +306,9 @@ class DonorBank:
                 raise ValueError(f"prototypes_k={prototypes_k} but rules.k={rules.k}")
             if model.attribute_weights is None:
                 raise ValueError("prototypes need a perception model with its attribute regressor (age, gender, skin)")
-        report = BuildReport(images=len(paths))
-        tasks = [(_describe, (path, size if single else 0, quality, mirror)) for path in paths]
-        described = run_tasks(tasks, paths, jobs=jobs, on_failure=lambda i, message: ("failed", message),
+        report = BuildReport(images=len(files))
+        tasks = [(_describe, (path, size if single else 0, quality, mirror)) for path in files]
+        described = run_tasks(tasks, files, jobs=jobs, on_failure=lambda i, message: ("failed", message),
                               progress=(lambda d, t: progress("faces", d, t)) if progress else None)
         faces: list[tuple[int, dict]] = []
         for i, (status, value) in enumerate(described):
@@ -306,12 +319,14 @@ class DonorBank:
             else:
                 faces.append((i, value))
 
+        donors: list[tuple[str, tuple[str, ...], dict]]
         if single:
             donors = [(names[i], (names[i],), d) for i, d in faces]
             donors += [(f"{names[i]}{MIRROR_SUFFIX}", (names[i],), {**d["mirror"], "mirror_of": row})
                        for row, (i, d) in enumerate(faces) if d.get("mirror") is not None]
         else:
-            donors = _prototypes(faces, paths, names, rules, exclude_eyewear, one_member_check, size, quality, model,
+            assert rules is not None  # set above for prototypes
+            donors = _prototypes(faces, files, names, rules, exclude_eyewear, one_member_check, size, quality, model,
                                  jobs, report, progress)
         bank = cls._assemble(donors, model, size, prototypes_k)
         report.donors = len(bank)
@@ -366,9 +381,9 @@ def _prototypes(faces: list[tuple[int, dict]], paths: list[Path], names: list[st
                          on_failure=lambda i, message: ("failed", message),
                          progress=(lambda d, t: progress("prototypes", d, t)) if progress else None)
     donors = []
-    for (label, members), (status, value) in zip(labels, averaged):
+    for (label, member_names), (status, value) in zip(labels, averaged):
         if status == "ok":
-            donors.append((label, members, value))
+            donors.append((label, member_names, value))
         else:
             report.dropped[label] = value
     return donors
@@ -424,7 +439,7 @@ def _describe(path: Path, size: int, quality: int, mirror: bool = False) -> tupl
         return "ok", out
     except NoFaceError as exc:
         return "no_face", str(exc)
-    except Exception as exc:  # one bad file must not end a batch
+    except Exception as exc:  # noqa: BLE001 - one bad file must not end a batch
         return "failed", error_line(path, exc)
 
 
@@ -442,7 +457,10 @@ def _average(paths: list[Path], landmarks: list[np.ndarray], identity: dict[str,
         average, _ = average_faces(images, landmarks, work)
         face = _central_face(average)
         if face is None:
-            return "dropped", f"not detected: the average of {', '.join(p.name for p in paths)} has no face with dense landmarks"
+            return (
+                "dropped",
+                f"not detected: the average of {', '.join(p.name for p in paths)} has no face with dense landmarks",
+            )
         parts = face_features(average, face).parts
         for name, members in identity.items():
             recognizer = get_recognizer(name)
@@ -456,12 +474,14 @@ def _average(paths: list[Path], landmarks: list[np.ndarray], identity: dict[str,
         points[:, 2] *= size / work
         return "ok", {"parts": parts, "eyewear": eyewear_score(average, face.landmarks), "landmarks": points,
                       "jpeg": _encode(small, quality)}
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - one bad donor must not end the bank build
         return "failed", error_line(paths[0], exc)
 
 
 def default_bank() -> DonorBank:
     """The shipped bank (:data:`DEFAULT_BANK`), loaded once per process."""
     if not DEFAULT_BANK.is_file():
-        raise FileNotFoundError(f"{DEFAULT_BANK}: the default donor bank is missing (build it with `lookalike donors build`)")
+        raise FileNotFoundError(
+            f"{DEFAULT_BANK}: the default donor bank is missing (build it with `lookalike donors build`)"
+        )
     return load_asset(DonorBank.load, DEFAULT_BANK)

@@ -27,11 +27,11 @@ def choose_donors(image: np.ndarray, face: Face, embeddings: Mapping[str, np.nda
     The perceptual ``band`` and every compatibility rule first; after those donors come, as spares for the
     loop, those found by widening the band, then relaxing age, skin and pose, then keeping only gender
     and mouth (perceived gender, child/adult and ethnicity within 40 rating points are never given up:
-    without such a donor the face falls back). Within each step, donors are ranked by group (age and gender, PerFace's rule) and then by
-    perceptual similarity plus half the identity margin (the donor's distance from the person in units of
-    the recognizer's threshold, the smaller of the two, capped at 2.5): a lookalike cannot move further
-    from the person than its donor is, and the crowd check wants a real margin. A non-zero ``seed``
-    shuffles the first few donors of the first step that tie on group. Donors wearing glasses (a bank
+    without such a donor the face falls back). Within each step, donors are ranked by group (age and gender,
+    PerFace's rule) and then by perceptual similarity plus half the identity margin (the donor's distance from
+    the person in units of the recognizer's threshold, the smaller of the two, capped at 2.5): a lookalike
+    cannot move further from the person than its donor is, and the crowd check wants a real margin. A non-zero
+    ``seed`` shuffles the first few donors of the first step that tie on group. Donors wearing glasses (a bank
     built without the eyewear filter) are never used: their frames would be pasted onto the person.
     """
     model = load_model()

@@ -19,23 +19,24 @@ years for adults). They are how people would see a face, never facts about anyon
 >>> donors = select_donors("a", pool, band=(0.75, 0.95), rule="band")
 >>> [(d.name, round(d.similarity, 2)) for d in donors]  # "c" looks too different, "d" is a man of 60
 [('b', 0.9)]
->>> explain(donors[0])
-'b: similarity 0.90, group female/young (+0), age +2, gender +5, skin-color +2, pose 0°, mouth +0.00, dlib 7.07, facenet 1.00'
+>>> explain(donors[0])  # doctest: +NORMALIZE_WHITESPACE
+'b: similarity 0.90, group female/young (+0), age +2, gender +5, skin-color +2, pose 0°, mouth +0.00,
+ dlib 7.07, facenet 1.00'
 """
 from __future__ import annotations
 
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
+from lookalike.identity import get_recognizer
 from lookalike.io.archives import read_archive, write_archive
 from lookalike.perception.model import PerceptionModel
-from lookalike.identity import get_recognizer
 
 #: The recognizers whose verification decides "same person": a donor must pass both.
 RECOGNIZERS = ("dlib", "facenet")
@@ -145,7 +146,7 @@ class DonorPool:
     pose: np.ndarray
     mouth: np.ndarray
     identity: dict[str, np.ndarray]
-    meta: dict | None = None
+    meta: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.names = [str(n) for n in self.names]
@@ -163,7 +164,7 @@ class DonorPool:
     def __len__(self) -> int:
         return len(self.names)
 
-    def row(self, key: int | str) -> int:
+    def row(self, key: int | np.integer | str) -> int:
         """The row of a face given by its name or index."""
         if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
             if not -len(self) <= key < len(self):
@@ -216,7 +217,11 @@ class DonorPool:
                 pool = cls.load(path)
             except (OSError, ValueError, KeyError):
                 pool = None  # unreadable or an older format: rebuilt below
-            if pool is not None and pool.names == list(table.names) and pool.meta.get("model") == model_fingerprint(model):
+            if (
+                pool is not None
+                and pool.names == list(table.names)
+                and pool.meta.get("model") == model_fingerprint(model)
+            ):
                 return pool
         pool = cls.from_features(table, model)
         pool.save(path)
@@ -354,7 +359,9 @@ def select_donors(target: Mapping[str, np.ndarray] | int | str, pool: DonorPool,
     keep &= np.array([name not in excluded for name in pool.names])
 
     column = {name: pool.attributes[:, j].astype(np.float64) for j, name in enumerate(pool.attribute_names)}
-    gaps = {name: column[name] - probe.attributes[name] for name in ("age", "gender", "skin-color") if name in column}
+    gaps: dict[str, np.ndarray] = {
+        name: column[name] - probe.attributes[name] for name in ("age", "gender", "skin-color") if name in column
+    }
     ethnic = [name for name in ETHNICITIES if name in column and name in probe.attributes]
     if ethnic:  # the largest change of any perceived-ethnicity rating
         gaps["ethnicity"] = np.max(np.abs(np.stack([column[n] - probe.attributes[n] for n in ethnic])), axis=0)
@@ -434,5 +441,20 @@ def explain(donor: Donor) -> str:
     return ", ".join(parts)
 
 
-__all__ = ["AGE_BOUNDS", "AGE_GROUPS", "DEFAULT_BAND", "ETHNICITIES", "GENDER_STEP", "RECOGNIZERS", "Compatibility", "Donor",
-           "DonorPool", "age_group", "explain", "group_distance", "group_label", "model_fingerprint", "select_donors"]
+__all__ = [
+    "AGE_BOUNDS",
+    "AGE_GROUPS",
+    "DEFAULT_BAND",
+    "ETHNICITIES",
+    "GENDER_STEP",
+    "RECOGNIZERS",
+    "Compatibility",
+    "Donor",
+    "DonorPool",
+    "age_group",
+    "explain",
+    "group_distance",
+    "group_label",
+    "model_fingerprint",
+    "select_donors",
+]

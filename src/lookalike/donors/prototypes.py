@@ -37,8 +37,8 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from lookalike.donors.pool import age_group
 from lookalike.donors.canonical import apply_similarity, canonical_transform, warp_similarity
+from lookalike.donors.pool import age_group
 from lookalike.synthesis.transplant import laplacian_blend, warp_to_landmarks
 
 __all__ = ["EYEWEAR_THRESHOLD", "FaceTraits", "GroupRules", "average_faces", "compatible_pairs", "eyewear_score",
@@ -142,7 +142,9 @@ def compatible_pairs(faces: FaceTraits, rules: GroupRules) -> np.ndarray:
     return ok
 
 
-def group_faces(faces: FaceTraits, rules: GroupRules = GroupRules(), usable: np.ndarray | None = None) -> list[list[int]]:
+def group_faces(
+    faces: FaceTraits, rules: GroupRules = GroupRules(), usable: np.ndarray | None = None
+) -> list[list[int]]:
     """Disjoint groups of ``rules.k`` mutually compatible faces, each as close together as the greedy allows.
 
     Greedy, hardest face first: the unassigned face with the fewest compatible unassigned partners

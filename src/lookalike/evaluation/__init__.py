@@ -10,5 +10,14 @@ from lookalike.evaluation.runner import EvaluationRun, evaluate_folders, run_ben
 from lookalike.evaluation.summary import METRICS
 from lookalike.evaluation.variants import Variant, variant, variants
 
-__all__ = ["METRICS", "EvaluationConfig", "EvaluationRun", "evaluate_folders", "run_benchmark", "Variant", "variant", "variants",
-           "write_report"]
+__all__ = [
+    "METRICS",
+    "EvaluationConfig",
+    "EvaluationRun",
+    "evaluate_folders",
+    "run_benchmark",
+    "Variant",
+    "variant",
+    "variants",
+    "write_report",
+]

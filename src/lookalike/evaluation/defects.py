@@ -53,6 +53,10 @@ _SEAMLESS = _SKIN + tuple(SALIENCY_REGIONS.index(r) for r in ("chin", "right_jaw
 _LOWER_OVAL = FACE_OVAL[6:31]
 
 
+#: The counters, by name (the fields of :class:`Defects`).
+DEFECTS = ("seam", "hair", "frames", "contours")
+
+
 @dataclass(frozen=True)
 class Defects:
     """The counters of one face (None: not measurable for this face, e.g. no glasses for ``frames``)."""
@@ -68,15 +72,17 @@ class Defects:
 
 def face_defects(original: np.ndarray, anonymized: np.ndarray, face: Face) -> Defects:
     """The defect counters of ``face`` (found in the RGB ``original``) in the RGB ``anonymized`` image."""
-    if face.landmarks is None:
+    landmarks = face.landmarks
+    if landmarks is None:
         return Defects(None, None, None, None)
     x0, y0, x1, y1 = _window(face, original.shape)
     before = np.ascontiguousarray(original[y0:y1, x0:x1])
     after = np.ascontiguousarray(anonymized[y0:y1, x0:x1])
-    points = face.landmarks[:, :2] - np.array([x0, y0], np.float32)
-    labels = region_labels(before.shape, face.landmarks, offset=(x0, y0))
+    points: np.ndarray = landmarks[:, :2] - np.array([x0, y0], np.float32)
+    labels = region_labels(before.shape, landmarks, offset=(x0, y0))
     return Defects(seam=_seam(before, after, labels, face.width), hair=_hair(before, after, labels),
-                   frames=_frames(original, anonymized, face), contours=_contours(before, after, points, face.width))
+                   frames=_frames(original, anonymized, landmarks),
+                   contours=_contours(before, after, points, face.width))
 
 
 def fallback_kind(fallback: str | None) -> str:
@@ -127,18 +133,18 @@ def _hair(before: np.ndarray, after: np.ndarray, labels: np.ndarray) -> float | 
                  for image in (before, after)]
     reference = float(np.median(lightness[0][skin]))
     shares = []
-    for l in lightness:
+    for lum in lightness:
         # hair is dark and textured; a flat dark fill (a solid fallback) is not hair, and its kind is on record
-        texture = np.sqrt(np.maximum(cv2.blur(l * l, (5, 5)) - cv2.blur(l, (5, 5)) ** 2, 0.0))
-        shares.append(float(((l < reference - HAIR_DARKER) & (texture > HAIR_TEXTURE))[skin].mean()))
+        texture = np.sqrt(np.maximum(cv2.blur(lum * lum, (5, 5)) - cv2.blur(lum, (5, 5)) ** 2, 0.0))
+        shares.append(float(((lum < reference - HAIR_DARKER) & (texture > HAIR_TEXTURE))[skin].mean()))
     return max(shares[1] - shares[0], 0.0)
 
 
-def _frames(original: np.ndarray, anonymized: np.ndarray, face: Face) -> float | None:
-    worn = eyewear_score(original, face.landmarks)
+def _frames(original: np.ndarray, anonymized: np.ndarray, landmarks: np.ndarray) -> float | None:
+    worn = eyewear_score(original, landmarks)
     if not np.isfinite(worn) or worn <= EYEWEAR_THRESHOLD:
         return None
-    return float(np.clip(eyewear_score(anonymized, face.landmarks) / worn, 0.0, 2.0))
+    return float(np.clip(eyewear_score(anonymized, landmarks) / worn, 0.0, 2.0))
 
 
 def _contours(before: np.ndarray, after: np.ndarray, points: np.ndarray, width: float) -> float | None:

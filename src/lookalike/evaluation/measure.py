@@ -7,7 +7,7 @@ face a detector finds at the same place in the anonymized image.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import cv2
 import numpy as np
@@ -16,14 +16,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from lookalike.detection import DetectorConfig, detect_faces
 from lookalike.evaluation import metrics
 from lookalike.evaluation.defects import Defects, face_defects
+from lookalike.faces import Rotations, detect
 from lookalike.identity import get_recognizer
 from lookalike.landmarks import add_landmarks
-from lookalike.faces import Rotations, detect
-from lookalike.synthesis import ellipse_mask, face_ellipse
-from lookalike.types import Face
 from lookalike.perception import load_model
 from lookalike.perception.features import appearance, normalized_shape
 from lookalike.perception.model import similarity
+from lookalike.synthesis import ellipse_mask, face_ellipse
+from lookalike.types import Face
 
 #: Why a face could not be measured in an anonymized version; such faces count as recognized and not
 #: detected (see docs/metrics.md), never leave the denominators.
@@ -66,7 +66,9 @@ class OriginalFaces:
     thumbnails: list[bytes]
     face_region: np.ndarray = field(repr=False)  # bool (H, W): union of the enlarged face ellipses
     seconds: float = 0.0
-    perceived: list[tuple[np.ndarray, np.ndarray] | None] = field(default_factory=list, repr=False)  # (embedding, attributes)
+    perceived: list[tuple[np.ndarray, np.ndarray] | None] = field(
+        default_factory=list, repr=False
+    )  # (embedding, attributes)
 
 
 @dataclass
@@ -107,11 +109,13 @@ class VariantOutcome:
 def measure_original(rgb: np.ndarray, config: EvaluationConfig) -> OriginalFaces:
     """Find the faces of an original RGB uint8 image and embed each with every recognizer."""
     faces = detect(rgb, threshold=config.threshold, rotations=config.rotations)
-    embeddings = {}
+    embeddings: dict[str, np.ndarray] = {}
     for name in config.recognizers:
         recognizer = get_recognizer(name)
         crops = [recognizer.align(rgb, face) for face in faces]
-        embeddings[name] = recognizer.embed_aligned(np.stack(crops)) if crops else np.zeros((0, recognizer.embedding_size), np.float32)
+        embeddings[name] = (
+            recognizer.embed_aligned(np.stack(crops)) if crops else np.zeros((0, recognizer.embedding_size), np.float32)
+        )
     region = ellipse_mask(rgb.shape, [face_ellipse(f, config.face_scale) for f in faces]) > 0
     thumbs = [thumbnail(rgb, f, config.thumbnail) for f in faces]
     original = OriginalFaces(faces=faces, embeddings=embeddings, thumbnails=thumbs, face_region=region)
@@ -156,7 +160,9 @@ def measure_versions(original_rgb: np.ndarray, original: OriginalFaces, versions
         elsewhere = found[label]
         if whole_image:
             elsewhere = detect(rgb, threshold=config.threshold, rotations=config.rotations, landmarks=False)
-        extra = sum(all(metrics.box_iou(face.box, o.box) < config.pair_iou for o in original.faces) for face in elsewhere)
+        extra = sum(
+            all(metrics.box_iou(face.box, o.box) < config.pair_iou for o in original.faces) for face in elsewhere
+        )
         outcomes[label] = VariantOutcome(
             label=label, status="measured", extra_faces=extra,
             faces=[FaceOutcome(index=i, status="measured", detected=j is not None) for i, j in enumerate(pairs)])
@@ -192,7 +198,9 @@ def _identity(original_rgb: np.ndarray, original: OriginalFaces, versions: dict[
     """Embed every face of every version at its original's place, with its original's alignment."""
     for name in config.recognizers:
         recognizer = get_recognizer(name)
-        crops = [recognizer.align(rgb, face, reference=original_rgb) for rgb in versions.values() for face in original.faces]
+        crops = [
+            recognizer.align(rgb, face, reference=original_rgb) for rgb in versions.values() for face in original.faces
+        ]
         vectors = recognizer.embed_aligned(np.stack(crops)).reshape(len(versions), len(original.faces), -1)
         for label, per_face in zip(versions, vectors):
             distances = np.atleast_1d(recognizer.distance(original.embeddings[name], per_face))
@@ -227,15 +235,20 @@ def detect_near(rgb: np.ndarray, faces: list[Face], config: EvaluationConfig) ->
     """
     # one threshold whichever way the window is turned, so tilted faces are judged like upright ones
     threshold = DetectorConfig().score_threshold if config.threshold is None else config.threshold
-    options = {"coarse_side": SEARCH_SIDE, "max_side": SEARCH_SIDE, "upscale_below": 0,
+    options: dict[str, Any] = {"coarse_side": SEARCH_SIDE, "max_side": SEARCH_SIDE, "upscale_below": 0,
                "score_threshold": threshold, "rotated_score_threshold": threshold}
     found: list[Face] = []
     for face in faces:
         scale = SEARCH_SIDE * SEARCH_SPAN / max(face.width, face.height, 1.0)
         cx, cy = (float(v) for v in face.center)
         M = np.array([[scale, 0, SEARCH_SIDE / 2 - scale * cx], [0, scale, SEARCH_SIDE / 2 - scale * cy]])
-        window = cv2.warpAffine(np.ascontiguousarray(rgb), M, (SEARCH_SIDE, SEARCH_SIDE),
-                                flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        window = cv2.warpAffine(
+            np.ascontiguousarray(rgb),
+            M,
+            (SEARCH_SIDE, SEARCH_SIDE),
+            flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
         upright = int(round(face.eye_angle / 90.0)) % 4 * 90  # the turn that levels the eyes
         for hit in detect_faces(window, DetectorConfig(rotations=(upright,), **options)):
             hit.box = ((hit.box.reshape(2, 2) - M[:, 2]) / scale).reshape(4).astype(np.float32)

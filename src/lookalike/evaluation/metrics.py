@@ -70,15 +70,17 @@ def pair_faces(originals: list[Face], candidates: list[Face], min_iou: float = 0
     >>> pair_faces([f(0, 0, 10, 10), f(50, 50, 60, 60)], [f(51, 50, 61, 60), f(100, 100, 110, 110)])
     [None, 0]
     """
-    overlaps = sorted(((box_iou(o.box, c.box), i, j) for i, o in enumerate(originals) for j, c in enumerate(candidates)),
-                      reverse=True)
+    overlaps = sorted(
+        ((box_iou(o.box, c.box), i, j) for i, o in enumerate(originals) for j, c in enumerate(candidates)), reverse=True
+    )
     pairs: list[int | None] = [None] * len(originals)
     used: set[int] = set()
     for iou, i, j in overlaps:
         if iou < min_iou:
             break
         if pairs[i] is None and j not in used:
-            pairs[i], _ = j, used.add(j)
+            pairs[i] = j
+            used.add(j)
     return pairs
 
 

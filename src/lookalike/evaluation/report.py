@@ -371,18 +371,35 @@ def _summary_columns(recognizers: list[str]) -> list[_Column]:
             _Column(name, "median rank", "median_rank", ("protection", name, "median_rank"), _text),
             _Column(name, "median distance", "distance", ("protection", name, "distance", "median"), _fixed(3)),
         ]
-    utility = [("detected", "detection_rate", (), _pct), ("fallback", "fallback_rate", (), _pct), ("landmark error", "landmark_error", ("mean",), _fixed(3)),
-               ("pose error (\u00b0)", "pose_error", ("mean",), _fixed(2)),
-               ("mouth error", "mouth_error", ("mean",), _fixed(3)), ("eye error", "eye_error", ("mean",), _fixed(3)),
-               ("face SSIM", "face_ssim", ("mean",), _fixed(3)),
-               ("perceptual similarity", "perceptual_similarity", ("mean",), _fixed(3))]
+    utility = [
+        ("detected", "detection_rate", (), _pct),
+        ("fallback", "fallback_rate", (), _pct),
+        ("landmark error", "landmark_error", ("mean",), _fixed(3)),
+        ("pose error (\u00b0)", "pose_error", ("mean",), _fixed(2)),
+        ("mouth error", "mouth_error", ("mean",), _fixed(3)),
+        ("eye error", "eye_error", ("mean",), _fixed(3)),
+        ("face SSIM", "face_ssim", ("mean",), _fixed(3)),
+        ("perceptual similarity", "perceptual_similarity", ("mean",), _fixed(3)),
+    ]
     columns += [_Column("utility", h, m, ("utility", m, *stat), show) for h, m, stat, show in utility]
-    columns += [_Column("defects", h, m, ("utility", "defects", m, "mean"), _fixed(3))
-                for h, m in (("seam", "seam"), ("hair", "hair"), ("frames kept", "frames"), ("2nd contours", "contours"))]
-    columns += [_Column("perceived attributes", f"{a} MAD", "attribute_mad", ("utility", "attributes", a, "mad"), _fixed(1))
-                for a in ("age", "gender", "skin-color")]
-    columns += [_Column("perceived attributes", f"{a} r", "attribute_correlation",
-                        ("utility", "attributes", a, "correlation"), _fixed(2)) for a in ("age", "gender", "skin-color")]
+    columns += [
+        _Column("defects", h, m, ("utility", "defects", m, "mean"), _fixed(3))
+        for h, m in (("seam", "seam"), ("hair", "hair"), ("frames kept", "frames"), ("2nd contours", "contours"))
+    ]
+    columns += [
+        _Column("perceived attributes", f"{a} MAD", "attribute_mad", ("utility", "attributes", a, "mad"), _fixed(1))
+        for a in ("age", "gender", "skin-color")
+    ]
+    columns += [
+        _Column(
+            "perceived attributes",
+            f"{a} r",
+            "attribute_correlation",
+            ("utility", "attributes", a, "correlation"),
+            _fixed(2),
+        )
+        for a in ("age", "gender", "skin-color")
+    ]
     outside = [("SSIM mean", "ssim_outside", "mean", 4), ("SSIM min", "ssim_outside", "min", 4),
                ("PSNR median (dB)", "psnr_outside", "median", 1), ("PSNR min (dB)", "psnr_outside", "min", 1)]
     columns += [_Column("outside the face", h, m, ("utility", m, stat), _fixed(d)) for h, m, stat, d in outside]
@@ -543,7 +560,7 @@ def _cards(intro: str, found: list[Row], shown: list[Row], thumbnails: dict[Face
         return f"<p>{_e(intro)} {_e(total)} (No thumbnails were kept for them.)</p>"
     cards = []
     for row in shown:
-        file, face, label = row.get("file"), row.get("face"), row.get("variant")
+        file, face, label = row["file"], row["face"], row["variant"]  # _pick keeps rows whose thumbnails exist
         lines = [f"<b>{_e(_face_name(file, face))}</b>", _e(label)]
         for name in recognizers:
             rank, distance = row.get(f"{name}_rank"), row.get(f"{name}_distance")
@@ -594,7 +611,8 @@ def _problems(report: dict) -> str:
              for path in report.get("skipped_non_images") or []]
     rule = f"<p class=\"muted\">{_e(_COUNTING_RULE)}</p>"
     if report.get("kind") == "evaluate" and report.get("unpaired_anonymized") is None:
-        rule += "<p class=\"muted\">Unpaired anonymized files are not looked for when only some originals are read (--limit).</p>"
+        rule += ('<p class="muted">Unpaired anonymized files are not looked for when only some originals are read '
+                 '(--limit).</p>')
     if not rows:
         return "<p>none</p>" + rule
     body = "".join("<tr>" + "".join(f"<td>{_e(_text(cell))}</td>" for cell in row) + "</tr>" for row in rows)

@@ -8,8 +8,8 @@ from __future__ import annotations
 import platform
 import sys
 import time
-from dataclasses import dataclass
 from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -18,12 +18,12 @@ from typing import Callable
 from lookalike.errors import ImageError, error_line
 from lookalike.evaluation.measure import EvaluationConfig, measure_original, measure_versions, unmeasured
 from lookalike.evaluation.summary import METRICS, ImageOutcome, summarize
+from lookalike.evaluation.variants import Variant
+from lookalike.identity import get_recognizer
 from lookalike.io.images import DEFAULT_MAX_PIXELS, load_image
 from lookalike.parallel import run_tasks
 from lookalike.pipeline.anonymize import AnonymizeConfig, anonymize
 from lookalike.pipeline.batch import collect_inputs
-from lookalike.evaluation.variants import Variant
-from lookalike.identity import get_recognizer
 
 #: Label of the originals in thumbnail keys.
 ORIGINAL = "original"
@@ -88,7 +88,7 @@ def evaluate_folders(original: str | Path, anonymized: str | Path, config: Evalu
     files, skipped = _image_files(original, limit, (anonymized, *exclude))
     counterparts, _ = _image_files(anonymized, None, (original, *exclude), allow_empty=True)
     pairs = _pair_files([relative for _, relative in files], [relative for _, relative in counterparts])
-    tasks = [(_evaluate_image, (path, relative, None if pairs[relative] is None else anonymized / pairs[relative],
+    tasks = [(_evaluate_image, (path, relative, None if (match := pairs[relative]) is None else anonymized / match,
                                 label, config)) for path, relative in files]
     started = time.perf_counter()
     outcomes = _run(tasks, files, jobs, progress)
@@ -107,7 +107,7 @@ def _benchmark_image(path: Path, relative: str, variants: list[Variant], config:
     try:
         loaded = load_image(path, max_pixels=DEFAULT_MAX_PIXELS)
         original = measure_original(loaded.rgb, config)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - one unreadable image must not end the evaluation
         return ImageOutcome(relative, "failed", error_line(path, exc))
     outcome = ImageOutcome(relative, "measured" if original.faces else "no_face", original=original,
                            seconds=time.perf_counter() - started)
@@ -118,8 +118,10 @@ def _benchmark_image(path: Path, relative: str, variants: list[Variant], config:
     for variant in variants:
         try:
             result = anonymize(loaded, config=variant.config(base), faces=original.faces)
-        except Exception as exc:
-            outcome.variants[variant.label] = unmeasured(original, variant.label, "method_failed", error_line(path, exc))
+        except Exception as exc:  # noqa: BLE001 - a failing method is recorded against its variant, the run goes on
+            outcome.variants[variant.label] = unmeasured(
+                original, variant.label, "method_failed", error_line(path, exc)
+            )
             continue
         versions[variant.label], seconds[variant.label] = result.rgb, result.seconds
         fallbacks[variant.label] = [record.fallback for record in result.faces]
@@ -138,16 +140,18 @@ def _evaluate_image(path: Path, relative: str, counterpart: Path | None, label: 
     try:
         loaded = load_image(path, max_pixels=DEFAULT_MAX_PIXELS)
         original = measure_original(loaded.rgb, config)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - one unreadable image must not end the evaluation
         return ImageOutcome(relative, "failed", error_line(path, exc))
     outcome = ImageOutcome(relative, "measured" if original.faces else "no_face", original=original,
                            seconds=time.perf_counter() - started)
     if counterpart is None:
-        outcome.variants[label] = unmeasured(original, label, "missing", f"{relative}: no anonymized file with this path")
+        outcome.variants[label] = unmeasured(
+            original, label, "missing", f"{relative}: no anonymized file with this path"
+        )
         return outcome
     try:
         anonymized = load_image(counterpart, max_pixels=DEFAULT_MAX_PIXELS)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - an unreadable counterpart is recorded, the run goes on
         outcome.variants[label] = unmeasured(original, label, "unreadable", error_line(counterpart, exc))
         return outcome
     outcome.variants.update(_measure(counterpart, loaded.rgb, original, {label: anonymized.rgb}, config,
@@ -159,7 +163,7 @@ def _measure(path: Path, rgb, original, versions: dict, config: EvaluationConfig
     """measure_versions, with a failure recorded against every version instead of ending the run."""
     try:
         return measure_versions(rgb, original, versions, config, **options)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - a failure is recorded against every version instead of ending the run
         message = error_line(path, exc)
         return {label: unmeasured(original, label, "measure_failed", message) for label in versions}
 
@@ -239,8 +243,11 @@ def _report(kind: str, outcomes: list[ImageOutcome], labels: list[str], config: 
     }
 
 
-_DISTANCES = {"dlib": "Euclidean distance of 128-D embeddings", "facenet": "cosine distance (1 - cos) of 512-D embeddings",
-              "mobileface": "cosine distance (1 - cos) of 256-D embeddings"}
+_DISTANCES = {
+    "dlib": "Euclidean distance of 128-D embeddings",
+    "facenet": "cosine distance (1 - cos) of 512-D embeddings",
+    "mobileface": "cosine distance (1 - cos) of 256-D embeddings",
+}
 
 
 def software_versions() -> dict[str, str]:

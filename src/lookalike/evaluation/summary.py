@@ -9,14 +9,15 @@ protected; it is left out of distance and geometry averages, whose ``n`` says ho
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from lookalike.evaluation.defects import fallback_kind
-from lookalike.evaluation.metrics import retrieval_rank
-from lookalike.evaluation.measure import OriginalFaces, VariantOutcome
-from lookalike.identity import get_recognizer
 from lookalike.donors.pool import ETHNICITIES
+from lookalike.evaluation.defects import DEFECTS, fallback_kind
+from lookalike.evaluation.measure import OriginalFaces, VariantOutcome
+from lookalike.evaluation.metrics import retrieval_rank
+from lookalike.identity import get_recognizer
 from lookalike.perception import load_model
 
 #: Every metric in the report, with its direction; the report and the docs are generated from this.
@@ -95,8 +96,8 @@ def summarize(images: list[ImageOutcome], labels: list[str], recognizers: tuple[
                     value = getattr(outcome, key)
                     row[key] = None if value is None else round(value, 4)
                 row["fallback"] = outcome.fallback
-                row.update({f"defect_{k}": v for k, v in (outcome.defects.to_dict() if outcome.defects else
-                                                          dict.fromkeys(("seam", "hair", "frames", "contours"))).items()})
+                defects = outcome.defects.to_dict() if outcome.defects else dict.fromkeys(DEFECTS)
+                row.update({f"defect_{k}": v for k, v in defects.items()})
                 per_face.append(row)
                 reference = image.original.perceived[outcome.index] if image.original.perceived else None
                 if outcome.attributes is not None and reference is not None:
@@ -107,14 +108,19 @@ def summarize(images: list[ImageOutcome], labels: list[str], recognizers: tuple[
         rows = [r for r in per_face if r["variant"] == label]
         outcomes = [image.variants[label] for image in images if label in image.variants]
         steered = steering.get(label, ())  # None: unknown (a folder anonymized by another tool)
-        variants.append({
-            "label": label, "faces": len(rows), "steered_by": None if steered is None else list(steered),
-            "held_out": None if steered is None else [n for n in recognizers if n not in steered],
-            "unmeasured_faces": sum(r["status"] != "measured" for r in rows),
-            "protection": {name: _protection_summary(name, rows) for name in recognizers},
-            "utility": _utility_summary(rows, outcomes) | {"attributes": _attribute_summary(attribute_pairs.get(label, []))},
-            "speed": _speed_summary(outcomes),
-        })
+        variants.append(
+            {
+                "label": label,
+                "faces": len(rows),
+                "steered_by": None if steered is None else list(steered),
+                "held_out": None if steered is None else [n for n in recognizers if n not in steered],
+                "unmeasured_faces": sum(r["status"] != "measured" for r in rows),
+                "protection": {name: _protection_summary(name, rows) for name in recognizers},
+                "utility": _utility_summary(rows, outcomes)
+                | {"attributes": _attribute_summary(attribute_pairs.get(label, []))},
+                "speed": _speed_summary(outcomes),
+            }
+        )
     return {
         "gallery": {"faces": len(owners), "chance_top1": round(1.0 / len(owners), 5) if owners else None,
                     "nearest_other_original": {n: _stats(_nearest_other(gallery[n], n)) for n in recognizers}},
@@ -179,12 +185,25 @@ def _utility_summary(rows: list[dict], outcomes: list[VariantOutcome]) -> dict:
     return {
         "detection_rate": _rate(sum(r["detected"] for r in rows), len(rows)),
         "fallback_rate": _rate(sum(r["fallback"] is not None for r in measured_rows), len(measured_rows)),
-        "fallback_kinds": {kind: sum(fallback_kind(r["fallback"]) == kind for r in measured_rows)
-                           for kind in ("none", "blurred lookalike", "blur", "solid", "other")},
-        "defects": {key: _stats([r[f"defect_{key}"] for r in measured_rows if r.get(f"defect_{key}") is not None])
-                    for key in ("seam", "hair", "frames", "contours")},
-        **{key: _stats([r[key] for r in rows if r[key] is not None])
-           for key in ("landmark_error", "pose_error", "mouth_error", "eye_error", "face_ssim", "perceptual_similarity")},
+        "fallback_kinds": {
+            kind: sum(fallback_kind(r["fallback"]) == kind for r in measured_rows)
+            for kind in ("none", "blurred lookalike", "blur", "solid", "other")
+        },
+        "defects": {
+            key: _stats([r[f"defect_{key}"] for r in measured_rows if r.get(f"defect_{key}") is not None])
+            for key in DEFECTS
+        },
+        **{
+            key: _stats([r[key] for r in rows if r[key] is not None])
+            for key in (
+                "landmark_error",
+                "pose_error",
+                "mouth_error",
+                "eye_error",
+                "face_ssim",
+                "perceptual_similarity",
+            )
+        },
         "ssim_outside": _stats([o.ssim_outside for o in measured if o.ssim_outside is not None]),
         "psnr_outside": _stats([o.psnr_outside for o in measured if o.psnr_outside is not None]),
         "extra_faces": sum(o.extra_faces for o in measured),
@@ -221,13 +240,13 @@ def _attribute_summary(pairs: list[tuple[np.ndarray, np.ndarray]]) -> dict:
 def _speed_summary(outcomes: list[VariantOutcome]) -> dict:
     timed = [o for o in outcomes if o.seconds is not None]
     faces = sum(len(o.faces) for o in timed)
-    total = sum(o.seconds for o in timed)
+    total = sum(o.seconds for o in timed if o.seconds is not None)
     return {"seconds_per_face": round(total / faces, 4) if faces else None,
             "seconds_per_image": round(total / len(timed), 4) if timed else None}
 
 
 def _file_row(image: ImageOutcome, labels: list[str]) -> dict:
-    row = {"file": image.file, "status": image.status, "error": image.error,
+    row: dict[str, Any] = {"file": image.file, "status": image.status, "error": image.error,
            "faces": len(image.original.faces) if image.original else 0, "variants": {}}
     for label in labels:
         v = image.variants.get(label)
@@ -263,5 +282,5 @@ def _mean(values: list[float]) -> float | None:
     return round(float(np.mean(values)), 4) if values else None
 
 
-def _round(value: float | None, digits: int = 5) -> float | None:
+def _round(value: float | np.floating | None, digits: int = 5) -> float | None:
     return None if value is None else round(float(value), digits)

@@ -54,6 +54,7 @@ class Variant:
         fields = (base or AnonymizeConfig()).model_dump()
         fields["method"] = self.method.name
         if self.level is not None:
+            assert self.method.level_field is not None  # MethodSpec.level gives no level to a method without levels
             fields[self.method.level_field] = self.level
         if self.steer is not None:
             fields["steer"] = self.steer
@@ -76,7 +77,9 @@ def variant(method: MethodSpec | str, level: str | float | int | None = None) ->
         value = getattr(AnonymizeConfig(**{self.level_field: level}), self.level_field)
     except ValidationError as exc:
         problem = exc.errors()[0]["msg"]
-        raise LookalikeError(f"method {self.name!r}: level {level!r} is not a valid {self.level_field} ({problem})") from None
+        raise LookalikeError(
+            f"method {self.name!r}: level {level!r} is not a valid {self.level_field} ({problem})"
+        ) from None
     return Variant(self, value)
 
 def variants(method: MethodSpec | str, levels: list | tuple | None = None) -> list[Variant]:

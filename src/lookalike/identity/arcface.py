@@ -96,7 +96,9 @@ class TfjsRecognizer(ThresholdVerification):
     input_offset: float = 0.0
     input_size = INPUT_SIZE
 
-    def __init__(self, threshold: float | None = None, device: str | torch.device = "cpu", batch_size: int = 64) -> None:
+    def __init__(
+        self, threshold: float | None = None, device: str | torch.device = "cpu", batch_size: int = 64
+    ) -> None:
         self.threshold = self.default_threshold if threshold is None else float(threshold)
         self.device = torch.device(device)
         self.batch_size = batch_size

@@ -31,9 +31,8 @@ import numpy as np
 from lookalike.assets import load_asset
 from lookalike.errors import error_line
 from lookalike.faces import NoFaceError, main_face
+from lookalike.identity import available_recognizers, get_recognizer
 from lookalike.io.archives import read_archive, write_archive
-from lookalike.identity import get_recognizer
-from lookalike.identity import available_recognizers
 from lookalike.parallel import run_tasks
 
 #: The crowd shipped with the package (see ``models/LICENSE-crowd-omi.txt``).
@@ -81,7 +80,9 @@ class ReferenceCrowd:
         if len(self) == 0:
             return np.zeros(0, np.float32)
         distance = get_recognizer(recognizer).distance
-        return np.asarray(distance(self.embeddings[recognizer], np.asarray(embedding, np.float32)), np.float64).reshape(-1)
+        return np.asarray(distance(self.embeddings[recognizer], np.asarray(embedding, np.float32)), np.float64).reshape(
+            -1
+        )
 
     def _others(self, original: np.ndarray, recognizer: str, exclude: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
         """Distances to the original, and which crowd faces count (not excluded, not the original's copy)."""
@@ -99,7 +100,9 @@ class ReferenceCrowd:
         ``exclude``, and copies of the original itself (:data:`SAME_FACE`), are not counted.
         """
         to_original, keep = self._others(original, recognizer, exclude)
-        gap = float(get_recognizer(recognizer).distance(np.asarray(probe, np.float32), np.asarray(original, np.float32)))
+        gap = float(
+            get_recognizer(recognizer).distance(np.asarray(probe, np.float32), np.asarray(original, np.float32))
+        )
         return int(((to_original < gap) & keep).sum())
 
     def retrieval_rank(self, probe: np.ndarray, original: np.ndarray, recognizer: str, *,
@@ -107,7 +110,9 @@ class ReferenceCrowd:
         """How many crowd faces are nearer to ``probe`` than ``original`` is: the original's 0-based rank
         when the crowd plus the original is searched with the anonymized face (0: found first)."""
         _, keep = self._others(original, recognizer, exclude)
-        gap = float(get_recognizer(recognizer).distance(np.asarray(probe, np.float32), np.asarray(original, np.float32)))
+        gap = float(
+            get_recognizer(recognizer).distance(np.asarray(probe, np.float32), np.asarray(original, np.float32))
+        )
         return int(((self.distances(probe, recognizer) < gap) & keep).sum())
 
     def ranks(self, probe: Mapping[str, np.ndarray], original: Mapping[str, np.ndarray], *,
@@ -157,14 +162,16 @@ class ReferenceCrowd:
         Images without a face are left out and listed in ``skipped``, images that could not be read (or
         broke a worker) in ``failed`` (name -> one line each); neither stops the build.
         """
-        paths = [Path(p) for p in paths]
-        names = [str(n) for n in names] if names is not None else [p.name for p in paths]
-        if len(names) != len(paths):
+        files = [Path(p) for p in paths]
+        names = [str(n) for n in names] if names is not None else [p.name for p in files]
+        if len(names) != len(files):
             raise ValueError("give one name per path")
         recognizers = tuple(recognizers or available_recognizers())
-        results = run_tasks([(_embed_main_face, (path, recognizers)) for path in paths], paths, jobs=jobs,
+        results = run_tasks([(_embed_main_face, (path, recognizers)) for path in files], files, jobs=jobs,
                             progress=progress, on_failure=lambda i, message: ("failed", message))
-        kept, rows, skipped, failed = [], [], {}, {}
+        kept, rows = [], []
+        skipped: dict[str, str] = {}
+        failed: dict[str, str] = {}
         for name, (status, value) in zip(names, results):
             if status == "ok":
                 kept.append(name)
@@ -184,12 +191,14 @@ def _embed_main_face(path: Path, recognizers: tuple[str, ...]) -> tuple[str, obj
         return "ok", {name: get_recognizer(name).embed(image, face).astype(np.float32) for name in recognizers}
     except NoFaceError as exc:
         return "no_face", str(exc)
-    except Exception as exc:  # one bad file must not end a batch
+    except Exception as exc:  # noqa: BLE001 - one bad file must not end a batch
         return "failed", error_line(path, exc)
 
 
 def default_crowd() -> ReferenceCrowd:
     """The shipped crowd (:data:`DEFAULT_CROWD`), loaded once per process."""
     if not DEFAULT_CROWD.is_file():
-        raise FileNotFoundError(f"{DEFAULT_CROWD}: the default crowd is missing (build it with `lookalike crowd build`)")
+        raise FileNotFoundError(
+            f"{DEFAULT_CROWD}: the default crowd is missing (build it with `lookalike crowd build`)"
+        )
     return load_asset(ReferenceCrowd.load, DEFAULT_CROWD)

@@ -76,6 +76,7 @@ def _read_weights(folder: Path, manifest: list[dict]) -> dict[str, np.ndarray]:
                 raise ValueError(f"{spec['name']}: weight shards end before this tensor does")
             raw = np.frombuffer(buffer, stored.newbyteorder("<"), size, offset).astype(stored)
             offset += nbytes
+            values: np.ndarray
             if quant and quant["dtype"] in ("uint8", "uint16"):
                 if "scale" in quant:  # affine quantisation: value = q * scale + min
                     values = raw.astype(np.float32) * np.float32(quant["scale"]) + np.float32(quant["min"])
@@ -181,7 +182,7 @@ class GraphModule(nn.Module):
             raise ValueError(f"graph has no node {inputs!r} or {output!r}")
         # Filters in torch's layout, converted once: conv (kh, kw, in, out) -> (out, in, kh, kw); depthwise
         # (kh, kw, C, mult) -> (C * mult, 1, kh, kw).
-        convert = {}
+        convert: dict[str, tuple[int, int, int, int] | str] = {}
         for n in self.nodes:
             if n["op"] in ("Conv2D", "_FusedConv2D"):
                 convert[n["inputs"][1]] = (3, 2, 0, 1)
@@ -194,7 +195,7 @@ class GraphModule(nn.Module):
             if rule == "depthwise":
                 kh, kw, c, m = value.shape
                 value = value.reshape(kh, kw, c * m).transpose(2, 0, 1)[:, None]
-            elif rule is not None:
+            elif isinstance(rule, tuple):  # the only other rule: an axis order
                 value = value.transpose(rule)
             tensor = torch.from_numpy(np.ascontiguousarray(value))
             tensor = tensor.float() if tensor.is_floating_point() else tensor.long()

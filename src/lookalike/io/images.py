@@ -31,12 +31,16 @@ import warnings
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 from PIL import Image, ImageOps, JpegImagePlugin, UnidentifiedImageError
 
 from lookalike.errors import ImageError
 from lookalike.imaging import blend_under_mask, mask_regions
+
+if TYPE_CHECKING:
+    from PIL import ImageFile, TiffImagePlugin
 
 #: File formats read and written; the key is Pillow's format name.
 SUPPORTED_FORMATS = {"JPEG": (".jpg", ".jpeg", ".jpe"), "MPO": (), "PNG": (".png",), "WEBP": (".webp",),
@@ -182,7 +186,7 @@ def image_from_array(array: np.ndarray) -> LoadedImage:
 def native_to_rgb(native: np.ndarray, mode: str) -> np.ndarray:
     """8-bit RGB working copy of native pixels."""
     if mode == "CMYK":
-        return np.asarray(Image.frombytes("CMYK", native.shape[1::-1], native.tobytes()).convert("RGB"))
+        return np.asarray(Image.frombytes("CMYK", (native.shape[1], native.shape[0]), native.tobytes()).convert("RGB"))
     pixels = native
     if pixels.dtype == np.uint16:
         pixels = ((pixels.astype(np.uint32) + 128) // 257).astype(np.uint8)
@@ -401,7 +405,7 @@ def _to_palette(rgb: np.ndarray, indices: np.ndarray, encoder: dict) -> np.ndarr
 def _upright(img: Image.Image) -> Image.Image:
     try:
         return ImageOps.exif_transpose(img)
-    except Exception:  # a broken EXIF block must not stop the pixels from being read
+    except Exception:  # noqa: BLE001 - a broken EXIF block must not stop the pixels from being read
         return img
 
 
@@ -415,7 +419,7 @@ def _is_16bit_colour(path: Path, img: Image.Image) -> bool:
             header = fh.read(26)
         return len(header) >= 26 and header[24] == 16
     if img.format == "TIFF":
-        bits = img.tag_v2.get(258)
+        bits = cast("TiffImagePlugin.TiffImageFile", img).tag_v2.get(258)  # format TIFF: read by the TIFF plugin
         return bool(bits) and max(bits if isinstance(bits, tuple) else (bits,)) == 16
     return False
 
@@ -487,7 +491,7 @@ def _metadata_of(img: Image.Image) -> dict:
         if img.format == "PNG":
             meta["png_text"] = {k: v for k, v in getattr(img, "text", {}).items()
                                 if k in KEPT_PNG_TEXT and isinstance(v, str) and len(v) <= _PNG_TEXT_LIMIT}
-    except Exception:
+    except Exception:  # noqa: BLE001 - metadata is best effort: unreadable metadata is dropped, the pixels still load
         meta = {}
     return meta
 
@@ -496,9 +500,9 @@ def _encoder_hints_of(img: Image.Image) -> dict:
     hints: dict = {}
     if img.format in ("JPEG", "MPO"):
         try:
-            hints["qtables"] = img.quantization
+            hints["qtables"] = cast("JpegImagePlugin.JpegImageFile", img).quantization  # format JPEG or MPO
             hints["subsampling"] = JpegImagePlugin.get_sampling(img)
-        except Exception:
+        except Exception:  # noqa: BLE001 - encoder hints are best effort: the save falls back to defaults
             pass
     # only general-purpose codecs: fax (group3/4) and JPEG-in-TIFF do not fit every output mode
     if img.format == "TIFF" and img.info.get("compression") in ("tiff_lzw", "tiff_deflate", "tiff_adobe_deflate",
@@ -512,7 +516,9 @@ def _encoder_hints_of(img: Image.Image) -> dict:
 def _is_lossless_webp(img: Image.Image) -> bool:
     """A WebP whose image chunk is VP8L (Pillow does not report it)."""
     try:
-        fp = img.fp
+        fp = cast("ImageFile.ImageFile", img).fp  # format WEBP: read from a file
+        if fp is None:  # closed: as an AttributeError on fp.tell() did
+            return False
         position = fp.tell()
         fp.seek(0)
         header = fp.read(64)
@@ -569,7 +575,11 @@ def _encode(native: np.ndarray, image: LoadedImage, fmt: str, keep_metadata: boo
             native, mode = ((native.astype(np.uint32) + 128) // 257).astype(np.uint8), "L"
         pil = Image.fromarray(native.astype(np.uint16)) if mode == "I;16" else Image.fromarray(native)
     else:
-        pil = Image.fromarray(native) if mode != "CMYK" else Image.frombytes("CMYK", native.shape[1::-1], native.tobytes())
+        pil = (
+            Image.fromarray(native)
+            if mode != "CMYK"
+            else Image.frombytes("CMYK", (native.shape[1], native.shape[0]), native.tobytes())
+        )
     pil = _convert_for_format(pil, fmt)
     options: dict = {}
     if fmt == "JPEG":

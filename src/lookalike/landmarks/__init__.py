@@ -6,5 +6,21 @@ from lookalike.landmarks.partition import CANONICAL_ORDER, FEATURE_OF, FEATURES,
 from lookalike.landmarks.pose import head_pose
 from lookalike.landmarks.regions import REGION_NAMES, REGIONS, region_mask, region_polygon
 
-__all__ = ["CANONICAL_ORDER", "FEATURES", "FEATURE_OF", "SALIENCY_REGIONS", "region_labels", "FaceMeshLandmarker", "LandmarkConfig", "REGIONS", "REGION_NAMES", "add_landmarks",
-           "default_landmarker", "head_pose", "mesh_neighbours", "mesh_triangles", "region_mask", "region_polygon"]
+__all__ = [
+    "CANONICAL_ORDER",
+    "FEATURES",
+    "FEATURE_OF",
+    "SALIENCY_REGIONS",
+    "region_labels",
+    "FaceMeshLandmarker",
+    "LandmarkConfig",
+    "REGIONS",
+    "REGION_NAMES",
+    "add_landmarks",
+    "default_landmarker",
+    "head_pose",
+    "mesh_neighbours",
+    "mesh_triangles",
+    "region_mask",
+    "region_polygon",
+]

@@ -75,7 +75,10 @@ class FaceMeshLandmarker:
         # warp from a window around the face: cheaper, and OpenCV refuses sources of 32767 px or more
         reach = 0.75 * cfg.crop_scale * max(face.width, face.height) + 2
         x0, y0 = (max(int(v - reach), 0) for v in face.center)
-        x1, y1 = min(int(face.center[0] + reach) + 1, image.shape[1]), min(int(face.center[1] + reach) + 1, image.shape[0])
+        x1, y1 = (
+            min(int(face.center[0] + reach) + 1, image.shape[1]),
+            min(int(face.center[1] + reach) + 1, image.shape[0]),
+        )
         window = matrix.copy()
         window[:, 2] += matrix[:, :2] @ np.array([x0, y0], np.float64)
         crop = cv2.warpAffine(np.ascontiguousarray(image[y0:y1, x0:x1]), window, (cfg.crop_size, cfg.crop_size),

@@ -15,7 +15,6 @@ from functools import lru_cache
 
 import numpy as np
 
-
 #: The openings the tessellation leaves as holes, as outlines in :data:`lookalike.landmarks.regions.REGIONS`.
 MESH_OPENINGS: tuple[str, ...] = ("right_eye", "left_eye", "mouth_interior")
 

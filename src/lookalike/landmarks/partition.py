@@ -84,9 +84,9 @@ def vertex_labels() -> np.ndarray:
     labels = np.full(478, -1, np.int16)
     queue: deque[int] = deque()
     for label, seeds in enumerate(_SEEDS.values()):
-        if SALIENCY_REGIONS[label] in _GROWN:
-            seeds = _grow(seeds, neighbours, _GROWN[SALIENCY_REGIONS[label]])
-        for vertex in seeds:
+        grown = SALIENCY_REGIONS[label] in _GROWN
+        vertices = _grow(seeds, neighbours, _GROWN[SALIENCY_REGIONS[label]]) if grown else seeds
+        for vertex in vertices:
             if labels[vertex] < 0:
                 labels[vertex] = label
                 queue.append(vertex)
@@ -114,7 +114,9 @@ def _triangle_labels() -> np.ndarray:
 _HOLES = dict(zip(("right_eye", "left_eye", "mouth"), MESH_OPENINGS))
 
 
-def region_labels(shape: tuple[int, ...], landmarks: np.ndarray, offset: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+def region_labels(
+    shape: tuple[int, ...], landmarks: np.ndarray, offset: tuple[float, float] = (0.0, 0.0)
+) -> np.ndarray:
     """(H, W) int16 map: the index in :data:`SALIENCY_REGIONS` of the region under each pixel, -1 off the face.
 
     ``landmarks`` are (478, 2 or 3) pixel coordinates; ``offset`` is subtracted from them first (to draw into

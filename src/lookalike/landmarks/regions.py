@@ -65,7 +65,9 @@ def region_polygon(landmarks: np.ndarray, name: str) -> np.ndarray:
     return points
 
 
-def region_mask(shape: tuple[int, ...], landmarks: np.ndarray, names: Iterable[str], feather: float = 0.0) -> np.ndarray:
+def region_mask(
+    shape: tuple[int, ...], landmarks: np.ndarray, names: Iterable[str], feather: float = 0.0
+) -> np.ndarray:
     """Float32 mask (H, W) in [0, 1] covering the union of the named regions.
 
     ``feather`` is the Gaussian sigma, in pixels, that softens the edge.

@@ -13,9 +13,9 @@ import numpy as np
 
 from lookalike.errors import error_line
 from lookalike.faces import NoFaceError, main_face
+from lookalike.io import write_bytes_atomic
 from lookalike.parallel import run_tasks
 from lookalike.perception.features import EXTRAS, PARTS, FeatureError, face_features
-from lookalike.io import write_bytes_atomic
 
 _ALL = PARTS + EXTRAS
 
@@ -67,7 +67,7 @@ def _features_of(path: Path) -> tuple[dict[str, np.ndarray] | None, str | None]:
         return None, str(exc)
     except FeatureError as exc:
         return None, f"{path}: {exc}"
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - one bad image must not end feature extraction
         return None, error_line(path, exc)
 
 
@@ -88,7 +88,8 @@ def _read_cache(path: Path) -> dict:
         if not all(p in data for p in _ALL):
             return {}  # written by an older version: compute again
         parts = {p: data[p] for p in _ALL}
-    out, row = {}, 0
+    out: dict[str, tuple[str, dict | None, str | None]] = {}
+    row = 0
     for name, stamp, reason, good in zip(names, stamps, reasons, ok):
         if good:
             out[str(name)] = (str(stamp), {p: parts[p][row] for p in _ALL}, None)

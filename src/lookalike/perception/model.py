@@ -13,11 +13,12 @@ import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
-from lookalike.perception.features import PARTS
 from lookalike.io import write_bytes_atomic
+from lookalike.perception.features import PARTS
 
 SHAPE_COMPONENTS = 32
 
@@ -87,7 +88,9 @@ def similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray | float:
     return float(s) if np.ndim(s) == 0 else s
 
 
-def fit_preprocessing(parts: dict[str, np.ndarray], components: int = SHAPE_COMPONENTS) -> tuple[dict, dict, np.ndarray]:
+def fit_preprocessing(
+    parts: dict[str, np.ndarray], components: int = SHAPE_COMPONENTS
+) -> tuple[dict, dict, np.ndarray]:
     """Centres, scales and the whitened shape PCA basis from the training faces' features."""
     centers, scales = {}, {}
     basis = np.zeros((parts["shape"].shape[1], 0))
@@ -148,7 +151,7 @@ def _train(parts, triplets, epochs, hidden, out, margin, lr, weight_decay, dropo
             loss.backward()
             optimizer.step()
     net.eval()
-    first, last = net[0], net[3]
+    first, last = cast(torch.nn.Linear, net[0]), cast(torch.nn.Linear, net[3])
     model.weights = [first.weight.detach().numpy().T.astype(np.float64), first.bias.detach().numpy().astype(np.float64),
                      last.weight.detach().numpy().T.astype(np.float64), last.bias.detach().numpy().astype(np.float64)]
     return model
@@ -174,6 +177,7 @@ def fit_attributes(model: PerceptionModel, parts: dict[str, np.ndarray], ratings
         score = r2_scores(y, predicted)
         if best is None or np.mean(score) > np.mean(best[1]):
             best = (alpha, score)
+    assert best is not None  # alphas is not empty
     model.attribute_weights = _ridge(x, y, best[0])
     model.attribute_names = list(names)
     return {"alpha": best[0], "cv_r2": dict(zip(names, np.round(best[1], 4).tolist()))}

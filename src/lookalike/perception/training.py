@@ -14,8 +14,13 @@ import numpy as np
 from lookalike.io.images import is_image_path
 from lookalike.perception.dataset import FeatureTable, extract_features
 from lookalike.perception.model import PerceptionModel, train_head, triplet_agreement
-from lookalike.perception.triplets import (is_ratings_file, read_judgments, read_ratings, triplets_from_ratings,
-                                           usable_attributes)
+from lookalike.perception.triplets import (
+    is_ratings_file,
+    read_judgments,
+    read_ratings,
+    triplets_from_ratings,
+    usable_attributes,
+)
 
 
 @dataclass
@@ -55,8 +60,15 @@ def load_triplets(path: str | Path, images: str | Path, *, faces: tuple[int, int
     path, images = Path(path), Path(images)
     if not images.is_dir():
         raise FileNotFoundError(f"{images}: not a folder")
-    in_range = (lambda name: _number(name) is not None and faces[0] <= _number(name) <= faces[1]) if faces else (lambda name: True)
-    skipped, examples = Counter(), {}
+
+    def in_range(name: str) -> bool:
+        if not faces:
+            return True
+        number = _number(name)
+        return number is not None and faces[0] <= number <= faces[1]
+
+    skipped: Counter[str] = Counter()
+    examples: dict[str, str] = {}
 
     if is_ratings_file(path):
         ratings = read_ratings(path, images)
@@ -68,7 +80,7 @@ def load_triplets(path: str | Path, images: str | Path, *, faces: tuple[int, int
         table = _features(images, present, jobs, cache, progress)
         names = triplets_from_ratings(ratings, table.names, per_anchor=per_anchor, margin=margin, seed=seed)
         kind = f"generated from ratings ({', '.join(usable_attributes(ratings))}; margin {margin} SD)"
-        for name, reason in table.skipped.items():
+        for reason in table.skipped.values():
             skipped["no usable face"] += 1
             examples.setdefault("no usable face", reason)
     else:

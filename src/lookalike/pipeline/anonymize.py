@@ -139,7 +139,7 @@ class AnonymizationResult:
     mask: np.ndarray
     faces: list[FaceRecord]
     seconds: float
-    rgb: np.ndarray = field(repr=False, default=None)
+    rgb: np.ndarray | None = field(repr=False, default=None)  # anonymize() always sets it
 
     def to_dict(self, with_landmarks: bool = False) -> dict:
         return {"faces": [f.to_dict(with_landmarks) for f in self.faces], "seconds": round(self.seconds, 3)}
@@ -249,6 +249,7 @@ def _fail_closed(original: np.ndarray, anonymized: np.ndarray, records: list[Fac
     # every recognizer a record has a figure of (a lookalike record has both) measures the fill again
     names = tuple(dict.fromkeys([*config.verify, *(n for r in recognizable for n in r.verification)]))
     embeddings = _verify(original, anonymized, recognizable, names, with_embeddings=True)
+    assert embeddings is not None  # with_embeddings=True returns them
     for record in recognizable:
         if record.lookalike is not None:
             _remeasured(record, embeddings[record.index], crowd)

@@ -90,11 +90,21 @@ class BatchReport:
         return sum(f.status == "failed" for f in self.files)
 
     def to_dict(self) -> dict:
-        return {"summary": {"files": len(self.files), "faces_found": self.faces_found, "files_written": self.written,
-                            "files_failed": self.failed, "files_without_faces": sum(f.status == "no_face" for f in self.files),
-                            "skipped_non_images": len(self.skipped), "skipped_as_done": self.done_before,
-                            "files_planned": self.planned or len(self.files), "interrupted": self.interrupted},
-                "files": [f.to_dict() for f in self.files], "skipped_non_images": self.skipped}
+        return {
+            "summary": {
+                "files": len(self.files),
+                "faces_found": self.faces_found,
+                "files_written": self.written,
+                "files_failed": self.failed,
+                "files_without_faces": sum(f.status == "no_face" for f in self.files),
+                "skipped_non_images": len(self.skipped),
+                "skipped_as_done": self.done_before,
+                "files_planned": self.planned or len(self.files),
+                "interrupted": self.interrupted,
+            },
+            "files": [f.to_dict() for f in self.files],
+            "skipped_non_images": self.skipped,
+        }
 
 
 def collect_inputs(paths: Iterable[str | Path],
@@ -103,8 +113,8 @@ def collect_inputs(paths: Iterable[str | Path],
 
     A file given by name keeps its name; files found in a folder keep their path inside it. Files in
     folders that are hidden or lack an image suffix are returned separately as skipped. When the output
-    folder ``exclude`` (or any of several) lies inside an input folder, it is not searched, so outputs are never reprocessed.
-    Missing paths and unreadable folders are kept as inputs, so they are reported as failures rather than
+    folder ``exclude`` (or any of several) lies inside an input folder, it is not searched, so outputs are never
+    reprocessed. Missing paths and unreadable folders are kept as inputs, so they are reported as failures rather than
     silently dropped.
     """
     inputs: list[InputFile] = []
@@ -126,8 +136,8 @@ def collect_inputs(paths: Iterable[str | Path],
                 else:
                     inputs.append(InputFile(child, child.relative_to(path)))
         for error in unreadable:
-            folder = Path(error.filename or path)
-            inputs.append(InputFile(folder, folder.relative_to(path) if folder != path else Path(path.name)))
+            unread = Path(error.filename or path)
+            inputs.append(InputFile(unread, unread.relative_to(path) if unread != path else Path(path.name)))
     return inputs, skipped
 
 
@@ -298,7 +308,7 @@ def _process_one(item: InputFile, output_dir: Path, config: AnonymizeConfig, max
         manifest.append({**entry, "status": status, "faces": len(result.faces), "seconds": round(seconds, 3)})
         return FileResult(str(item.source), str(target), status, [f.to_dict() for f in result.faces],
                           seconds=seconds)
-    except Exception as exc:  # one odd file must not end the batch; nothing was written for it
+    except Exception as exc:  # noqa: BLE001 - one odd file must not end the batch; nothing was written for it
         line = error_line(item.source, exc)
         seconds = time.perf_counter() - started
         try:

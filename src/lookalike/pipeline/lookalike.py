@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field, replace
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -181,6 +181,12 @@ class _Target:
     def __post_init__(self) -> None:
         self.views = _Views(self.face, self.reference)
 
+    @property
+    def landmarks(self) -> np.ndarray:
+        """The face's dense landmarks, window coordinates: only a face that has them is measured."""
+        assert self.face.landmarks is not None
+        return self.face.landmarks
+
 
 class _Check:
     """The steering rule: rank >= k both ways and distance beyond threshold for every steering recognizer."""
@@ -217,10 +223,10 @@ class _Check:
                 rank = self.crowd.rank(probe, original, name)
                 retrieval = self.crowd.retrieval_rank(probe, original, name)
                 entries.append((min(rank, retrieval), distance, view.name, rank, retrieval))
-            low, distance, view, rank, retrieval = min(entries)
+            low, distance, view_name, rank, retrieval = min(entries)
             nearest = min(e[1] for e in entries)
-            worst[name] = {"view": view, "distance": round(distance, 4), "rank": rank, "retrieval_rank": retrieval,
-                           "nearest_distance": round(nearest, 4)}
+            worst[name] = {"view": view_name, "distance": round(distance, 4), "rank": rank,
+                           "retrieval_rank": retrieval, "nearest_distance": round(nearest, 4)}
             if low < self.k or recognizer.matches_distance(nearest, self.factor):
                 return False, worst
         return True, worst
@@ -245,7 +251,7 @@ class _Check:
                 continue
             recognizer = get_recognizer(name)
             distance = float(recognizer.distance(probes[name], originals[name]))
-            entry = {"distance": round(distance, 4), "threshold": recognizer.threshold,
+            entry: dict[str, Any] = {"distance": round(distance, 4), "threshold": recognizer.threshold,
                      "match": recognizer.matches_distance(distance), "steered": name in self.steering}
             if name in self.crowd.recognizers:
                 entry.update(self.crowd.ranks({name: probes[name]}, {name: originals[name]})[name])
@@ -286,10 +292,19 @@ class _Tried(NamedTuple):
     style: str
 
 
-def lookalike_face(image: np.ndarray, face: Face, *, privacy: str | PrivacyLevel = DEFAULT_PRIVACY, steer: Steer = "all",
-                   target_distance: float = 1.0, seed: int = 0, bank: DonorBank | None = None,
-                   crowd: ReferenceCrowd | None = None, original: np.ndarray | None = None,
-                   mask_scale: float = DEFAULT_MASK_SCALE) -> LookalikeOutcome:
+def lookalike_face(
+    image: np.ndarray,
+    face: Face,
+    *,
+    privacy: str | PrivacyLevel = DEFAULT_PRIVACY,
+    steer: Steer = "all",
+    target_distance: float = 1.0,
+    seed: int = 0,
+    bank: DonorBank | None = None,
+    crowd: ReferenceCrowd | None = None,
+    original: np.ndarray | None = None,
+    mask_scale: float = DEFAULT_MASK_SCALE,
+) -> LookalikeOutcome:
     """Anonymize one face of an RGB uint8 image with a lookalike (see the module docstring).
 
     ``target_distance`` (at least 1) scales every steering recognizer's verification threshold (expert
@@ -302,12 +317,16 @@ def lookalike_face(image: np.ndarray, face: Face, *, privacy: str | PrivacyLevel
     level = privacy if isinstance(privacy, PrivacyLevel) else get_privacy(privacy)
     steering = resolve_steering(steer)
     if target_distance < 1.0:
-        raise ValueError(f"target_distance must be at least 1 (below, a matched face would pass), got {target_distance}")
+        raise ValueError(
+            f"target_distance must be at least 1 (below, a matched face would pass), got {target_distance}"
+        )
     bank = bank if bank is not None else load_bank()
     crowd = crowd if crowd is not None else load_crowd()
     missing = [n for n in steering if n not in crowd.recognizers]
     if missing:
-        raise ValueError(f"the reference crowd has no {', '.join(missing)} embeddings; build one with every steering recognizer")
+        raise ValueError(
+            f"the reference crowd has no {', '.join(missing)} embeddings; build one with every steering recognizer"
+        )
     record = LookalikeRecord(privacy=level.name, steer=list(steering), k=level.k, target_distance=target_distance)
     job = _Job(image, image if original is None else original, face, _Check(crowd, steering, level.k, target_distance),
                record, mask_scale)
@@ -342,7 +361,7 @@ def swap_face(image: np.ndarray, face: Face, *, seed: int = 0, bank: DonorBank |
     if target is not None and donors:
         donor, match = donors[0]
         donor_image, donor_landmarks = bank.donor_image(donor.name)
-        candidate = regenerate(target.window, target.face.landmarks, donor_image, donor_landmarks, SALIENCY_REGIONS,
+        candidate = regenerate(target.window, target.landmarks, donor_image, donor_landmarks, SALIENCY_REGIONS,
                                1.0, outline=True, config=RegenerationConfig(**STYLES["strong"][0]))
         if _covers_face(candidate, target):
             job.record.keep_candidate(donor, match, candidate, "strong")
@@ -393,7 +412,7 @@ def _loop(job: _Job, level: PrivacyLevel, bank: DonorBank, seed: int) -> Lookali
                 if donor.name not in images:
                     images[donor.name] = bank.donor_image(donor.name)
                 donor_image, donor_landmarks = images[donor.name]
-                batch.append((donor, match, regenerate(target.window, target.face.landmarks, donor_image,
+                batch.append((donor, match, regenerate(target.window, target.landmarks, donor_image,
                                                        donor_landmarks, regions, morph, outline=outline,
                                                        config=RegenerationConfig(**options))))
             attempts += len(batch)
@@ -555,7 +574,7 @@ def _embed(image: np.ndarray, face: Face, reference: np.ndarray, names: tuple[st
 
 
 def _wears_glasses(target: _Target) -> bool:
-    return bool(eyewear_score(target.reference, target.face.landmarks) > EYEWEAR_THRESHOLD)
+    return bool(eyewear_score(target.reference, target.landmarks) > EYEWEAR_THRESHOLD)
 
 
 def _unsuitable(face: Face) -> str | None:
@@ -581,7 +600,7 @@ def _measure(image: np.ndarray, original: np.ndarray, face: Face, saliency: bool
 def _covers_face(candidate: Regeneration, target: _Target) -> bool:
     """Whether a whole-face candidate really replaced most of the face (a turned head can defeat the donor)."""
     x0, y0, x1, y1 = candidate.box
-    inside = region_labels(candidate.image.shape, target.face.landmarks, offset=(x0, y0)) >= 0
+    inside = region_labels(candidate.image.shape, target.landmarks, offset=(x0, y0)) >= 0
     return bool(inside.any() and (candidate.mask[inside] > 0.5).mean() > 0.6)
 
 

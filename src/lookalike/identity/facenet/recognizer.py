@@ -17,8 +17,8 @@ Examples
 """
 from __future__ import annotations
 
-import numpy as np
 import cv2
+import numpy as np
 import torch
 
 from lookalike.identity.base import ThresholdVerification, cosine_distance, embed_in_batches
@@ -152,7 +152,9 @@ class FaceNetRecognizer(ThresholdVerification):
     embedding_size = 512
     input_size = INPUT_SIZE
 
-    def __init__(self, threshold: float | None = None, device: str | torch.device = "cpu", batch_size: int = 32) -> None:
+    def __init__(
+        self, threshold: float | None = None, device: str | torch.device = "cpu", batch_size: int = 32
+    ) -> None:
         # Default calibrated by benchmarks/calibrate_facenet.py (see DEFAULT_THRESHOLD).
         self.threshold = DEFAULT_THRESHOLD if threshold is None else float(threshold)
         self.device = torch.device(device)
@@ -167,7 +169,8 @@ class FaceNetRecognizer(ThresholdVerification):
             # Converted outside inference mode (the first call may come from inside it), so the converted
             # weights stay usable by the gradient saliency.
             with torch.inference_mode(False):
-                self._net = load_facenet(self.device).to(memory_format=torch.channels_last)
+                self._net = load_facenet(self.device).to(  # type: ignore[call-overload]  # torch's stubs omit memory_format
+                    memory_format=torch.channels_last)
         return self._net
 
     def align_with_matrix(self, image: np.ndarray, face: Face) -> tuple[np.ndarray, np.ndarray]:
