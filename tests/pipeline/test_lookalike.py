@@ -369,3 +369,17 @@ def test_a_stronger_whole_face_blur_comes_before_the_solid_fill(astronaut, face)
     never = _fallbacks(_Job(astronaut, astronaut, face, _counting_check([], lambda count: False),
                             LookalikeRecord(attempts=0), 1.3), reason="test")
     assert never.record.fallback == "solid (test)" and never.record.reached is False
+
+
+def test_the_high_level_checks_every_attacker_view(astronaut, face):
+    from lookalike.identity.crowd import default_crowd
+    from lookalike.identity.views import VIEWS, views_named
+    from lookalike.pipeline.lookalike import _Check, _measure
+
+    high, medium = get_privacy("high"), get_privacy("medium")
+    assert set(high.views) == {view.name for view in VIEWS} and "box" not in medium.views
+    checked = views_named(high.views)
+    target = _measure(astronaut, astronaut, face, saliency=False, checked=checked)
+    assert len(target.views.original("mobileface")) == len(VIEWS)
+    passed, worst = _Check(default_crowd(), ("mobileface",), 1, 1.0, checked).passes_views(target.window, target.views)
+    assert not passed and worst["mobileface"]["view"] in high.views  # the person itself, seen every way

@@ -73,12 +73,25 @@ VIEWS: tuple[View, ...] = (
     View("shifted", box_scale=1.08, shift=0.03),
 )
 
-#: The views the closed loop checks every candidate under: the alignment a recognizer is built for, its
-#: mirror image and a re-encoded copy. The box crops ("box", "shifted") are measured, not steered on: a
-#: box crop of the same photo holds the person's hair, outline and background, which the method keeps
-#: on purpose, and on development faces almost no lookalike passes them (see the README), so checking
-#: them would send nearly every face to the blurred fallback.
+#: The views the closed loop checks every candidate under at the low and medium privacy levels: the
+#: alignment a recognizer is built for, its mirror image and a re-encoded copy. The box crops ("box",
+#: "shifted") are checked only at the high level: a box crop of the same photo holds the person's hair,
+#: outline and background, which the method keeps on purpose, and on development faces 0401-0412 no
+#: lookalike passed them unblurred (12 of 12 fell back, 4 to a solid fill; docs/benchmarks.md).
 CHECKED_VIEWS: tuple[View, ...] = VIEWS[:3]
+
+
+def views_named(names: tuple[str, ...]) -> tuple[View, ...]:
+    """The views of :data:`VIEWS` called ``names``, in that order.
+
+    >>> [view.name for view in views_named(("box", "aligned"))]
+    ['box', 'aligned']
+    """
+    by_name = {view.name: view for view in VIEWS}
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        raise ValueError(f"unknown view {unknown[0]!r}; choose from {', '.join(by_name)}")
+    return tuple(by_name[n] for n in names)
 
 
 def view_embeddings(recognizer, image: np.ndarray, face: Face, reference: np.ndarray | None = None,
@@ -97,4 +110,4 @@ def view_embeddings(recognizer, image: np.ndarray, face: Face, reference: np.nda
     return recognizer.embed_aligned(np.stack(chips))
 
 
-__all__ = ["CHECKED_VIEWS", "VIEWS", "View", "view_embeddings"]
+__all__ = ["CHECKED_VIEWS", "VIEWS", "View", "view_embeddings", "views_named"]

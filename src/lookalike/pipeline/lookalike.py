@@ -38,7 +38,7 @@ from lookalike.donors import Donor, DonorBank, choose_donors, default_bank, repo
 from lookalike.donors.prototypes import EYEWEAR_THRESHOLD, eyewear_score
 from lookalike.identity import available_recognizers, get_recognizer, resolve_steering
 from lookalike.identity.crowd import SAME_FACE, ReferenceCrowd, default_crowd
-from lookalike.identity.views import CHECKED_VIEWS, view_embeddings
+from lookalike.identity.views import CHECKED_VIEWS, View, view_embeddings, views_named
 from lookalike.imaging import blend_under_mask, clamp_box
 from lookalike.landmarks.partition import CANONICAL_ORDER, FEATURE_OF, SALIENCY_REGIONS, region_labels
 from lookalike.perception import face_features, load_model, similarity
@@ -149,21 +149,22 @@ def load_crowd(path: str | None = None) -> ReferenceCrowd:
 
 
 class _Views:
-    """One face's original, and candidates for it, seen under the attacker views the loop checks
-    (:data:`~lookalike.identity.views.CHECKED_VIEWS`), per recognizer; the original embedded on first use."""
+    """One face's original, and candidates for it, seen under the attacker views the loop checks (the
+    privacy level's; :data:`~lookalike.identity.views.CHECKED_VIEWS` by default), per recognizer; the
+    original embedded on first use."""
 
-    def __init__(self, face: Face, reference: np.ndarray) -> None:
-        self.face, self.reference = face, reference
+    def __init__(self, face: Face, reference: np.ndarray, views: tuple[View, ...] = CHECKED_VIEWS) -> None:
+        self.face, self.reference, self.views = face, reference, views
         self._originals: dict[str, np.ndarray] = {}
 
     def original(self, name: str) -> np.ndarray:
         if name not in self._originals:
             self._originals[name] = view_embeddings(get_recognizer(name), self.reference, self.face, self.reference,
-                                                    CHECKED_VIEWS)
+                                                    self.views)
         return self._originals[name]
 
     def probe(self, name: str, image: np.ndarray) -> np.ndarray:
-        return view_embeddings(get_recognizer(name), image, self.face, self.reference, CHECKED_VIEWS)
+        return view_embeddings(get_recognizer(name), image, self.face, self.reference, self.views)
 
 
 @dataclass
@@ -176,10 +177,11 @@ class _Target:
     offset: tuple[int, int]
     embeddings: dict[str, np.ndarray]
     saliency: IdentitySaliency | None
+    checked: tuple[View, ...] = CHECKED_VIEWS  # the attacker views every candidate is checked under
     views: _Views = field(init=False)
 
     def __post_init__(self) -> None:
-        self.views = _Views(self.face, self.reference)
+        self.views = _Views(self.face, self.reference, self.checked)
 
     @property
     def landmarks(self) -> np.ndarray:
@@ -191,8 +193,9 @@ class _Target:
 class _Check:
     """The steering rule: rank >= k both ways and distance beyond threshold for every steering recognizer."""
 
-    def __init__(self, crowd: ReferenceCrowd, steering: tuple[str, ...], k: int, target_distance: float) -> None:
-        self.crowd, self.steering, self.k, self.factor = crowd, steering, k, target_distance
+    def __init__(self, crowd: ReferenceCrowd, steering: tuple[str, ...], k: int, target_distance: float,
+                 views: tuple[View, ...] = CHECKED_VIEWS) -> None:
+        self.crowd, self.steering, self.k, self.factor, self.views = crowd, steering, k, target_distance, views
         #: the steering recognizers in the order a candidate is screened: the cheapest first (mobileface
         #: embeds in about a tenth of FaceNet's or dlib's time), so most failing candidates cost little
         self.screening = tuple(sorted(steering, key=lambda n: _SCREENING_COST.get(n, 1.0)))
@@ -218,7 +221,7 @@ class _Check:
             recognizer = get_recognizer(name)
             probes, originals = views.probe(name, image), views.original(name)
             entries = []
-            for view, probe, original in zip(CHECKED_VIEWS, probes, originals):
+            for view, probe, original in zip(views.views, probes, originals):
                 distance = float(recognizer.distance(probe, original))
                 rank = self.crowd.rank(probe, original, name)
                 retrieval = self.crowd.retrieval_rank(probe, original, name)
@@ -328,13 +331,13 @@ def lookalike_face(
             f"the reference crowd has no {', '.join(missing)} embeddings; build one with every steering recognizer"
         )
     record = LookalikeRecord(privacy=level.name, steer=list(steering), k=level.k, target_distance=target_distance)
-    job = _Job(image, image if original is None else original, face, _Check(crowd, steering, level.k, target_distance),
-               record, mask_scale)
+    check = _Check(crowd, steering, level.k, target_distance, views_named(level.views))
+    job = _Job(image, image if original is None else original, face, check, record, mask_scale)
     problem = _unsuitable(face)
     if problem is not None:
         outcome = _fallbacks(job, reason=problem)
     else:
-        job.target = _measure(image, job.original, face, saliency=level.needs_saliency)
+        job.target = _measure(image, job.original, face, saliency=level.needs_saliency, checked=check.views)
         outcome = _loop(job, level, bank, seed)
     outcome.record.seconds = round(time.perf_counter() - started, 3)
     return outcome
@@ -512,7 +515,7 @@ def _fallbacks(job: _Job, reason: str) -> LookalikeOutcome:
     local = face.translated(-x0, -y0)
     originals = _embed(reference, local, reference) if target is None else target.embeddings
     mask = ellipse_mask(image.shape, [ellipse], feather=feather)[y0:y1, x0:x1]
-    views = target.views if target is not None else _Views(local, reference)
+    views = target.views if target is not None else _Views(local, reference, check.views)
     steps = [("blur", sigma) for sigma in WHOLE_FACE_BLURS] + [("solid", 0.0)]
     for method, sigma in steps:
         params = ClassicParams(blur_sigma=sigma) if sigma else ClassicParams()  # a solid fill has no sigma
@@ -585,7 +588,8 @@ def _unsuitable(face: Face) -> str | None:
     return None
 
 
-def _measure(image: np.ndarray, original: np.ndarray, face: Face, saliency: bool = True) -> _Target:
+def _measure(image: np.ndarray, original: np.ndarray, face: Face, saliency: bool = True,
+             checked: tuple[View, ...] = CHECKED_VIEWS) -> _Target:
     assert face.landmarks is not None
     x0, y0, x1, y1 = face_box_window(image.shape, face.landmarks, 0.6)
     window = np.ascontiguousarray(image[y0:y1, x0:x1])
@@ -594,7 +598,7 @@ def _measure(image: np.ndarray, original: np.ndarray, face: Face, saliency: bool
     embeddings = {n: get_recognizer(n).embed(reference, local) for n in RECOGNIZERS}
     found = identity_saliency(reference, local, "facenet", "occlusion") if saliency else None
     usable = found if found is not None and found.status != "skipped" else None
-    return _Target(local, window, reference, (x0, y0), embeddings, usable)
+    return _Target(local, window, reference, (x0, y0), embeddings, usable, checked)
 
 
 def _covers_face(candidate: Regeneration, target: _Target) -> bool:

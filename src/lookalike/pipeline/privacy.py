@@ -21,6 +21,8 @@ class PrivacyLevel:
     k : the anonymized face must be no nearer to its original than k reference-crowd faces are (and the
         original no nearer to it than k crowd faces), for every steering recognizer.
     band : perceptual similarity band of donors (higher: more alike; 0.5 is unrelated).
+    views : the attacker views (:data:`~lookalike.identity.views.VIEWS`, by name) every candidate must pass
+        under, each recognizer's worst view deciding.
     schedule : the steps tried, in order: (strength, morph, style, donors), where strength is the share of
         the face's identity (by saliency) whose regions are regenerated (1: the whole face), morph the
         shape morph toward the donor (above 1: past the donor's shape, up to
@@ -33,6 +35,7 @@ class PrivacyLevel:
     band: tuple[float, float]
     schedule: tuple[tuple[float, float, str, int], ...]
     description: str = ""
+    views: tuple[str, ...] = ("aligned", "mirrored", "jpeg75")
 
     @property
     def needs_saliency(self) -> bool:
@@ -55,7 +58,9 @@ PRIVACY_LEVELS: dict[str, PrivacyLevel] = {
                            description="hidden among at least 10 crowd faces for each recognizer (default)"),
     "high": PrivacyLevel("high", 20, (0.60, 0.95), ((1.0, 1.0, "strong", 4), (1.0, 1.4, "stronger", 6),
                                                    (1.0, 1.8, "strongest", 8)),
-                         description="hidden among at least 20 crowd faces for each recognizer"),
+                         description="hidden among at least 20 crowd faces for each recognizer, under every "
+                                     "attacker view (box crops with the hair and outline included)",
+                         views=("aligned", "mirrored", "jpeg75", "box", "shifted")),
 }
 DEFAULT_PRIVACY = "medium"
 
