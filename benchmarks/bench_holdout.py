@@ -14,7 +14,8 @@ reference crowd: 0001-0600; perception head: 0001-0600; thresholds: 0001-0600).
 
     python benchmarks/bench_holdout.py [--limit N] [--loo 60] [--held mobileface] [--out /tmp/lookalike-holdout]
 
-Writes ``benchmarks/results/holdout_omi.json`` (unless ``--no-save``) and prints the tables.
+Writes ``benchmarks/results/holdout_omi.json`` (``holdout_omi_<level>.json`` for another ``--privacy``;
+not with ``--no-save``) and prints the tables.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 OMI_FACES = REPO.parent / "shared" / "data" / "omi" / "faces"
 HOLDOUT = range(601, 805)
-RESULTS = REPO / "benchmarks" / "results" / "holdout_omi.json"
+RESULTS = REPO / "benchmarks" / "results" / "holdout_omi.json"  # at the default level; others: holdout_omi_<level>.json
 BIN = Path(sys.executable).parent
 
 
@@ -74,13 +75,14 @@ def main() -> int:
                                   "evaluate": _utility(evaluation / "report.json"),
                                   "run": _from_report(json.loads(report.read_text()))}
         _print(label, results["runs"][label])
+    results_file = RESULTS if args.privacy == "medium" else RESULTS.with_name(f"holdout_omi_{args.privacy}.json")
     if not args.no_save:
-        if RESULTS.is_file():  # runs not repeated this time keep their last figures
-            earlier = json.loads(RESULTS.read_text())
+        if results_file.is_file():  # runs not repeated this time keep their last figures
+            earlier = json.loads(results_file.read_text())
             if earlier.get("privacy") == results["privacy"]:
                 results["runs"] = {**earlier.get("runs", {}), **results["runs"]}
-        RESULTS.write_text(json.dumps(results, indent=1))
-        print(f"written: {RESULTS}")
+        results_file.write_text(json.dumps(results, indent=1))
+        print(f"written: {results_file}")
     return 0
 
 
