@@ -22,7 +22,7 @@ import torch
 
 from lookalike.errors import LookalikeError
 from lookalike.identity.base import ThresholdVerification, cosine_distance, embed_in_batches
-from lookalike.identity.facenet.recognizer import _fit_similarity, _keypoints_ok, invert_affine, warp_face
+from lookalike.identity.facenet.recognizer import fit_similarity, invert_affine, keypoints_ok, warp_face
 from lookalike.identity.tfjs_graph import GraphModule
 from lookalike.io.archives import read_archive
 from lookalike.types import Face
@@ -56,8 +56,8 @@ def alignment_matrix(face: Face, size: int = INPUT_SIZE) -> np.ndarray:
     :data:`ARCFACE_TEMPLATE` when they are sane, otherwise the box placed at :data:`BOX_IN_CROP`."""
     scale = size / INPUT_SIZE
     kp = None if face.keypoints is None else np.asarray(face.keypoints, np.float64)
-    if _keypoints_ok(kp):
-        sim = _fit_similarity(kp, ARCFACE_TEMPLATE * scale)
+    if keypoints_ok(kp):
+        sim = fit_similarity(kp, ARCFACE_TEMPLATE * scale)
         if sim is not None:
             return sim
     x0, y0, x1, y1 = np.asarray(face.box, np.float64)

@@ -48,7 +48,7 @@ DEFAULT_THRESHOLD = 0.2419
 BOX_FILL = 0.8
 
 
-def _fit_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray | None:
+def fit_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray | None:
     """Least-squares similarity (Umeyama) mapping src (N,2) onto dst (N,2), as a 2x3 matrix."""
     mu_s, mu_d = src.mean(0), dst.mean(0)
     s, d = src - mu_s, dst - mu_d
@@ -63,7 +63,7 @@ def _fit_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray | None:
     return np.hstack([A, (mu_d - A @ mu_s)[:, None]])
 
 
-def _keypoints_ok(kp: np.ndarray | None) -> bool:
+def keypoints_ok(kp: np.ndarray | None) -> bool:
     if kp is None or np.shape(kp) != (5, 2) or not np.all(np.isfinite(kp)):
         return False
     eye_dist = float(np.linalg.norm(kp[1] - kp[0]))
@@ -81,10 +81,10 @@ def alignment_matrix(face: Face, size: int = INPUT_SIZE) -> np.ndarray:
     scale = size / INPUT_SIZE
     stretch = np.array([[STRETCH, 0.0, (1 - STRETCH) * size / 2], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
     kp = None if face.keypoints is None else np.asarray(face.keypoints, np.float64)
-    if _keypoints_ok(kp):
+    if keypoints_ok(kp):
         unstretched = TEMPLATE * scale
         unstretched[:, 0] = size / 2 + (unstretched[:, 0] - size / 2) / STRETCH
-        sim = _fit_similarity(kp, unstretched)
+        sim = fit_similarity(kp, unstretched)
         if sim is not None:
             return (stretch @ np.vstack([sim, [0, 0, 1]]))[:2]
     x0, y0, x1, y1 = np.asarray(face.box, np.float64)
