@@ -74,7 +74,7 @@ def scenario_frames(name: str, size: tuple[int, int] = (320, 240), count: int = 
     portraits = portraits or [astronaut_portrait()]
     first, second = portraits[0], portraits[-1]
     width, height = size
-    shots = [_background(size, 1), _background(size, 2)]
+    shots = [_background(size, 1), (255 - _background(size, 2)) // 2]  # the second shot darker, other colours
     for i in range(count):
         t = i / max(count - 1, 1)
         canvas = shots[0].copy()

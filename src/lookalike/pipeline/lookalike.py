@@ -832,3 +832,123 @@ def _ellipse_box(shape, ellipse, feather: float) -> tuple[int, int, int, int]:
 
 def _union(a, b) -> tuple[int, int, int, int]:
     return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+
+
+# ------------------------------------------------------------------------------------------- replay
+
+
+def replay_lookalike(image: np.ndarray, face: Face, record: dict, *, bank=None, crowd=None,
+                     original: np.ndarray | None = None, mask_scale: float = DEFAULT_MASK_SCALE,
+                     check: bool = False) -> LookalikeOutcome:
+    """``face`` anonymized as ``record`` (what :func:`lookalike_face` or :func:`swap_face` returned for the
+    same person in another image: an earlier frame of a clip) says, with no donor search and no loop: the
+    same donor, regions, morph, style and blur on this face's landmarks, or the same whole-face fallback.
+    A person keeps one lookalike through a clip, at the cost of one synthesis per frame.
+
+    A face without landmarks, or a record that kept no donor, gets the whole-face blur or fill the record
+    names (the strongest blur if it names none). With ``check``, the record's steering recognizers measure
+    the result against ``original`` under the checked views, as the loop would; the returned record's
+    ``reached`` and ``recognizers`` say how it went (nothing is escalated here: the caller decides).
+    """
+    from lookalike.synthesis.regenerate import RegenerationConfig, face_box_window, regenerate
+
+    original = image if original is None else original
+    fallback = record.get("fallback") or ""
+    out_record = {**record, "replayed": True}
+    whole = _whole_face_step(fallback)
+    if face.landmarks is None or record.get("donor") is None or whole is not None:
+        method, sigma = whole or ("blur", WHOLE_FACE_BLURS[-1])
+        outcome = _classic_outcome(image, face, method, sigma, mask_scale)
+        outcome.record = out_record
+    else:
+        bank = bank if bank is not None else load_bank()
+        donor_image, donor_landmarks = bank.donor_image(record["donor"])
+        options, outline = STYLES[record.get("style") or "natural"]
+        if record.get("eyewear"):
+            options = {**options, "detail_amount": 0.0, "eyewear": True}
+        x0, y0, x1, y1 = face_box_window(image.shape, face.landmarks, 0.6)
+        window = np.ascontiguousarray(image[y0:y1, x0:x1])
+        reference = np.ascontiguousarray(original[y0:y1, x0:x1])
+        local = face.translated(-x0, -y0)
+        target = _Target(local, window, reference, (x0, y0), {}, None)
+        candidate = regenerate(window, local.landmarks, donor_image, donor_landmarks, tuple(record["regions"]),
+                               float(record["morph"]), outline=outline, config=RegenerationConfig(**options))
+        step = _blur_step(fallback)
+        if step is not None:
+            blurred = _BlurredCandidate(target, candidate)
+            pixels, weight = blurred.blur(step)
+            mask = np.maximum(blurred.changed, weight)
+        else:
+            pixels = candidate.paste(window)
+            mask = np.zeros(window.shape[:2], np.float32)
+            bx0, by0, bx1, by1 = candidate.box
+            mask[by0:by1, bx0:bx1] = candidate.mask
+        mask[(pixels != window).any(axis=-1)] = 1.0
+        outcome = LookalikeOutcome(pixels, mask, (x0, y0, x1, y1), out_record)
+    if check and record.get("steer"):
+        _replay_check(outcome, image, original, face, record, crowd)
+    return outcome
+
+
+def _whole_face_step(fallback: str) -> tuple[str, float] | None:
+    """The whole-face fallback a record's ``fallback`` names, as (method, sigma), or None."""
+    if fallback.startswith("solid"):
+        return ("solid", 0.0)
+    for sigma in WHOLE_FACE_BLURS:
+        if fallback.startswith(f"blur (sigma {sigma:g} "):
+            return ("blur", sigma)
+    return None
+
+
+def _blur_step(fallback: str) -> LookalikeBlur | None:
+    """The blur of the blurred-lookalike fallback a record's ``fallback`` names, or None."""
+    if not fallback.startswith("blurred lookalike ("):
+        return None
+    for step in LOOKALIKE_BLURS:
+        if fallback.startswith(f"blurred lookalike ({_describe_blur(step)}; "):
+            return step
+    return LOOKALIKE_BLURS[-1]  # not recognised: the strongest
+
+
+def _classic_outcome(image: np.ndarray, face: Face, method: str, sigma: float, mask_scale: float) -> LookalikeOutcome:
+    """A whole-face blur or fill over the face ellipse, as :func:`_fallbacks` makes it."""
+    from lookalike.io.images import blend_under_mask
+    from lookalike.synthesis import ClassicParams, apply_classic, ellipse_mask, face_ellipse
+    from lookalike.synthesis.regenerate import face_box_window
+
+    ellipse = face_ellipse(face, mask_scale)
+    corners = np.array([[face.box[0], face.box[1]], [face.box[2], face.box[3]]], np.float32)
+    feather = 0.08 * ellipse.a
+    box = _union(face_box_window(image.shape, corners, 0.6), _ellipse_box(image.shape, ellipse, feather))
+    x0, y0, x1, y1 = box
+    crop = np.ascontiguousarray(image[y0:y1, x0:x1])
+    params = ClassicParams(blur_sigma=sigma) if sigma else ClassicParams()
+    mask = ellipse_mask(image.shape, [ellipse], feather=feather)[y0:y1, x0:x1]
+    treated = apply_classic(image, [ellipse], method, params)[y0:y1, x0:x1]
+    return LookalikeOutcome(blend_under_mask(crop, treated, mask), mask, box, {})
+
+
+def _replay_check(outcome: LookalikeOutcome, image: np.ndarray, original: np.ndarray, face: Face, record: dict,
+                  crowd) -> None:
+    """The loop's check (distance beyond the threshold, k crowd faces both ways, every checked view) on a
+    replayed face, measured in the window around it; fills ``reached`` and ``recognizers``."""
+    from lookalike.synthesis.regenerate import face_box_window
+
+    crowd = crowd if crowd is not None else load_crowd()
+    check = _Check(crowd, resolve_steering("+".join(record["steer"])), int(record.get("k") or 1),
+                   float(record.get("target_distance") or 1.0))
+    corners = np.array([[face.box[0], face.box[1]], [face.box[2], face.box[3]]], np.float32)
+    x0, y0, x1, y1 = _union(face_box_window(image.shape, corners, 0.6), outcome.box)
+    pasted = image.copy()
+    ox0, oy0, ox1, oy1 = outcome.box
+    pasted[oy0:oy1, ox0:ox1] = outcome.image
+    window = np.ascontiguousarray(pasted[y0:y1, x0:x1])
+    reference = np.ascontiguousarray(original[y0:y1, x0:x1])
+    local = face.translated(-x0, -y0)
+    originals = _embed(reference, local, reference)
+    probes = _embed(window, local, reference)
+    reached = all(check.passes(n, probes[n], originals[n]) for n in check.steering)
+    worst: dict = {}
+    if reached:
+        reached, worst = check.passes_views(window, _Views(local, reference))
+    outcome.record.update(reached=reached, views=worst, recognizers=check.describe(probes, originals))
