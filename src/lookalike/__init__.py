@@ -9,10 +9,10 @@
 from lookalike.errors import ImageError, LookalikeError
 from lookalike.identity import available_recognizers, get_recognizer
 from lookalike.io import load_image, save_image
-from lookalike.pipeline import AnonymizationResult, AnonymizeConfig, anonymize, detect
+from lookalike.pipeline import AnonymizationResult, AnonymizeConfig, VideoAnonymizer, anonymize, anonymize_frames, detect
 from lookalike.types import Face, HeadPose
 
 __version__ = "0.1.0"
 
 __all__ = ["AnonymizationResult", "AnonymizeConfig", "Face", "HeadPose", "ImageError", "LookalikeError",
-           "anonymize", "available_recognizers", "detect", "get_recognizer", "load_image", "save_image"]
+           "VideoAnonymizer", "anonymize", "anonymize_frames", "available_recognizers", "detect", "get_recognizer", "load_image", "save_image"]

@@ -157,6 +157,7 @@ class VideoReader:
         self.truncated: str | None = None
         self.frames_read = 0
         self._frame_order_only = _order_only(self.container)
+        self._last_time: float | None = None
 
     def __enter__(self) -> "VideoReader":
         return self
@@ -194,6 +195,11 @@ class VideoReader:
                 yield self._frame(frame, turns)
         if self.truncated is None and self.info.frames and self.frames_read < self.info.frames:
             self.truncated = f"ends after frame {self.frames_read} of the {self.info.frames} the container lists"
+        end = _video_end(video)
+        if self.truncated is None and end is not None and self._last_time is not None \
+                and self._last_time < end - 2.0 / float(self.info.fps):
+            self.truncated = (f"ends after frame {self.frames_read} at {self._last_time:.2f} s of the {end:.2f} s "
+                              f"the container lists")
 
     def _frame(self, frame, turns: int) -> VideoFrame:
         rgb = frame.to_ndarray(format="rgb24")
@@ -201,6 +207,8 @@ class VideoReader:
             rgb = np.ascontiguousarray(np.rot90(rgb, turns))
         index = self.frames_read
         self.frames_read += 1
+        if frame.time is not None:
+            self._last_time = float(frame.time)
         if self._frame_order_only:  # AVI: a frame's "pts" is its packet's place in decode order
             return VideoFrame(index, rgb, None, None)
         time_base = Fraction(frame.time_base) if frame.time_base is not None else None
@@ -312,6 +320,21 @@ class VideoWriter:
         self.tmp.unlink(missing_ok=True)
 
 
+def _video_end(stream) -> float | None:
+    """Where the container says the video stream ends (seconds), if it says: the stream duration, or the
+    DURATION tag Matroska and WebM writers leave."""
+    if stream.duration and stream.time_base:
+        return float((stream.start_time or 0) * stream.time_base + stream.duration * stream.time_base)
+    tag = (stream.metadata or {}).get("DURATION")
+    if tag:
+        try:
+            hours, minutes, seconds = tag.split(":")
+            return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+        except ValueError:
+            return None
+    return None
+
+
 def _order_only(container) -> bool:
     """AVI keeps no presentation times, only the frames' order at a constant rate (with B-frames the
     decoder hands out decode-order stamps): its frames are timed by their place."""
@@ -359,5 +382,13 @@ def clip_timing(path: str | Path) -> ClipTiming:
 
 
 def _first_line(exc: BaseException) -> str:
+    """FFmpeg's reason in a few words (its errors repeat the path and an errno otherwise)."""
+    reason = getattr(exc, "strerror", None)
+    if reason:
+        text = str(exc)
+        detail = text.split("last error log:", 1)[1].split("]", 1)[-1].strip() if "last error log:" in text else ""
+        if "moov atom not found" in detail:
+            detail += ": the index an MP4/MOV keeps at its end is missing (a truncated or unfinished recording)"
+        return f"{reason}; {detail}" if detail else str(reason)
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
