@@ -39,7 +39,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -70,9 +70,15 @@ class VideoOptions:
     check_every, check_turn: the lookalike's identity check runs on a track's frames this many frames
         apart, and when the head has turned (yaw, pitch or roll) this many degrees since the last check.
     cut_threshold: histogram change that marks a scene cut (see :func:`~lookalike.tracking.is_scene_cut`).
+    rotations: the detector's search for turned faces in clips (None: the photo setting,
+        :attr:`AnonymizeConfig.rotations`). "off" by default: footage is filmed upright, the upright search
+        finds heads tilted up to about 150 degrees, and the upside-down pass would double the detector's
+        cost on every keyframe.
+    max_side: frames up to this long side are searched whole at native resolution (1280: one pass for
+        720p footage); larger ones are tiled as photos are.
     """
 
-    detect_every: int = 8
+    detect_every: int = 15
     max_missed: int = 12
     backfill_margin: int = 3
     reidentify_frames: int = 150
@@ -80,6 +86,8 @@ class VideoOptions:
     check_every: int = 48
     check_turn: float = 20.0
     cut_threshold: float = 0.25
+    rotations: str | None = "off"
+    max_side: int = 1280
 
     @property
     def delay(self) -> int:
@@ -150,7 +158,11 @@ class VideoAnonymizer:
         self._last_cut = 0
         self._next_id = 0
         self._rendered = -1
-        self._detector = config.detector_config()
+        self._crowded = False
+        detector = config.detector_config() if self.options.rotations is None else \
+            config.model_copy(update={"rotations": self.options.rotations}).detector_config()
+        self._detector = replace(detector, max_side=max(detector.max_side, self.options.max_side))
+        self._local_detector = replace(detector, rotations=(0,), tiling=False)
         self._render_config = AnonymizeConfig.model_validate({**config.model_dump(), "verify": ()})
 
     # ------------------------------------------------------------------------------------------ API
@@ -163,6 +175,14 @@ class VideoAnonymizer:
             self._analyse(index, rgb)
             while len(self._held) > self.options.delay:
                 yield self._render(self._held.popleft())
+        if self._held and not self._held[-1].detected:
+            # the clip ends between detector passes: a face that came in since the last one is found now
+            # and followed back through the frames still held
+            last = self._held[-1]
+            last.detected = True
+            self._detect(last.index, last.rgb, {t.id: t.predict(last.index) if last.index not in t.observations
+                                                else t.observations[last.index].face for t in self._active},
+                         final=True)
         while self._held:
             yield self._render(self._held.popleft())
         self.stats.seconds = time.perf_counter() - started
@@ -189,7 +209,7 @@ class VideoAnonymizer:
         held = _Held(index, rgb)
         self._held.append(held)
         predictions = {track.id: track.predict(index) for track in self._active}
-        keyframe = (cut or index - self._last_detection >= options.detect_every
+        keyframe = (cut or index - self._last_detection >= options.detect_every or self._crowded
                     or any(t.misses for t in self._active))
         if keyframe:
             held.detected = True
@@ -197,26 +217,35 @@ class VideoAnonymizer:
         else:
             for track in self._active:
                 self._follow(track, index, rgb, predictions[track.id], "landmarks lost between detector passes")
+        self._crowded = self._separate(index, predictions)
         for track in list(self._active):
             if track.misses > options.max_missed or track.last < index:
                 track.ended = track.last
                 track.notes.append(f"lost after frame {track.last}")
                 self._active.remove(track)
 
-    def _detect(self, index: int, rgb: np.ndarray, predictions: dict[int, Face]) -> None:
+    def _detect(self, index: int, rgb: np.ndarray, predictions: dict[int, Face], final: bool = False) -> None:
+        """A detector pass on frame ``index``. ``final``: the last frame, already followed (its tracks are
+        only looked for new faces beside them)."""
         from lookalike.landmarks import add_landmarks
 
         self._last_detection = index
         self.stats.detector_passes += 1
         detections = add_landmarks(rgb, detect_faces(rgb, self._detector))
-        embeddings = [_embedding(rgb, d) for d in detections]
         tracks = list(self._active)
-        matched, lost, new = associate([predictions[t.id] for t in tracks], detections,
-                                       track_embeddings=[t.embedding for t in tracks],
-                                       detection_embeddings=embeddings, identity_threshold=_identity_threshold())
+        boxes = [predictions[t.id] for t in tracks]
+        matched, lost, new = associate(boxes, detections)
+        embeddings: list[np.ndarray | None] = [None] * len(detections)
+        if not _unambiguous(boxes, detections, matched, lost, new):
+            # identities only when geometry alone could be wrong: faces near each other, a face lost or new
+            embeddings = [_embedding(rgb, d) for d in detections]
+            matched, lost, new = associate(boxes, detections, track_embeddings=[t.embedding for t in tracks],
+                                           detection_embeddings=embeddings, identity_threshold=_identity_threshold())
         for t, d in matched:
+            if final and index in tracks[t].observations and tracks[t].observations[index].sure:
+                continue  # already found by its landmarks
             self._detected(tracks[t], index, detections[d], embeddings[d])
-        for t in lost:
+        for t in ([] if final else lost):
             self._follow(tracks[t], index, rgb, predictions[tracks[t].id], "the detector missed it")
             if index in tracks[t].observations:  # still in the picture: a face the detector missed, covered
                 self.stats.detector_misses += 1
@@ -233,7 +262,8 @@ class VideoAnonymizer:
 
     def _detected(self, track: Track, index: int, face: Face, embedding: np.ndarray | None) -> None:
         if (embedding is not None and track.observations and track.first > self._rendered
-                and track.first >= index - 2 * self.options.detect_every):
+                and track.first >= index - self.options.detect_every
+                and sum(o.source == "detected" for o in track.observations.values()) <= 2):
             # a young track nothing of which is written yet (a face that came in at the edge, whose first
             # embedding was poor) may be a person seen before: then it is that person's track again
             older = self._reidentify(index, embedding, exclude=track)
@@ -243,13 +273,44 @@ class VideoAnonymizer:
         calibration = box_calibration(face)
         if calibration is not None:
             track.calibration = calibration
-        if embedding is not None:
+        if embedding is not None and (track.embedding is None or not self._crowded):
+            # not while faces overlap: a detection there may hold some of the other face
             track.embedding = embedding if track.embedding is None else _unit(0.8 * track.embedding + 0.2 * embedding)
+
+    def _separate(self, index: int, predictions: dict[int, Face]) -> bool:
+        """Two tracks whose landmarks landed on the same face (one face passing in front of another): the
+        one predicted nearer keeps it, the other is covered at its predicted place ("hidden behind another
+        face"). Returns whether any two tracks' faces overlap, which makes the next frame a keyframe (the
+        detector and the identities sort crossing faces out)."""
+        from lookalike.tracking import iou
+
+        crowded = False
+        here = [t for t in self._active if index in t.observations]
+        for i, a in enumerate(here):
+            for b in here[i + 1:]:
+                oa, ob = a.observations[index], b.observations[index]
+                overlap = iou(oa.face.box, ob.face.box)
+                crowded = crowded or overlap > 0.1
+                if overlap < 0.5 or not (oa.sure and ob.sure) or (oa.source == ob.source == "detected"):
+                    continue
+                if "detected" in (oa.source, ob.source):  # the detector gave that face to the other track
+                    loser = b if oa.source == "detected" else a
+                else:
+                    gap_a = float(np.linalg.norm(predictions.get(a.id, oa.face).center - oa.face.center))
+                    gap_b = float(np.linalg.norm(predictions.get(b.id, ob.face).center - ob.face.center))
+                    loser = b if gap_a <= gap_b else a
+                predicted = predictions.get(loser.id, loser.observations[index].face)
+                loser.observations.pop(index)
+                loser.misses += 1
+                loser.add(Observation(index, _grown(predicted, loser.misses), "predicted", "hidden behind another face"))
+                loser.misses -= 1  # add() counted it already
+        return crowded
 
     def _merge(self, older: Track, young: Track) -> Track:
         """Give ``young``'s observations to ``older`` (revived), which takes its place."""
         for frame, observation in young.observations.items():
-            older.observations.setdefault(frame, observation)
+            if frame not in older.observations or not older.observations[frame].sure:
+                older.observations[frame] = observation
         older.embedding = young.embedding if older.embedding is None else older.embedding
         self.tracks.remove(young)
         self._state.pop(young.id, None)
@@ -259,22 +320,30 @@ class VideoAnonymizer:
         return older
 
     def _reidentify(self, index: int, embedding: np.ndarray | None, exclude: Track | None = None) -> Track | None:
-        """An ended track (same shot, ended recently) this identity belongs to, revived; or None."""
+        """An ended track (same shot, ended recently) or one lost from sight (covered at its predicted place)
+        this identity belongs to, revived; or None."""
         if embedding is None:
             return None
         from lookalike.tracking import cosine_distance
 
         threshold = _identity_threshold()
-        best, best_distance = None, 0.8 * threshold
+        best, best_distance = None, 0.5 * threshold
+        distances = {t.id: cosine_distance(t.embedding, embedding) for t in self.tracks
+                     if t is not exclude and t.embedding is not None}
         for track in self.tracks:
-            if (track is exclude or track in self._active or track.ended is None or track.embedding is None or track.ended < self._last_cut
-                    or index - track.ended > self.options.reidentify_frames):
+            hidden = track in self._active and track.misses > 0  # still covered where it was last predicted
+            if track is exclude or track.embedding is None or not (hidden or (
+                    track not in self._active and track.ended is not None and track.ended >= self._last_cut
+                    and index - track.ended <= self.options.reidentify_frames)):
                 continue
-            distance = cosine_distance(track.embedding, embedding)
-            if distance < best_distance:
+            distance = distances[track.id]
+            # clearly nearer than anyone else seen: small faces' embeddings crowd together
+            runner_up = min((d for i, d in distances.items() if i != track.id), default=2.0)
+            if distance < best_distance and distance < 0.6 * runner_up:
                 best, best_distance = track, distance
         if best is not None:
-            best.notes.append(f"came back at frame {index} (identity distance {best_distance:.3f})")
+            best.notes.append(f"{'found again' if best in self._active else 'came back'} at frame {index} "
+                              f"(identity distance {best_distance:.3f})")
             best.ended = None
             best.misses = 0
         return best
@@ -287,6 +356,13 @@ class VideoAnonymizer:
         if x1 <= 0 or y1 <= 0 or x0 >= width or y0 >= height:
             return False  # predicted out of the picture: nothing to cover, the track will end
         landmarks = default_landmarker().landmarks(rgb, predicted)
+        if landmarks is None or not _plausible(landmarks, predicted):
+            # moved further than the landmark model's crop forgives (fast motion, a face coming in at the
+            # edge): the detector, on a window around the predicted place only (a few ms)
+            found = self._local_detection(rgb, predicted)
+            landmarks = None if found is None else default_landmarker().landmarks(rgb, found)
+            if found is not None and landmarks is not None:
+                predicted = found
         if landmarks is not None and _plausible(landmarks, predicted):
             face = face_from_landmarks(landmarks, track.calibration, predicted.score, like=predicted)
             face.pose = head_pose(landmarks)
@@ -295,6 +371,21 @@ class VideoAnonymizer:
         grown = _grown(predicted, track.misses + 1)
         track.add(Observation(index, grown, "predicted", reason))
         return False
+
+    def _local_detection(self, rgb: np.ndarray, predicted: Face) -> Face | None:
+        """The face nearest to ``predicted`` that the detector finds in a window three face sizes wide
+        around it, or None."""
+        height, width = rgb.shape[:2]
+        reach = 1.5 * max(predicted.width, predicted.height, 16.0)
+        cx, cy = (float(v) for v in predicted.center)
+        x0, y0 = max(int(cx - reach), 0), max(int(cy - reach), 0)
+        x1, y1 = min(int(cx + reach) + 1, width), min(int(cy + reach) + 1, height)
+        if x1 - x0 < 32 or y1 - y0 < 32:
+            return None
+        faces = detect_faces(np.ascontiguousarray(rgb[y0:y1, x0:x1]), self._local_detector)
+        faces = [f.translated(x0, y0) for f in faces]
+        near = [f for f in faces if float(np.linalg.norm(f.center - predicted.center)) < 1.2 * max(predicted.width, 1.0)]
+        return min(near, key=lambda f: float(np.linalg.norm(f.center - predicted.center))) if near else None
 
     def _backfill(self, track: Track, index: int) -> None:
         """Follow a new track backwards through the frames still held (not across a scene cut)."""
@@ -583,6 +674,21 @@ def _embedding(rgb: np.ndarray, face: Face) -> np.ndarray | None:
         return _unit(np.asarray(get_recognizer(_MOBILEFACE).embed(rgb, face), np.float64))
     except Exception:  # noqa: BLE001 - linking falls back to geometry alone
         return None
+
+
+def _unambiguous(boxes: list[Face], detections: list[Face], matched, lost, new) -> bool:
+    """Whether linking by overlap alone is safe: every track found, no new face, each match overlapping well
+    and no detection overlapping two predictions."""
+    from lookalike.tracking import iou
+
+    if lost or new:
+        return False
+    for t, d in matched:
+        if iou(boxes[t].box, detections[d].box) < 0.5:
+            return False
+        if sum(iou(b.box, detections[d].box) > 0.05 for b in boxes) > 1:
+            return False
+    return True
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
