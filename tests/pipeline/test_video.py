@@ -15,9 +15,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def portraits() -> list[np.ndarray]:
-    from lookalike.io import load_image
+    from lookalike.synthesis.bank import default_bank
 
-    other = load_image(REPO / "examples" / "group.jpg").rgb[400:760, 150:430]  # a second person
+    other = default_bank().donor_image(0)[0][:440, 40:472]  # a second person (examples/ holds the astronaut only)
     return [astronaut_portrait(), other]
 
 

@@ -67,6 +67,9 @@ class VideoOptions:
         in at the picture's edge is found only once mostly inside).
     reidentify_frames: how long after a track ended a face with its identity takes it up again.
     smooth_radius: frames on each side the landmark smoothing spans.
+    still: a face whose smoothed landmarks move less than this share of its width (at most one pixel)
+        since the last frame written keeps that frame's landmarks: a still face's mask and lookalike
+        then stay put instead of following the landmark model's sub-pixel noise.
     check_every, check_turn: the lookalike's identity check runs on a track's frames this many frames
         apart, and when the head has turned (yaw, pitch or roll) this many degrees since the last check.
     cut_threshold: histogram change that marks a scene cut (see :func:`~lookalike.tracking.is_scene_cut`).
@@ -82,7 +85,8 @@ class VideoOptions:
     max_missed: int = 12
     backfill_margin: int = 3
     reidentify_frames: int = 150
-    smooth_radius: int = 2
+    smooth_radius: int = 3
+    still: float = 0.01
     check_every: int = 48
     check_turn: float = 20.0
     cut_threshold: float = 0.25
@@ -113,6 +117,8 @@ class _TrackState:
     last_pose: tuple[float, float, float] | None = None
     checks: list[dict] = field(default_factory=list)
     fell_back: dict[int, str] = field(default_factory=dict)
+    #: the landmarks the last frame was written with (frame, array), for the still-face dead band
+    written: tuple[int, np.ndarray] | None = None
     started: float = 0.0
 
 
@@ -429,6 +435,12 @@ class VideoAnonymizer:
                   if o.sure and abs(f - observation.frame) <= self.options.smooth_radius}
         step = 0.08 * max(observation.face.width, 1.0)
         smoothed = smooth_landmarks(points, observation.frame, self.options.smooth_radius, max_step=step)
+        state = self._state[track.id]
+        if state.written is not None and state.written[0] == observation.frame - 1:
+            band = min(self.options.still * max(observation.face.width, 1.0), 1.0)
+            if float(np.abs(smoothed[:, :2] - state.written[1][:, :2]).mean()) < band:
+                smoothed = state.written[1]
+        state.written = (observation.frame, smoothed)
         face = face_from_landmarks(smoothed, track.calibration, observation.face.score, like=observation.face)
         face.pose = observation.face.pose
         return face
