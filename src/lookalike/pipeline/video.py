@@ -267,9 +267,9 @@ class VideoAnonymizer:
             self._backfill(track, index)
 
     def _detected(self, track: Track, index: int, face: Face, embedding: np.ndarray | None) -> None:
-        if (embedding is not None and track.observations and track.first > self._rendered
-                and track.first >= index - self.options.detect_every
-                and sum(o.source == "detected" for o in track.observations.values()) <= 2):
+        detected = [f for f, o in track.observations.items() if o.source == "detected"]
+        if (embedding is not None and detected and track.first > self._rendered
+                and min(detected) >= index - self.options.delay):
             # a young track nothing of which is written yet (a face that came in at the edge, whose first
             # embedding was poor) may be a person seen before: then it is that person's track again
             older = self._reidentify(index, embedding, exclude=track)
@@ -320,9 +320,7 @@ class VideoAnonymizer:
         older.embedding = young.embedding if older.embedding is None else older.embedding
         self.tracks.remove(young)
         self._state.pop(young.id, None)
-        self._active = [older if t is young else t for t in self._active]
-        if older not in self._active:
-            self._active.append(older)
+        self._active = [t for t in self._active if t is not young and t is not older] + [older]
         return older
 
     def _reidentify(self, index: int, embedding: np.ndarray | None, exclude: Track | None = None) -> Track | None:
@@ -395,12 +393,18 @@ class VideoAnonymizer:
 
     def _backfill(self, track: Track, index: int) -> None:
         """Follow a new track backwards through the frames still held (not across a scene cut)."""
+        from lookalike.tracking import iou
+
         margin = 0
         for held in reversed(list(self._held)[:-1]):
             if held.index < self._last_cut or held.index in track.observations:
                 break
             predicted = track.predict(held.index)
             found = self._follow(track, held.index, held.rgb, predicted, "before its first detection", "backfilled")
+            if found and any(iou(track.observations[held.index].face.box, other.observations[held.index].face.box) > 0.5
+                             for other in self.tracks if other is not track and held.index in other.observations):
+                track.observations.pop(held.index)  # that face is another track's: this one is not followed there
+                break
             if not found:
                 margin += 1
                 if margin >= self.options.backfill_margin:

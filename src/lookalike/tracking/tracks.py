@@ -93,7 +93,7 @@ class Track:
             return _copy(a)
         b = self.observations[known[1]].face
         steps = (frame - known[0]) / float(known[0] - known[1])
-        velocity = (a.box - b.box) * min(steps, 8.0) * 0.8
+        velocity = (a.box - b.box) * min(steps, 20.0) * 0.8  # (a face hidden behind another keeps going)
         shift = (velocity[:2] + velocity[2:]) / 2
         moved = a.translated(float(shift[0]), float(shift[1]))
         # the size changes as it did, within half to twice the last size (a zoom, not a collapse)
