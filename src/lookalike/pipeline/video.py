@@ -20,8 +20,9 @@ same order and number. In between:
 4. **One person, one lookalike.** For ``lookalike``, ``swap`` and ``checked-swap`` a track's first sure
    face runs the method's whole loop; every later frame replays its outcome (same donor, regions, morph,
    style and blur: :func:`~lookalike.pipeline.lookalike.replay_lookalike`). The identity check runs again
-   on keyframes of the track (every :attr:`VideoOptions.check_every` frames) and whenever the head turns
-   by more than :attr:`VideoOptions.check_turn` degrees since the last check; a replay it finds
+   on keyframes of the track (every :attr:`VideoOptions.check_every` frames), whenever the head turns
+   by more than :attr:`VideoOptions.check_turn` degrees since the last check, and when the face is seen
+   again after being out of sight; a replay it finds
    recognizable switches the track to a whole-face blur (then a fill) for the rest of its life.
 
 Every track gets a record (:meth:`VideoAnonymizer.records`): its frames, which were detected, tracked,
@@ -87,7 +88,7 @@ class VideoOptions:
     reidentify_frames: int = 150
     smooth_radius: int = 3
     still: float = 0.01
-    check_every: int = 48
+    check_every: int = 24
     check_turn: float = 20.0
     cut_threshold: float = 0.25
     rotations: str | None = "off"
@@ -469,7 +470,7 @@ class VideoAnonymizer:
         """``--verify`` on a track's check frames: a face still matched is filled for the rest of the track."""
         for track, observation, face in faces:
             state = self._state[track.id]
-            if not observation.sure or not self._due(state, index, face):
+            if not observation.sure or not self._due(state, index, face, track):
                 continue
             result = anonymize(rgb, config=self.config, faces=[face])
             verification = result.faces[0].verification
@@ -485,7 +486,8 @@ class VideoAnonymizer:
         bank, crowd = load_bank(self.config.bank), load_crowd(self.config.crowd)
         for track, observation, face in faces:
             state = self._state[track.id]
-            if observation.sure and state.recipe is None and face.width >= 1:
+            inside = _inside(face, rgb.shape)
+            if observation.sure and inside and state.recipe is None:
                 state.recipe = self._first_outcome(treated, rgb, face, track)
                 state.last_check, state.last_pose = index, _pose(face)
                 state.checks.append({"frame": index, "reached": state.recipe.get("reached"), "first": True,
@@ -496,13 +498,14 @@ class VideoAnonymizer:
                 outcome = replay_lookalike(treated, _without_landmarks(face), recipe, original=rgb,
                                            mask_scale=self.config.mask_scale)
                 state.fell_back[index] = f"{method}{f' (sigma {sigma:g} of the face width)' if sigma else ''}: {why}"
-            elif not observation.sure or state.recipe is None:
+            elif not observation.sure or state.recipe is None or not inside:
                 outcome = replay_lookalike(treated, _without_landmarks(face), {}, original=rgb,
                                            mask_scale=self.config.mask_scale)
-                state.fell_back[index] = ("blur (sigma 0.4 of the face width): no sure landmarks in this frame ("
-                                          + (observation.reason or "no landmarks") + ")")
+                why = ("no sure landmarks in this frame (" + (observation.reason or "no landmarks") + ")"
+                       if not observation.sure else "the face is partly outside the picture")
+                state.fell_back[index] = f"blur (sigma 0.4 of the face width): {why}"
             else:
-                check = self._due(state, index, face)
+                check = self._due(state, index, face, track)
                 outcome = replay_lookalike(treated, face, state.recipe, bank=bank, crowd=crowd, original=rgb,
                                            mask_scale=self.config.mask_scale, check=check)
                 if check:
@@ -539,10 +542,16 @@ class VideoAnonymizer:
                                      original=rgb, mask_scale=config.mask_scale)
         return outcome.record
 
-    def _due(self, state: _TrackState, index: int, face: Face) -> bool:
-        """Whether the identity check runs on this frame of the track."""
+    def _due(self, state: _TrackState, index: int, face: Face, track: Track | None = None) -> bool:
+        """Whether the identity check runs on this frame of the track: the first, every ``check_every``
+        frames, after a turn of the head, and on the first sure frame after the face was out of sight
+        (hidden behind another face, lost, away): where tracks can have swapped people."""
         if state.last_check is None:
             return True
+        if track is not None:
+            previous = track.observations.get(index - 1)
+            if previous is None or not previous.sure:
+                return True
         if index - state.last_check >= self.options.check_every:
             return True
         pose, last = _pose(face), state.last_pose
@@ -728,6 +737,18 @@ def _grown(face: Face, missed: int) -> Face:
     half = np.array([face.width, face.height], np.float32) * factor / 2
     return Face(np.concatenate([centre - half, centre + half]).astype(np.float32), face.score, face.keypoints,
                 None, face.pose, face.rotation, ["predicted place"])
+
+
+def _inside(face: Face, shape: tuple[int, ...]) -> bool:
+    """Whether the face's box lies in the picture (up to 5% of its width): a face cut by the edge is
+    blurred rather than given a lookalike made (or checked) from half a face."""
+    height, width = shape[:2]
+    slack = 0.05 * face.width
+    x0, y0, x1, y1 = (float(v) for v in face.box)
+    if face.landmarks is not None:  # the mesh reaches past the edge where the face is cut (the box may not)
+        (lx0, ly0), (lx1, ly1) = face.landmarks[:, :2].min(axis=0), face.landmarks[:, :2].max(axis=0)
+        x0, y0, x1, y1 = min(x0, lx0), min(y0, ly0), max(x1, lx1), max(y1, ly1)
+    return x0 >= -slack and y0 >= -slack and x1 <= width + slack and y1 <= height + slack
 
 
 def _without_landmarks(face: Face) -> Face:
