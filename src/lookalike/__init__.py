@@ -11,8 +11,9 @@ from lookalike.errors import ImageError, LookalikeError
 from lookalike.faces import detect
 from lookalike.identity import available_recognizers, get_recognizer
 from lookalike.io import load_image, save_image
-from lookalike.pipeline import AnonymizationResult, AnonymizeConfig, anonymize
+from lookalike.pipeline import AnonymizationResult, AnonymizeConfig, VideoAnonymizer, anonymize, anonymize_frames
 from lookalike.types import Face, HeadPose
 
 __all__ = ["__version__", "AnonymizationResult", "AnonymizeConfig", "Face", "HeadPose", "ImageError", "LookalikeError",
-           "anonymize", "available_recognizers", "detect", "get_recognizer", "load_image", "save_image"]
+           "VideoAnonymizer", "anonymize", "anonymize_frames", "available_recognizers", "detect", "get_recognizer",
+           "load_image", "save_image"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Any, Optional, cast
 
@@ -16,6 +17,7 @@ os.environ.setdefault("GLOG_minloglevel", "2")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from lookalike.cli.console import err, file_error, out, progress_bar, pydantic_message, usage_error
@@ -40,7 +42,7 @@ _PRIVACY_HELP = (
 
 @app.command("anonymize")
 def anonymize_command(
-    paths: Annotated[list[Path], typer.Argument(help="Image files and/or folders (searched recursively).")],
+    paths: Annotated[list[Path], typer.Argument(help="Image files, video clips (MP4, MOV, MKV, WebM, AVI) and/or folders (searched recursively).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Output folder (created; same relative layout).")],
     method: Annotated[str, typer.Option(help=_METHOD_HELP)] = "blur",
     privacy: Annotated[str, typer.Option(help=_PRIVACY_HELP)] = DEFAULT_PRIVACY,
@@ -132,7 +134,7 @@ def anonymize_command(
         ),
     ] = None,
 ) -> None:
-    """Anonymize every face in the given images, writing the results under OUTPUT."""
+    """Anonymize every face in the given images and video clips, writing the results under OUTPUT."""
     from pydantic import ValidationError
 
     from lookalike.errors import ImageError
@@ -162,9 +164,9 @@ def anonymize_command(
         usage_error(f"{output}: the output path exists and is not a folder")
     if any(p.is_dir() and resolved(p) == resolved(output) for p in paths):
         usage_error(f"{output}: the output folder is an input folder; outputs would replace the originals")
-    inputs, skipped = collect_inputs(paths, exclude=output)
+    inputs, skipped = collect_inputs(paths, exclude=output, videos=True)
     if not inputs:
-        usage_error("no image files found in the given paths")
+        usage_error("no image or video files found in the given paths")
     protected = frozenset(resolved(i.source) for i in inputs)
     if report_file is not None:  # checked before any work, so a refused report costs nothing
         planned = {resolved(output / i.relative) for i in inputs} | {resolved(output / MANIFEST_NAME)}
@@ -180,15 +182,28 @@ def anonymize_command(
         usage_error(str(exc))
     with progress_bar() as progress:
         task = progress.add_task("anonymizing", total=len(inputs))
+        clip_task: dict = {}  # the current clip's frame bar (with frames per second), one at a time
 
         def on_file(result) -> None:
             if result.error:
                 file_error(progress.console, result.error)
+            if result.warning:
+                progress.console.print(f"[yellow]warning[/yellow] {escape(result.warning)}", highlight=False,
+                                       soft_wrap=True)
+            if "id" in clip_task:
+                progress.remove_task(clip_task.pop("id"))
             progress.advance(task)
+
+        def on_frames(item, done: int, total: int | None) -> None:
+            if "id" not in clip_task:
+                clip_task.update(id=progress.add_task(f"  {item.relative}", total=total), started=time.perf_counter())
+            fps = done / max(time.perf_counter() - clip_task["started"], 1e-6)
+            progress.update(clip_task["id"], completed=done, total=max(total or 0, done) if total else None,
+                            description=f"  {item.relative} ({fps:.1f} frames/s)")
 
         try:
             report = anonymize_files(inputs, output, config, keep_metadata=keep_metadata, max_pixels=max_pixels,
-                                     overwrite=overwrite, resume=resume, on_file=on_file)
+                                     overwrite=overwrite, resume=resume, on_file=on_file, on_frames=on_frames)
         except ManifestConflict as exc:
             usage_error(str(exc))
     report.skipped = skipped

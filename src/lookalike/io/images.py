@@ -271,6 +271,28 @@ def publish_bytes(path: str | Path, payload: bytes, *, overwrite: bool = False,
     return path
 
 
+def publish_file(tmp: str | Path, path: str | Path, *, overwrite: bool = False,
+                 protected: frozenset[Path] = frozenset()) -> Path:
+    """Publish a finished temporary file (written beside ``path`` under this module's temporary name, as a
+    video writer does) under ``path``, with the rules of :func:`publish_bytes`; the temporary is gone after,
+    published or not. For outputs too large to hold as bytes."""
+    path, tmp = Path(path), Path(tmp)
+    try:
+        check_target(path, protected, overwrite)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_current_umask())
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            _link_new(str(tmp), path)
+    except OSError as exc:
+        raise ImageError(path, f"could not write ({exc.strerror or exc})") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
 def remove_stale_temporaries(folder: str | Path) -> list[Path]:
     """Remove the temporary files that a killed lookalike process left under ``folder`` (recursively).
 

@@ -1,5 +1,8 @@
 """Files and folders in, the same relative layout out, one report entry per file.
 
+Video clips (MP4, MOV, MKV, WebM, AVI) go through :mod:`lookalike.pipeline.video` when asked for
+(``collect_inputs(..., videos=True)``): the same manifest, ``--resume`` and atomic publishing apply.
+
 A file that cannot be read or written is reported with a one-line reason and the batch goes on; inputs
 are never written to; an image without a face is copied through (metadata stripped) and reported.
 
@@ -30,6 +33,7 @@ from lookalike.io.images import (
     remove_stale_temporaries,
     resolved,
 )
+from lookalike.io.video import is_video_path
 from lookalike.pipeline.anonymize import AnonymizeConfig, anonymize
 
 #: The manifest every batch keeps in its output folder, one JSON object per line.
@@ -53,10 +57,19 @@ class FileResult:
     faces: list[dict] = field(default_factory=list)
     error: str | None = None
     seconds: float = 0.0
+    #: a clip's summary (frames, tracks, ...; its ``faces`` are then per-track records)
+    video: dict | None = None
+    #: a problem that did not stop the file (a clip read only up to where it breaks)
+    warning: str | None = None
 
     def to_dict(self) -> dict:
-        return {"source": self.source, "output": self.output, "status": self.status, "faces": self.faces,
-                "error": self.error, "seconds": round(self.seconds, 3)}
+        out = {"source": self.source, "output": self.output, "status": self.status, "faces": self.faces,
+               "error": self.error, "seconds": round(self.seconds, 3)}
+        if self.video is not None:
+            out["video"] = self.video
+        if self.warning is not None:
+            out["warning"] = self.warning
+        return out
 
 
 @dataclass
@@ -107,15 +120,15 @@ class BatchReport:
         }
 
 
-def collect_inputs(paths: Iterable[str | Path],
-                   exclude: Path | Iterable[Path] | None = None) -> tuple[list[InputFile], list[str]]:
+def collect_inputs(paths: Iterable[str | Path], exclude: Path | Iterable[Path] | None = None, *,
+                   videos: bool = False) -> tuple[list[InputFile], list[str]]:
     """Expand files and folders (recursively) into inputs with their output-relative paths.
 
     A file given by name keeps its name; files found in a folder keep their path inside it. Files in
     folders that are hidden or lack an image suffix are returned separately as skipped. When the output
     folder ``exclude`` (or any of several) lies inside an input folder, it is not searched, so outputs are never
     reprocessed. Missing paths and unreadable folders are kept as inputs, so they are reported as failures rather than
-    silently dropped.
+    silently dropped. With ``videos``, files with a video suffix found in folders count as inputs too.
     """
     inputs: list[InputFile] = []
     skipped: list[str] = []
@@ -131,7 +144,7 @@ def collect_inputs(paths: Iterable[str | Path],
             subfolders[:] = sorted(d for d in subfolders if resolved(here / d) not in excluded)
             for name in sorted(files):
                 child = here / name
-                if name.startswith(".") or not is_image_path(child):
+                if name.startswith(".") or not (is_image_path(child) or (videos and is_video_path(child))):
                     skipped.append(str(child))
                 else:
                     inputs.append(InputFile(child, child.relative_to(path)))
@@ -143,8 +156,12 @@ def collect_inputs(paths: Iterable[str | Path],
 
 def anonymize_files(inputs: list[InputFile], output_dir: Path, config: AnonymizeConfig | None = None, *,
                     keep_metadata: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS, overwrite: bool = False,
-                    resume: bool = False, on_file: Callable[[FileResult], None] | None = None) -> BatchReport:
-    """Anonymize every input into ``output_dir``; ``on_file`` is called after each file (progress).
+                    resume: bool = False, on_file: Callable[[FileResult], None] | None = None,
+                    on_frames: Callable[[InputFile, int, int | None], None] | None = None,
+                    video_options=None) -> BatchReport:
+    """Anonymize every input into ``output_dir``; ``on_file`` is called after each file (progress), and
+    ``on_frames(input, done, total)`` after each frame of a clip (``total`` None if the container does
+    not say). ``video_options``: :class:`~lookalike.pipeline.video.VideoOptions` for clips.
 
     Existing outputs are replaced only with ``overwrite``; inputs never are. With ``resume``, files the
     manifest records as done with the same settings and the same input bytes are skipped. Raises
@@ -159,7 +176,8 @@ def anonymize_files(inputs: list[InputFile], output_dir: Path, config: Anonymize
     report = BatchReport(planned=len(inputs))
     protected = frozenset(resolved(i.source) for i in inputs)
     claimed: dict[Path, Path] = {}
-    writing = {"keep_metadata": keep_metadata, "protected": protected, "overwrite": overwrite, "resume": resume}
+    writing = {"keep_metadata": keep_metadata, "protected": protected, "overwrite": overwrite, "resume": resume,
+               "on_frames": on_frames, "video_options": video_options}
     try:
         for item in inputs:
             result = _process_one(item, output_dir, config, max_pixels, writing, claimed, manifest)
@@ -274,6 +292,30 @@ def _sha256(path: Path) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
+def _process_video(item: InputFile, target: Path, config: AnonymizeConfig, writing: dict, manifest: Manifest,
+                   entry: dict, started: float) -> FileResult:
+    """One clip: anonymized into a temporary beside ``target``, recorded, then published (never clobbering)."""
+    from lookalike.io.images import publish_file
+    from lookalike.pipeline.video import anonymize_clip
+
+    on_frames = writing.get("on_frames")
+    clip = anonymize_clip(item.source, target, config, writing.get("video_options"),
+                          on_frame=(lambda done, total: on_frames(item, done, total)) if on_frames else None)
+    try:
+        entry["output_sha256"] = clip.sha256
+        manifest.append({**entry, "status": "writing"})
+        publish_file(clip.tmp, target, overwrite=writing["overwrite"], protected=writing["protected"])
+    finally:
+        clip.tmp.unlink(missing_ok=True)
+    status = "anonymized" if clip.tracks else "no_face"
+    seconds = time.perf_counter() - started
+    warning = f"{item.source}: truncated clip, {clip.truncated}; the frames before were written" if clip.truncated else None
+    manifest.append({**entry, "status": status, "faces": len(clip.tracks), "frames": clip.frames,
+                     "truncated": clip.truncated, "seconds": round(seconds, 3)})
+    return FileResult(str(item.source), str(target), status, clip.tracks, seconds=seconds, video=clip.summary(),
+                      warning=warning)
+
+
 def _process_one(item: InputFile, output_dir: Path, config: AnonymizeConfig, max_pixels: int, writing: dict,
                  claimed: dict[Path, Path], manifest: Manifest) -> FileResult:
     started = time.perf_counter()
@@ -296,6 +338,8 @@ def _process_one(item: InputFile, output_dir: Path, config: AnonymizeConfig, max
                 source, entry["input_size"], entry["input_sha256"], target):
             return FileResult(str(item.source), str(target), "done_before", seconds=time.perf_counter() - started)
         check_target(target, writing["protected"], writing["overwrite"])  # before decoding: fails fast
+        if is_video_path(item.source):
+            return _process_video(item, target, config, writing, manifest, entry, started)
         image = load_image(item.source, max_pixels=max_pixels)
         result = anonymize(image, config=config)
         payload = encode_image(image, result.image if result.faces else image.native, target,

@@ -28,7 +28,7 @@ and kept only if it passes under the worst of them.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -42,10 +42,10 @@ from lookalike.identity.views import CHECKED_VIEWS, View, view_embeddings, views
 from lookalike.imaging import blend_under_mask, clamp_box
 from lookalike.landmarks.partition import CANONICAL_ORDER, FEATURE_OF, SALIENCY_REGIONS, region_labels
 from lookalike.perception import face_features, load_model, similarity
-from lookalike.pipeline.privacy import DEFAULT_PRIVACY, STYLES, PrivacyLevel, get_privacy
+from lookalike.pipeline.privacy import DEFAULT_PRIVACY, PRIVACY_LEVELS, STYLES, PrivacyLevel, get_privacy
 from lookalike.saliency import IdentitySaliency, identity_saliency, select_regions
 from lookalike.synthesis import ClassicParams, apply_classic, ellipse_mask, face_ellipse
-from lookalike.synthesis.blurred import LOOKALIKE_BLURS, BlurredLookalike
+from lookalike.synthesis.blurred import LOOKALIKE_BLURS, BlurredLookalike, LookalikeBlur
 from lookalike.synthesis.masks import DEFAULT_MASK_SCALE, Ellipse
 from lookalike.synthesis.regenerate import Regeneration, RegenerationConfig, face_box_window, regenerate
 from lookalike.types import Face
@@ -88,7 +88,8 @@ class LookalikeRecord:
     lookalike itself). reached: whether the level was reached. recognizers: each recognizer's distance,
     threshold, match and crowd ranks on the pixels written. views: the worst attacker view per steering
     recognizer. perceptual_similarity: how alike the result looks to the person (PerFace), and
-    perceptual_similarity_error why it could not be measured. seconds: the face's time.
+    perceptual_similarity_error why it could not be measured. seconds: the face's time. replayed: the
+    face was anonymized by replaying another frame's record (:func:`replay_lookalike`, video).
     """
 
     privacy: str | None = None
@@ -112,12 +113,15 @@ class LookalikeRecord:
     perceptual_similarity: float | None = None
     perceptual_similarity_error: str | None = None
     seconds: float | None = None
+    replayed: bool | None = None
 
     def to_dict(self) -> dict:
-        """The record as the face's report shows it (``perceptual_similarity_error`` only when set)."""
+        """The record as the face's report shows it (``perceptual_similarity_error`` and ``replayed`` only
+        when set)."""
         out = asdict(self)
-        if out["perceptual_similarity_error"] is None:
-            del out["perceptual_similarity_error"]
+        for optional in ("perceptual_similarity_error", "replayed"):
+            if out[optional] is None:
+                del out[optional]
         return out
 
     def keep_candidate(self, donor: Donor, match: str, candidate: Regeneration, style: str) -> None:
@@ -505,10 +509,7 @@ def _fallbacks(job: _Job, reason: str) -> LookalikeOutcome:
     The check measures against the job's ``original`` (the untouched image).
     """
     image, face, check, record, target = job.image, job.face, job.check, job.record, job.target
-    ellipse = face_ellipse(face, job.mask_scale)
-    corners = np.array([[face.box[0], face.box[1]], [face.box[2], face.box[3]]], np.float32)
-    feather = 0.08 * ellipse.a
-    box = _union(face_box_window(image.shape, corners, 0.6), _ellipse_box(image.shape, ellipse, feather))
+    ellipse, feather, box = _whole_face_window(image, face, job.mask_scale)
     x0, y0, x1, y1 = box
     crop = np.ascontiguousarray(image[y0:y1, x0:x1])
     reference = np.ascontiguousarray(job.original[y0:y1, x0:x1])
@@ -623,3 +624,127 @@ def _ellipse_box(shape: tuple[int, ...], ellipse: Ellipse, feather: float) -> tu
 
 def _union(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
     return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+
+
+# ------------------------------------------------------------------------------------------- replay
+
+
+def replay_lookalike(image: np.ndarray, face: Face, record: dict, *, bank: DonorBank | None = None,
+                     crowd: ReferenceCrowd | None = None, original: np.ndarray | None = None,
+                     mask_scale: float = DEFAULT_MASK_SCALE, check: bool = False) -> LookalikeOutcome:
+    """``face`` anonymized as ``record`` (the :meth:`LookalikeRecord.to_dict` of what :func:`lookalike_face`
+    or :func:`swap_face` returned for the same person in another image: an earlier frame of a clip) says,
+    with no donor search and no loop: the same donor, regions, morph, style and blur on this face's
+    landmarks, or the same whole-face fallback. A person keeps one lookalike through a clip, at the cost
+    of one synthesis per frame.
+
+    A face without landmarks, or a record that kept no donor, gets the whole-face blur or fill the record
+    names (the strongest blur if it names none). With ``check``, the record's steering recognizers measure
+    the result against ``original`` under the level's views, as the loop would; the returned record's
+    ``reached`` and ``recognizers`` say how it went (nothing is escalated here: the caller decides).
+    """
+    original = image if original is None else original
+    fallback = record.get("fallback") or ""
+    known = {f.name for f in fields(LookalikeRecord)}
+    out_record = LookalikeRecord(**{k: v for k, v in record.items() if k in known})
+    out_record.replayed = True
+    whole = _whole_face_step(fallback)
+    landmarks = face.landmarks
+    outcome: LookalikeOutcome
+    if landmarks is None or record.get("donor") is None or whole is not None:
+        method, sigma = whole or ("blur", WHOLE_FACE_BLURS[-1])
+        outcome = _classic_outcome(image, face, method, sigma, mask_scale)
+        outcome.record = out_record
+    else:
+        bank = bank if bank is not None else load_bank()
+        donor_image, donor_landmarks = bank.donor_image(record["donor"])
+        options, outline = STYLES[record.get("style") or "natural"]
+        if record.get("eyewear"):
+            options = {**options, "detail_amount": 0.0, "eyewear": True}
+        x0, y0, x1, y1 = face_box_window(image.shape, landmarks, 0.6)
+        window = np.ascontiguousarray(image[y0:y1, x0:x1])
+        local = face.translated(-x0, -y0)
+        assert local.landmarks is not None
+        candidate = regenerate(window, local.landmarks, donor_image, donor_landmarks, tuple(record["regions"]),
+                               float(record["morph"]), outline=outline, config=RegenerationConfig(**options))
+        step = _blur_step(fallback)
+        if step is not None:
+            blurred = BlurredLookalike(window, candidate, local.width)
+            pixels, weight = blurred.blur(step)
+            mask = np.maximum(blurred.changed, weight)
+        else:
+            pixels = candidate.paste(window)
+            mask = np.zeros(window.shape[:2], np.float32)
+            bx0, by0, bx1, by1 = candidate.box
+            mask[by0:by1, bx0:bx1] = candidate.mask
+        mask[(pixels != window).any(axis=-1)] = 1.0
+        outcome = LookalikeOutcome(pixels, mask, (x0, y0, x1, y1), out_record)
+    if check and record.get("steer"):
+        _replay_check(outcome, image, original, face, record, crowd)
+    return outcome
+
+
+def _whole_face_step(fallback: str) -> tuple[str, float] | None:
+    """The whole-face fallback a record's ``fallback`` names, as (method, sigma), or None."""
+    if fallback.startswith("solid"):
+        return ("solid", 0.0)
+    for sigma in WHOLE_FACE_BLURS:
+        if fallback.startswith(f"blur (sigma {sigma:g} "):
+            return ("blur", sigma)
+    return None
+
+
+def _blur_step(fallback: str) -> LookalikeBlur | None:
+    """The blur of the blurred-lookalike fallback a record's ``fallback`` names, or None."""
+    if not fallback.startswith("blurred lookalike ("):
+        return None
+    for step in LOOKALIKE_BLURS:
+        if fallback.startswith(f"blurred lookalike ({step.describe()}; "):
+            return step
+    return LOOKALIKE_BLURS[-1]  # not recognised: the strongest
+
+
+def _whole_face_window(image: np.ndarray, face: Face, mask_scale: float) -> tuple[Ellipse, float, tuple[int, int, int, int]]:
+    """The face ellipse of the whole-face fallbacks, its feather, and the window they change."""
+    ellipse = face_ellipse(face, mask_scale)
+    corners = np.array([[face.box[0], face.box[1]], [face.box[2], face.box[3]]], np.float32)
+    feather = 0.08 * ellipse.a
+    return ellipse, feather, _union(face_box_window(image.shape, corners, 0.6), _ellipse_box(image.shape, ellipse, feather))
+
+
+def _classic_outcome(image: np.ndarray, face: Face, method: str, sigma: float, mask_scale: float) -> LookalikeOutcome:
+    """A whole-face blur or fill over the face ellipse, as :func:`_fallbacks` makes it."""
+    ellipse, feather, box = _whole_face_window(image, face, mask_scale)
+    x0, y0, x1, y1 = box
+    crop = np.ascontiguousarray(image[y0:y1, x0:x1])
+    params = ClassicParams(blur_sigma=sigma) if sigma else ClassicParams()
+    mask = ellipse_mask(image.shape, [ellipse], feather=feather)[y0:y1, x0:x1]
+    treated = apply_classic(image, [ellipse], method, params)[y0:y1, x0:x1]
+    return LookalikeOutcome(blend_under_mask(crop, treated, mask), mask, box)
+
+
+def _replay_check(outcome: LookalikeOutcome, image: np.ndarray, original: np.ndarray, face: Face, record: dict,
+                  crowd: ReferenceCrowd | None) -> None:
+    """The loop's check (distance beyond the threshold, k crowd faces both ways, the level's views) on a
+    replayed face, measured in the window around it; fills ``reached``, ``views`` and ``recognizers``."""
+    crowd = crowd if crowd is not None else load_crowd()
+    level = PRIVACY_LEVELS.get(str(record.get("privacy", "")).split(" (")[0])
+    views = views_named(level.views) if level is not None else CHECKED_VIEWS
+    check = _Check(crowd, resolve_steering("+".join(record["steer"])), int(record.get("k") or 1),
+                   float(record.get("target_distance") or 1.0), views)
+    corners = np.array([[face.box[0], face.box[1]], [face.box[2], face.box[3]]], np.float32)
+    x0, y0, x1, y1 = _union(face_box_window(image.shape, corners, 0.6), outcome.box)
+    pasted = image.copy()
+    ox0, oy0, ox1, oy1 = outcome.box
+    pasted[oy0:oy1, ox0:ox1] = outcome.image
+    window = np.ascontiguousarray(pasted[y0:y1, x0:x1])
+    reference = np.ascontiguousarray(original[y0:y1, x0:x1])
+    local = face.translated(-x0, -y0)
+    originals = _embed(reference, local, reference)
+    probes = _embed(window, local, reference)
+    reached = all(check.passes(n, probes[n], originals[n]) for n in check.steering)
+    worst: dict = {}
+    if reached:
+        reached, worst = check.passes_views(window, _Views(local, reference, check.views))
+    outcome.record.reached, outcome.record.views = reached, worst
+    outcome.record.recognizers = check.describe(probes, originals)
