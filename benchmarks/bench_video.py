@@ -85,7 +85,7 @@ def main() -> int:
 
 def _make_clips(work: Path, seconds: float) -> dict[str, Path]:
     from lookalike.io.clips import astronaut_portrait, make_clip
-    from lookalike.synthesis.bank import default_bank
+    from lookalike.donors.bank import default_bank
 
     other = default_bank().donor_image(0)[0][:440, 40:472]  # a second person: a donor of the shipped bank
     clips = {}

@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def portraits() -> list[np.ndarray]:
-    from lookalike.synthesis.bank import default_bank
+    from lookalike.donors.bank import default_bank
 
     other = default_bank().donor_image(0)[0][:440, 40:472]  # a second person (examples/ holds the astronaut only)
     return [astronaut_portrait(), other]
