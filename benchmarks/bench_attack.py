@@ -17,6 +17,7 @@ pipeline (the original's place when nothing is found there).
 The gallery is every original in ORIGINALS (at least 200 for a meaningful top-1); ``--limit`` only
 limits the probes.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,9 +60,14 @@ def main() -> int:
     )
     probes = [i for i, p in enumerate(kept) if p.stem in anonymized][: args.limit]
 
-    results = {n: {"match": np.zeros((len(probes), len(view_names)), bool),
-                   "top1": np.zeros((len(probes), len(view_names)), bool),
-                   "rank": np.zeros((len(probes), len(view_names)), int)} for n in names}
+    results = {
+        n: {
+            "match": np.zeros((len(probes), len(view_names)), bool),
+            "top1": np.zeros((len(probes), len(view_names)), bool),
+            "rank": np.zeros((len(probes), len(view_names)), int),
+        }
+        for n in names
+    }
     detected = 0
     for row, i in enumerate(probes):
         rgb = load_image(anonymized[kept[i].stem]).rgb
@@ -70,8 +76,9 @@ def main() -> int:
         detected += bool(near)
         for name in names:
             recognizer = get_recognizer(name)
-            probe = np.vstack([view_embeddings(recognizer, rgb, face),
-                               recognizer.embed(rgb, near[0] if near else face)[None]])
+            probe = np.vstack(
+                [view_embeddings(recognizer, rgb, face), recognizer.embed(rgb, near[0] if near else face)[None]]
+            )
             for v in range(len(view_names)):
                 distances = np.atleast_1d(recognizer.distance(gallery_arrays[name][:, v], probe[v][None]))
                 own = distances[i]
@@ -83,28 +90,45 @@ def main() -> int:
     n = max(len(probes), 1)
     table = {}
     for name in names:
-        per_view = {view: {"match": round(100 * results[name]["match"][:, v].mean(), 1) if probes else None,
-                           "top1": round(100 * results[name]["top1"][:, v].mean(), 1) if probes else None}
-                    for v, view in enumerate(view_names)}
-        table[name] = {"views": per_view,
-                       "any_view_match": round(100 * results[name]["match"].any(axis=1).mean(), 1) if probes else None,
-                       "any_view_top1": round(100 * results[name]["top1"].any(axis=1).mean(), 1) if probes else None}
+        per_view = {
+            view: {
+                "match": round(100 * results[name]["match"][:, v].mean(), 1) if probes else None,
+                "top1": round(100 * results[name]["top1"][:, v].mean(), 1) if probes else None,
+            }
+            for v, view in enumerate(view_names)
+        }
+        table[name] = {
+            "views": per_view,
+            "any_view_match": round(100 * results[name]["match"].any(axis=1).mean(), 1) if probes else None,
+            "any_view_top1": round(100 * results[name]["top1"].any(axis=1).mean(), 1) if probes else None,
+        }
     anywhere = np.zeros(len(probes), bool)
     for name in names:
         anywhere |= results[name]["top1"].any(axis=1)
-    report = {"originals": str(args.originals), "anonymized": str(args.anonymized), "gallery": len(kept),
-              "probes": len(probes), "chance_top1": round(100 / max(len(kept), 1), 2),
-              "detected_near_original": round(100 * detected / n, 1), "recognizers": table,
-              "top1_by_any_recognizer_and_view": round(100 * anywhere.mean(), 1) if probes else None,
-              "seconds": round(time.perf_counter() - started, 1)}
-    print(f"gallery {len(kept)} originals (chance top-1 {report['chance_top1']}%), {len(probes)} anonymized faces; "
-          f"detected where the face was: {report['detected_near_original']}%")
+    report = {
+        "originals": str(args.originals),
+        "anonymized": str(args.anonymized),
+        "gallery": len(kept),
+        "probes": len(probes),
+        "chance_top1": round(100 / max(len(kept), 1), 2),
+        "detected_near_original": round(100 * detected / n, 1),
+        "recognizers": table,
+        "top1_by_any_recognizer_and_view": round(100 * anywhere.mean(), 1) if probes else None,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    print(
+        f"gallery {len(kept)} originals (chance top-1 {report['chance_top1']}%), {len(probes)} anonymized faces; "
+        f"detected where the face was: {report['detected_near_original']}%"
+    )
     print("| recognizer | " + " | ".join(view_names) + " | any view |")
     print("|---|" + "---|" * (len(view_names) + 1))
     for name in names:
         cells = [f"{table[name]['views'][v]['match']} / {table[name]['views'][v]['top1']}" for v in view_names]
-        print(f"| {name} match / top-1 % | " + " | ".join(cells)
-              + f" | {table[name]['any_view_match']} / {table[name]['any_view_top1']} |")
+        print(
+            f"| {name} match / top-1 % | "
+            + " | ".join(cells)
+            + f" | {table[name]['any_view_match']} / {table[name]['any_view_top1']} |"
+        )
     print(f"top-1 by any recognizer under any view: {report['top1_by_any_recognizer_and_view']}%")
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))

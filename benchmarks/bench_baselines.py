@@ -11,6 +11,7 @@ plots to docs/images/. The full report (per face) stays in --report-dir.
 Hold-out: FaceNet's threshold was calibrated on OMI faces 0001-0400 (benchmarks/calibrate_facenet.py), so
 a second table recomputes protection on faces 0401-0804 alone (gallery still all originals).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,8 +44,16 @@ def main() -> int:
         print(f"skipped: {args.images} not found (the OMI faces are only on the development machines)")
         return 0
 
-    command = ["lookalike", "benchmark", "--images", str(args.images), "--methods", "blur,pixelate,solid",
-               "-o", str(args.report_dir)] + (["--limit", str(args.limit)] if args.limit else [])
+    command = [
+        "lookalike",
+        "benchmark",
+        "--images",
+        str(args.images),
+        "--methods",
+        "blur,pixelate,solid",
+        "-o",
+        str(args.report_dir),
+    ] + (["--limit", str(args.limit)] if args.limit else [])
     lookalike = Path(sys.executable).with_name("lookalike")
     shutil.rmtree(args.report_dir, ignore_errors=True)  # never read an older run's report
     started = time.perf_counter()
@@ -86,8 +95,17 @@ def main() -> int:
 
 def markdown_table(report: dict) -> str:
     names = list(report["recognizers"])
-    head = ["method", *[f"{n} match / top-1 / median rank" for n in names], "detected", "landmark err (faces)",
-            "face SSIM", "perceptual sim. (faces)", "age / gender MAD", "SSIM outside (min)", "s/face"]
+    head = [
+        "method",
+        *[f"{n} match / top-1 / median rank" for n in names],
+        "detected",
+        "landmark err (faces)",
+        "face SSIM",
+        "perceptual sim. (faces)",
+        "age / gender MAD",
+        "SSIM outside (min)",
+        "s/face",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for v in report["variants"]:
         u = v["utility"]
@@ -97,17 +115,22 @@ def markdown_table(report: dict) -> str:
             cells.append(f"{_pct(p['match_rate'])} / {_pct(p['top1_rate'])} / {_num(p['median_rank'], 0)}")
         landmarks = u["landmark_error"]
         perceptual, attributes = u.get("perceptual_similarity") or {}, u.get("attributes") or {}
-        cells += [_pct(u["detection_rate"]), f"{_num(landmarks['mean'], 3)} (n={landmarks['n']})",
-                  _num(u["face_ssim"]["mean"], 3),
-                  f"{_num(perceptual.get('mean'), 3)} (n={perceptual.get('n', 0)})",
-                  " / ".join(_num((attributes.get(a) or {}).get("mad"), 1) for a in ("age", "gender")),
-                  f"{_num(u['ssim_outside']['mean'], 5)} ({_num(u['ssim_outside']['min'], 4)})",
-                  _num(v["speed"]["seconds_per_face"], 3)]
+        cells += [
+            _pct(u["detection_rate"]),
+            f"{_num(landmarks['mean'], 3)} (n={landmarks['n']})",
+            _num(u["face_ssim"]["mean"], 3),
+            f"{_num(perceptual.get('mean'), 3)} (n={perceptual.get('n', 0)})",
+            " / ".join(_num((attributes.get(a) or {}).get("mad"), 1) for a in ("age", "gender")),
+            f"{_num(u['ssim_outside']['mean'], 5)} ({_num(u['ssim_outside']['min'], 4)})",
+            _num(v["speed"]["seconds_per_face"], 3),
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     gallery = report["gallery"]
-    lines.append(f"\nGallery: {gallery['faces']} originals (chance top-1 {_pct(gallery['chance_top1'], 2)}); "
-                 f"files {report['files']}; detection+landmarks+embedding of originals "
-                 f"{report['detection_seconds_per_image']} s/image; total {report['seconds_total']} s.")
+    lines.append(
+        f"\nGallery: {gallery['faces']} originals (chance top-1 {_pct(gallery['chance_top1'], 2)}); "
+        f"files {report['files']}; detection+landmarks+embedding of originals "
+        f"{report['detection_seconds_per_image']} s/image; total {report['seconds_total']} s."
+    )
     return "\n".join(lines)
 
 
@@ -117,21 +140,32 @@ def holdout_figures(report: dict, first: int = 401) -> dict:
     figures = {}
     for v in report["variants"]:
         mine = [r for r in rows if r["variant"] == v["label"]]
-        figures[v["label"]] = {"faces": len(mine), **{
-            n: {"match_rate": round(sum(r[f"{n}_match"] for r in mine) / len(mine), 5) if mine else None,
-                "top1_rate": round(sum(r[f"{n}_rank"] == 1 for r in mine) / len(mine), 5) if mine else None}
-            for n in report["recognizers"]}}
+        figures[v["label"]] = {
+            "faces": len(mine),
+            **{
+                n: {
+                    "match_rate": round(sum(r[f"{n}_match"] for r in mine) / len(mine), 5) if mine else None,
+                    "top1_rate": round(sum(r[f"{n}_rank"] == 1 for r in mine) / len(mine), 5) if mine else None,
+                }
+                for n in report["recognizers"]
+            },
+        }
     return figures
 
 
 def holdout_table(report: dict) -> str:
     figures = holdout_figures(report)
     names = list(report["recognizers"])
-    lines = ["| method (faces 0401-0804) | faces | " + " | ".join(f"{n} match / top-1" for n in names) + " |",
-             "|" + "---|" * (2 + len(names))]
+    lines = [
+        "| method (faces 0401-0804) | faces | " + " | ".join(f"{n} match / top-1" for n in names) + " |",
+        "|" + "---|" * (2 + len(names)),
+    ]
     for label, f in figures.items():
-        lines.append(f"| {label} | {f['faces']} | " + " | ".join(
-            f"{_pct(f[n]['match_rate'])} / {_pct(f[n]['top1_rate'])}" for n in names) + " |")
+        lines.append(
+            f"| {label} | {f['faces']} | "
+            + " | ".join(f"{_pct(f[n]['match_rate'])} / {_pct(f[n]['top1_rate'])}" for n in names)
+            + " |"
+        )
     return "\n".join(lines)
 
 

@@ -9,6 +9,7 @@ The deface comparison runs deface 1.5.0's ``CenterFace`` class in its own interp
 its own OpenCV, so it lives in a throwaway venv outside the repo), at its defaults: full resolution,
 threshold 0.2. Results are printed and written to ``benchmarks/results/detection.json``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -62,8 +63,11 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def background(kind: str, h: int, w: int) -> np.ndarray:
-    tiles = {"coffee": [skimage.data.coffee()], "chelsea": [skimage.data.chelsea()],
-             "mixed": [skimage.data.coffee(), skimage.data.chelsea(), skimage.data.rocket()]}[kind]
+    tiles = {
+        "coffee": [skimage.data.coffee()],
+        "chelsea": [skimage.data.chelsea()],
+        "mixed": [skimage.data.coffee(), skimage.data.chelsea(), skimage.data.rocket()],
+    }[kind]
     out = np.full((h, w, 3), 110, np.uint8)
     y = 0
     i = 0
@@ -72,7 +76,7 @@ def background(kind: str, h: int, w: int) -> np.ndarray:
         t = tiles[i % len(tiles)]
         while x < w:
             hh, ww = min(t.shape[0], h - y), min(t.shape[1], w - x)
-            out[y:y + hh, x:x + ww] = t[:hh, :ww]
+            out[y : y + hh, x : x + ww] = t[:hh, :ww]
             x += t.shape[1]
         y += t.shape[0]
         i += 1
@@ -110,15 +114,23 @@ def compose(name: str, h: int, w: int, bg: str, sizes: list[int], sources: list,
         x0, y0 = int(max(0, box[0] - m)), int(max(0, box[1] - m))
         x1, y1 = int(min(src.shape[1], box[2] + m)), int(min(src.shape[0], box[3] + m))
         crop = src[y0:y1, x0:x1]
-        c = cv2.resize(crop, (max(1, round(crop.shape[1] * f)), max(1, round(crop.shape[0] * f))),
-                       interpolation=cv2.INTER_AREA)
+        c = cv2.resize(
+            crop, (max(1, round(crop.shape[1] * f)), max(1, round(crop.shape[0] * f))), interpolation=cv2.INTER_AREA
+        )
         if x + c.shape[1] > w - 15:
             x, y, row_h = 15, y + row_h + int(rng.integers(10, 60)), 0
         if y + c.shape[0] > h - 15:
             raise RuntimeError(f"canvas {name} too small for its faces")
-        canvas[y:y + c.shape[0], x:x + c.shape[1]] = c
-        truth.append((size, np.array([x + (box[0] - x0) * f, y + (box[1] - y0) * f,
-                                      x + (box[2] - x0) * f, y + (box[3] - y0) * f], np.float32)))
+        canvas[y : y + c.shape[0], x : x + c.shape[1]] = c
+        truth.append(
+            (
+                size,
+                np.array(
+                    [x + (box[0] - x0) * f, y + (box[1] - y0) * f, x + (box[2] - x0) * f, y + (box[3] - y0) * f],
+                    np.float32,
+                ),
+            )
+        )
         x += c.shape[1] + int(rng.integers(10, 80))
         row_h = max(row_h, c.shape[0])
     return canvas, truth
@@ -134,8 +146,13 @@ def score_canvas(boxes: list[np.ndarray], truth: list) -> dict:
         per.setdefault(key, [0, 0])
         per[key][0] += int(ok)
         per[key][1] += 1
-    return {"found": int(sum(hit)), "faces": len(truth), "false_pos": len(fp),
-            "missed_sizes": sorted(s for (s, _), ok in zip(truth, hit) if not ok), "per_bucket": per}
+    return {
+        "found": int(sum(hit)),
+        "faces": len(truth),
+        "false_pos": len(fp),
+        "missed_sizes": sorted(s for (s, _), ok in zip(truth, hit) if not ok),
+        "per_bucket": per,
+    }
 
 
 DEFACE_HELPER = textwrap.dedent("""
@@ -161,8 +178,9 @@ def run_deface(python: str, paths: list[str], backend: str, thr: float = 0.2) ->
         f.write(DEFACE_HELPER)
     try:
         # Pass the paths in a file-free way; thousands of short names fit in argv.
-        r = subprocess.run([python, f.name, json.dumps(paths), backend, str(thr)],
-                           capture_output=True, text=True, check=True)
+        r = subprocess.run(
+            [python, f.name, json.dumps(paths), backend, str(thr)], capture_output=True, text=True, check=True
+        )
     finally:
         os.unlink(f.name)
     return json.loads(r.stdout.strip().splitlines()[-1])
@@ -172,8 +190,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--omi-dir", type=Path, default=OMI_DIR)
     ap.add_argument("--deface-python", help="python of a venv with deface==1.5.0 installed")
-    ap.add_argument("--deface-backend", default="opencv", choices=["opencv", "onnxrt", "auto"],
-                    help="deface's backend; plain `pip install deface` has only opencv")
+    ap.add_argument(
+        "--deface-backend",
+        default="opencv",
+        choices=["opencv", "onnxrt", "auto"],
+        help="deface's backend; plain `pip install deface` has only opencv",
+    )
     ap.add_argument("--threshold", type=float, default=None, help="override our score threshold")
     ap.add_argument("--limit", type=int, default=0, help="only the first N OMI images (quick runs)")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "detection.json")
@@ -190,7 +212,7 @@ def main() -> None:
     omi_dir = args.omi_dir.resolve()
     omi = sorted(omi_dir.glob("*.jpg")) + sorted(omi_dir.glob("*.png")) if omi_dir.is_dir() else []
     if args.limit:
-        omi = omi[:args.limit]
+        omi = omi[: args.limit]
     if not omi:
         print(f"SKIP: no OMI faces at {omi_dir}; nothing to benchmark.")
         sys.exit(0)
@@ -204,10 +226,14 @@ def main() -> None:
         faces = det(img)
         secs.append(time.perf_counter() - t)
         counts[p.name] = len(faces)
-    report["omi"] = {"images": len(omi), "one": sum(c == 1 for c in counts.values()),
-                     "zero": sorted(n for n, c in counts.items() if c == 0),
-                     "many": {n: c for n, c in counts.items() if c > 1},
-                     "sec_per_image": float(np.mean(secs)), "image_size": list(iio.imread(omi[0]).shape)}
+    report["omi"] = {
+        "images": len(omi),
+        "one": sum(c == 1 for c in counts.values()),
+        "zero": sorted(n for n, c in counts.items() if c == 0),
+        "many": {n: c for n, c in counts.items() if c > 1},
+        "sec_per_image": float(np.mean(secs)),
+        "image_size": list(iio.imread(omi[0]).shape),
+    }
 
     # --- composed canvases ---
     sources = face_sources(omi, det)
@@ -237,20 +263,28 @@ def main() -> None:
     turned = [np.rot90(iio.imread(p), k) for k, p in zip([1, 2, 3] * 10, sub[:30])]
     found_turned = sum(len(det4(im)) == 1 for im in turned)
     found_turned_upright_only = sum(len(det(im)) == 1 for im in turned)
-    report["rotations"] = {"images": len(sub), "one": sum(c == 1 for c in rot_counts),
-                           "many": sum(c > 1 for c in rot_counts), "sec_per_image": float(np.mean(rsecs)),
-                           "turned_images": len(turned), "turned_found_4way": found_turned,
-                           "turned_found_upright_only": found_turned_upright_only}
+    report["rotations"] = {
+        "images": len(sub),
+        "one": sum(c == 1 for c in rot_counts),
+        "many": sum(c > 1 for c in rot_counts),
+        "sec_per_image": float(np.mean(rsecs)),
+        "turned_images": len(turned),
+        "turned_found_4way": found_turned,
+        "turned_found_upright_only": found_turned_upright_only,
+    }
 
     # --- deface, same images ---
     if args.deface_python:
         d_omi = run_deface(args.deface_python, [str(p) for p in omi], args.deface_backend)
         dc = {Path(r["path"]).name: len(r["boxes"]) for r in d_omi["results"]}
-        report["deface_omi"] = {"backend": d_omi["backend"], "threshold": 0.2,
-                                "one": sum(c == 1 for c in dc.values()),
-                                "zero": sorted(n for n, c in dc.items() if c == 0),
-                                "many": {n: c for n, c in dc.items() if c > 1},
-                                "sec_per_image": float(np.mean([r["sec"] for r in d_omi["results"]]))}
+        report["deface_omi"] = {
+            "backend": d_omi["backend"],
+            "threshold": 0.2,
+            "one": sum(c == 1 for c in dc.values()),
+            "zero": sorted(n for n, c in dc.items() if c == 0),
+            "many": {n: c for n, c in dc.items() if c > 1},
+            "sec_per_image": float(np.mean([r["sec"] for r in d_omi["results"]])),
+        }
         d_can = run_deface(args.deface_python, [r["path"] for r, _ in canvases], args.deface_backend)
         report["deface_canvases"] = []
         for (res, truth), dr in zip(canvases, d_can["results"]):
@@ -283,21 +317,32 @@ def print_table(r: dict) -> None:
             print(f"    >1 faces:   {many}{' ...' if len(x['many']) > 40 else ''}")
     print("\nComposed canvases (recall per face-width bucket, false positives, seconds)")
     keys = [f"{lo}-{hi - 1}px" if hi < 10**8 else f">={lo}px" for lo, hi in BUCKETS]
-    print(f"  {'canvas':20s} {'detector':8s} " + " ".join(f"{k:>9s}" for k in keys)
-          + f" {'recall':>7s} {'FP':>4s} {'sec':>7s} {'s/face':>7s}")
+    print(
+        f"  {'canvas':20s} {'detector':8s} "
+        + " ".join(f"{k:>9s}" for k in keys)
+        + f" {'recall':>7s} {'FP':>4s} {'sec':>7s} {'s/face':>7s}"
+    )
     sides = [("ours", r["canvases"])] + ([("deface", r["deface_canvases"])] if "deface_canvases" in r else [])
     for i in range(len(r["canvases"])):
         for name, lst in sides:
             c = lst[i]
-            cells = " ".join(f"{c['per_bucket'][k][0]:>4d}/{c['per_bucket'][k][1]:<4d}" if k in c["per_bucket"]
-                             else f"{'-':>9s}" for k in keys)
-            print(f"  {c['name']:20s} {name:8s} {cells} {c['found']:3d}/{c['faces']:<3d} {c['false_pos']:4d} "
-                  f"{c['sec']:7.2f} {c['sec_per_face']:7.3f}")
+            cells = " ".join(
+                f"{c['per_bucket'][k][0]:>4d}/{c['per_bucket'][k][1]:<4d}" if k in c["per_bucket"] else f"{'-':>9s}"
+                for k in keys
+            )
+            print(
+                f"  {c['name']:20s} {name:8s} {cells} {c['found']:3d}/{c['faces']:<3d} {c['false_pos']:4d} "
+                f"{c['sec']:7.2f} {c['sec_per_face']:7.3f}"
+            )
     ro = r["rotations"]
-    print(f"\nrotations=(0,90,180,270) on {ro['images']} OMI images: one face {ro['one']}, >1 {ro['many']}, "
-          f"{ro['sec_per_image']:.3f} s/img (vs {o['sec_per_image']:.3f} upright only)")
-    print(f"  {ro['turned_images']} OMI images turned 90/180/270: found {ro['turned_found_4way']} with 4 rotations, "
-          f"{ro['turned_found_upright_only']} upright only")
+    print(
+        f"\nrotations=(0,90,180,270) on {ro['images']} OMI images: one face {ro['one']}, >1 {ro['many']}, "
+        f"{ro['sec_per_image']:.3f} s/img (vs {o['sec_per_image']:.3f} upright only)"
+    )
+    print(
+        f"  {ro['turned_images']} OMI images turned 90/180/270: found {ro['turned_found_4way']} with 4 rotations, "
+        f"{ro['turned_found_upright_only']} upright only"
+    )
 
 
 if __name__ == "__main__":

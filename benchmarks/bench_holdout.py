@@ -17,6 +17,7 @@ reference crowd: 0001-0600; perception head: 0001-0600; thresholds: 0001-0600).
 Writes ``benchmarks/results/holdout_omi.json`` (``holdout_omi_<level>.json`` for another ``--privacy``;
 not with ``--no-save``) and prints the tables.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -64,16 +65,49 @@ def main() -> int:
         _links(inputs, faces)
         output = args.out / steer
         report = args.out / f"{steer}.json"
-        _run([BIN / "lookalike", "anonymize", inputs, "-o", output, "--method", "lookalike", "--privacy", args.privacy,
-              "--steer", steer, "--report", report, "--overwrite"])
+        _run(
+            [
+                BIN / "lookalike",
+                "anonymize",
+                inputs,
+                "-o",
+                output,
+                "--method",
+                "lookalike",
+                "--privacy",
+                args.privacy,
+                "--steer",
+                steer,
+                "--report",
+                report,
+                "--overwrite",
+            ]
+        )
         attack_json = args.out / f"{steer}-attack.json"
         _run([sys.executable, REPO / "benchmarks" / "bench_attack.py", gallery, output, "--json", attack_json])
         evaluation = args.out / f"{steer}-evaluate"
-        _run([BIN / "lookalike", "evaluate", "--original", inputs, "--anonymized", output, "-o", evaluation,
-              "--steered-by", ",".join(steer.split("+")) if steer != "all" else ",".join(recognizers), "--jobs", "1"])
-        results["runs"][label] = {"faces": len(faces), "attack": json.loads(attack_json.read_text()),
-                                  "evaluate": _utility(evaluation / "report.json"),
-                                  "run": _from_report(json.loads(report.read_text()))}
+        _run(
+            [
+                BIN / "lookalike",
+                "evaluate",
+                "--original",
+                inputs,
+                "--anonymized",
+                output,
+                "-o",
+                evaluation,
+                "--steered-by",
+                ",".join(steer.split("+")) if steer != "all" else ",".join(recognizers),
+                "--jobs",
+                "1",
+            ]
+        )
+        results["runs"][label] = {
+            "faces": len(faces),
+            "attack": json.loads(attack_json.read_text()),
+            "evaluate": _utility(evaluation / "report.json"),
+            "run": _from_report(json.loads(report.read_text())),
+        }
         _print(label, results["runs"][label])
     results_file = RESULTS if args.privacy == "medium" else RESULTS.with_name(f"holdout_omi_{args.privacy}.json")
     if not args.no_save:
@@ -109,12 +143,15 @@ def _from_report(report: dict) -> dict:
         kinds[kind] = kinds.get(kind, 0) + 1
     seconds = [r["seconds"] for r in records if r.get("seconds") is not None]
     relaxed = [r.get("donor_match") for r in records if r.get("donor_match") not in (None, "strict")]
-    return {"faces": len(faces), "fallbacks": kinds,
-            "fallback_rate": round(sum(v for k, v in kinds.items() if k != "none") / max(len(faces), 1), 4),
-            "relaxed_donor_matches": len(relaxed),
-            "ethnicity_gap_over_25": sum((r.get("donor_gaps") or {}).get("ethnicity", 0) > 25 for r in records),
-            "seconds_median": round(statistics.median(seconds), 3) if seconds else None,
-            "seconds_mean": round(statistics.mean(seconds), 3) if seconds else None}
+    return {
+        "faces": len(faces),
+        "fallbacks": kinds,
+        "fallback_rate": round(sum(v for k, v in kinds.items() if k != "none") / max(len(faces), 1), 4),
+        "relaxed_donor_matches": len(relaxed),
+        "ethnicity_gap_over_25": sum((r.get("donor_gaps") or {}).get("ethnicity", 0) > 25 for r in records),
+        "seconds_median": round(statistics.median(seconds), 3) if seconds else None,
+        "seconds_mean": round(statistics.mean(seconds), 3) if seconds else None,
+    }
 
 
 def _utility(path: Path) -> dict:
@@ -126,8 +163,10 @@ def _utility(path: Path) -> dict:
 def _print(label: str, run: dict) -> None:
     attack = run["attack"]
     print(f"\n## {label}: {run['faces']} faces; gallery {attack['gallery']} (chance {attack['chance_top1']}%)")
-    print(f"fallbacks: {run['run']['fallbacks']} (rate {run['run']['fallback_rate']}); relaxed donor matches: "
-          f"{run['run']['relaxed_donor_matches']}; seconds per face median {run['run']['seconds_median']}")
+    print(
+        f"fallbacks: {run['run']['fallbacks']} (rate {run['run']['fallback_rate']}); relaxed donor matches: "
+        f"{run['run']['relaxed_donor_matches']}; seconds per face median {run['run']['seconds_median']}"
+    )
     for name, row in attack["recognizers"].items():
         views = ", ".join(f"{v} {c['match']}/{c['top1']}" for v, c in row["views"].items())
         print(

@@ -16,6 +16,7 @@ lookalike method at the default level steered on both recognizers, and on one re
     python benchmarks/bench_lookalike.py --gallery        # only the picture docs/images/lookalike_gallery.png
     python benchmarks/bench_lookalike.py --timing 40 --levels low,medium,high   # speed, alone on the machine
 """
+
 from __future__ import annotations
 
 import argparse
@@ -68,10 +69,26 @@ def main() -> int:
     images.mkdir(parents=True)
     for number in HOLDOUT:
         (images / f"{number:04d}.jpg").symlink_to(OMI_FACES / f"{number:04d}.jpg")
-    command = ["lookalike", "benchmark", "--images", str(images), "--methods", "blur,swap,checked-swap,lookalike",
-               "--levels", "blur=0.15", "--levels", "checked-swap=medium", "--levels", f"lookalike={args.levels}",
-               "--steer", args.steer,
-               "--jobs", str(args.jobs), "-o", str(args.report_dir / "report")]
+    command = [
+        "lookalike",
+        "benchmark",
+        "--images",
+        str(images),
+        "--methods",
+        "blur,swap,checked-swap,lookalike",
+        "--levels",
+        "blur=0.15",
+        "--levels",
+        "checked-swap=medium",
+        "--levels",
+        f"lookalike={args.levels}",
+        "--steer",
+        args.steer,
+        "--jobs",
+        str(args.jobs),
+        "-o",
+        str(args.report_dir / "report"),
+    ]
     command += ["--limit", str(args.limit)] if args.limit else []
     started = time.perf_counter()
     finished = subprocess.run(
@@ -84,8 +101,15 @@ def main() -> int:
         return finished.returncode or 1
     report = json.loads(report_file.read_text())
     print(f"$ {' '.join(command)}\nexit {finished.returncode}, wall time {wall / 60:.1f} min\n")
-    print(markdown_table(report) + "\n\n" + leave_one_out_table(report) + "\n\n" + fallback_table(report)
-          + "\n\n" + paired_table(paired(report)))
+    print(
+        markdown_table(report)
+        + "\n\n"
+        + leave_one_out_table(report)
+        + "\n\n"
+        + fallback_table(report)
+        + "\n\n"
+        + paired_table(paired(report))
+    )
     if not args.no_save and args.limit is None:
         summary = {
             key: report[key]
@@ -114,8 +138,10 @@ def main() -> int:
 def leave_one_out_table(report: dict) -> str:
     """Protection of each variant by each recognizer, marking the recognizers the loop did not consult."""
     names = list(report["recognizers"])
-    lines = ["| variant | steered by | " + " | ".join(f"{n} match / top-1 / top-5" for n in names) + " |",
-             "|" + "---|" * (2 + len(names))]
+    lines = [
+        "| variant | steered by | " + " | ".join(f"{n} match / top-1 / top-5" for n in names) + " |",
+        "|" + "---|" * (2 + len(names)),
+    ]
     for v in report["variants"]:
         steered = v.get("steered_by")
         cells = [v["label"], ", ".join(steered) if steered else "-"]
@@ -154,8 +180,13 @@ def fallback_table(report: dict) -> str:
 
 
 #: Per-face measures compared face by face, and whether higher is better.
-PAIRED = {"perceptual_similarity": True, "pose_error": False, "landmark_error": False, "mouth_error": False,
-          "eye_error": False}
+PAIRED = {
+    "perceptual_similarity": True,
+    "pose_error": False,
+    "landmark_error": False,
+    "mouth_error": False,
+    "eye_error": False,
+}
 
 
 def paired(report: dict, baseline: str = "checked-swap medium", ours: str = "lookalike medium") -> dict:
@@ -169,9 +200,13 @@ def paired(report: dict, baseline: str = "checked-swap medium", ours: str = "loo
         return {}
     out = {"baseline": baseline, "ours": ours, "measures": {}}
     for measure, higher_better in PAIRED.items():
-        pairs = [(rows[baseline][key][measure], rows[ours][key][measure]) for key in rows[ours]
-                 if key in rows[baseline] and rows[baseline][key][measure] is not None
-                 and rows[ours][key][measure] is not None]
+        pairs = [
+            (rows[baseline][key][measure], rows[ours][key][measure])
+            for key in rows[ours]
+            if key in rows[baseline]
+            and rows[baseline][key][measure] is not None
+            and rows[ours][key][measure] is not None
+        ]
         if not pairs:
             continue
         better = sum((o > b) == higher_better for b, o in pairs if o != b)
@@ -190,8 +225,10 @@ def paired(report: dict, baseline: str = "checked-swap medium", ours: str = "loo
 def paired_table(result: dict) -> str:
     if not result:
         return "(no paired comparison: the report lacks the checked swap or the lookalike row)"
-    lines = [f"| measure (faces both keep) | {result['baseline']} | {result['ours']} | ours better / worse / equal |",
-             "|---|---|---|---|"]
+    lines = [
+        f"| measure (faces both keep) | {result['baseline']} | {result['ours']} | ours better / worse / equal |",
+        "|---|---|---|---|",
+    ]
     for measure, m in result["measures"].items():
         lines.append(
             f"| {measure.replace('_', ' ')} ({m['faces']}) | {m['baseline_mean']:.4f} | {m['ours_mean']:.4f} | "
@@ -211,7 +248,7 @@ def timing(count: int, levels: list[str], save: bool = True) -> int:
     from lookalike.io.images import load_image
     from lookalike.pipeline import anonymize
 
-    numbers = list(HOLDOUT)[:count + 1]
+    numbers = list(HOLDOUT)[: count + 1]
     images = [load_image(OMI_FACES / f"{n:04d}.jpg").rgb for n in numbers]
     detection, faces = [], []
     for image in images:
@@ -230,8 +267,11 @@ def timing(count: int, levels: list[str], save: bool = True) -> int:
             seconds.append((time.perf_counter() - started) / max(len(found), 1))
             fellback += sum(record.fallback is not None for record in result.faces)
         out[level] = {**_stats(seconds), "fallbacks": fellback}
-        print(f"lookalike {level}: median {out[level]['median']:.3f} s/face, mean {out[level]['mean']:.3f}, "
-              f"p90 {out[level]['p90']:.3f} ({count} faces, {fellback} fell back)", flush=True)
+        print(
+            f"lookalike {level}: median {out[level]['median']:.3f} s/face, mean {out[level]['mean']:.3f}, "
+            f"p90 {out[level]['p90']:.3f} ({count} faces, {fellback} fell back)",
+            flush=True,
+        )
     print(f"detection + landmarks: median {out['detection_seconds_per_image']['median']:.3f} s/image")
     if save and RESULTS.exists():
         summary = json.loads(RESULTS.read_text())
@@ -242,8 +282,11 @@ def timing(count: int, levels: list[str], save: bool = True) -> int:
 
 
 def _stats(values: list[float]) -> dict:
-    return {"median": round(float(np.median(values)), 4), "mean": round(float(np.mean(values)), 4),
-            "p90": round(float(np.percentile(values, 90)), 4)}
+    return {
+        "median": round(float(np.median(values)), 4),
+        "mean": round(float(np.mean(values)), 4),
+        "p90": round(float(np.percentile(values, 90)), 4),
+    }
 
 
 def gallery(save: bool = True, count: int = 24, tile: int = 112) -> int:
@@ -255,10 +298,14 @@ def gallery(save: bool = True, count: int = 24, tile: int = 112) -> int:
     from lookalike.pipeline import anonymize
 
     numbers = np.linspace(HOLDOUT.start, HOLDOUT.stop - 1, count).round().astype(int)
-    columns = [("original", None), ("blur 0.15", {"method": "blur", "blur_sigma": 0.15}),
-               ("swap", {"method": "swap"}), ("lookalike low", {"method": "lookalike", "privacy": "low"}),
-               ("lookalike medium", {"method": "lookalike", "privacy": "medium"}),
-               ("lookalike high", {"method": "lookalike", "privacy": "high"})]
+    columns = [
+        ("original", None),
+        ("blur 0.15", {"method": "blur", "blur_sigma": 0.15}),
+        ("swap", {"method": "swap"}),
+        ("lookalike low", {"method": "lookalike", "privacy": "low"}),
+        ("lookalike medium", {"method": "lookalike", "privacy": "medium"}),
+        ("lookalike high", {"method": "lookalike", "privacy": "high"}),
+    ]
     rows, notes = [], []
     for number in numbers:
         image = load_image(OMI_FACES / f"{number:04d}.jpg").rgb

@@ -10,6 +10,7 @@ measures on faces 0601-0804, which no training triplet contains:
 
     python benchmarks/bench_perception.py          # ~4 min the first time (features), then seconds
 """
+
 from __future__ import annotations
 
 import json
@@ -43,8 +44,9 @@ def main() -> int:
     model = train(train_data, epochs=20, seed=0)
     ratings = read_ratings(ratings_file, OMI / "faces")
     index = {n: i for i, n in enumerate(ratings.names)}
-    fit = fit_attributes(model, train_data.table.parts,
-                         ratings.values[[index[n] for n in train_data.table.names]], ratings.attributes)
+    fit = fit_attributes(
+        model, train_data.table.parts, ratings.values[[index[n] for n in train_data.table.names]], ratings.attributes
+    )
     train_seconds = time.perf_counter() - started
 
     scores = agreement(test_data, model)
@@ -52,10 +54,14 @@ def main() -> int:
     r2 = dict(zip(ratings.attributes, np.round(r2_scores(truth, model.attributes(test_data.table.parts)), 4).tolist()))
     timing = embed_timing(model)
 
-    print(f"train: {train_data.summary()['used']} triplets on {len(train_data.table.names)} faces "
-          f"(skipped: {dict(train_data.skipped)}), {train_seconds:.1f} s incl. attribute fit (alpha {fit['alpha']})")
-    print(f"test:  {test_data.summary()['used']} triplets on {len(test_data.table.names)} faces "
-          f"(skipped: {dict(test_data.skipped)})\n")
+    print(
+        f"train: {train_data.summary()['used']} triplets on {len(train_data.table.names)} faces "
+        f"(skipped: {dict(train_data.skipped)}), {train_seconds:.1f} s incl. attribute fit (alpha {fit['alpha']})"
+    )
+    print(
+        f"test:  {test_data.summary()['used']} triplets on {len(test_data.table.names)} faces "
+        f"(skipped: {dict(test_data.skipped)})\n"
+    )
     print("| distance | triplet agreement (test faces 0601-0804) |\n|---|---|")
     for name, value in scores.items():
         print(f"| {name} | {100 * value:.1f}% |")
@@ -64,13 +70,21 @@ def main() -> int:
     print("| attribute | R² (test) |\n|---|---|")
     for name, value in sorted(r2.items(), key=lambda kv: -kv[1]):
         print(f"| {name} | {value:.3f} |")
-    print(f"\nembed one face: {timing['features_and_head']:.3f} s (features {timing['features']:.3f} s, "
-          f"head {1000 * timing['head']:.2f} ms), face already detected and meshed")
+    print(
+        f"\nembed one face: {timing['features_and_head']:.3f} s (features {timing['features']:.3f} s, "
+        f"head {1000 * timing['head']:.2f} ms), face already detected and meshed"
+    )
 
-    results = {"train": train_data.summary(), "test": test_data.summary(), "agreement": scores,
-               "attribute_r2_test": r2, "attribute_fit": fit, "train_seconds": round(train_seconds, 1),
-               "timing_seconds": timing,
-               "data_note": "triplets generated from OMI mean human attribute ratings, not direct similarity judgments"}
+    results = {
+        "train": train_data.summary(),
+        "test": test_data.summary(),
+        "agreement": scores,
+        "attribute_r2_test": r2,
+        "attribute_fit": fit,
+        "train_seconds": round(train_seconds, 1),
+        "timing_seconds": timing,
+        "data_note": "triplets generated from OMI mean human attribute ratings, not direct similarity judgments",
+    }
     write_text_atomic(REPO / "benchmarks" / "results" / "perception_omi.json", json.dumps(results, indent=1) + "\n")
     return 0
 
@@ -81,7 +95,7 @@ def embed_timing(model, faces: int = 40) -> dict[str, float]:
     from lookalike.perception.features import face_features
 
     samples = []
-    for path in sorted((OMI / "faces").glob("*.jpg"))[600:600 + faces]:
+    for path in sorted((OMI / "faces").glob("*.jpg"))[600 : 600 + faces]:
         image = load_image(path).rgb
         found = detect(image)
         if found and found[0].landmarks is not None:
@@ -94,8 +108,12 @@ def embed_timing(model, faces: int = 40) -> dict[str, float]:
     for p in parts:
         model.embed({k: v[None] for k, v in p.items()})
     head = (time.perf_counter() - started) / len(samples)
-    return {"features": round(features, 4), "head": round(head, 5), "features_and_head": round(features + head, 4),
-            "faces": len(samples)}
+    return {
+        "features": round(features, 4),
+        "head": round(head, 5),
+        "features_and_head": round(features + head, 4),
+        "faces": len(samples),
+    }
 
 
 if __name__ == "__main__":

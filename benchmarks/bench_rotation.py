@@ -7,6 +7,7 @@ face centre. Prints the found rate per angle and mode, and writes ``benchmarks/r
 
     python benchmarks/bench_rotation.py [--limit 40]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,7 +48,7 @@ def main() -> None:
 
     images = [astronaut()]
     if OMI.is_dir():
-        images += [np.asarray(Image.open(p).convert("RGB")) for p in sorted(OMI.glob("*.jpg"))[:args.limit]]
+        images += [np.asarray(Image.open(p).convert("RGB")) for p in sorted(OMI.glob("*.jpg"))[: args.limit]]
     else:
         print(f"OMI faces not found at {OMI}: astronaut only")
     truths = []
@@ -78,9 +79,17 @@ def main() -> None:
     print("s/img  " + "  ".join(f"{seconds[m] / (n * len(ANGLES)):6.3f}" for m in MODES))
     out = REPO / "benchmarks" / "results" / "rotation.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"faces": n, "angles": ANGLES,
-                               "found_rate": {m: {a: found[m][a] / n for a in ANGLES} for m in MODES},
-                               "seconds_per_image": {m: seconds[m] / (n * len(ANGLES)) for m in MODES}}, indent=2))
+    out.write_text(
+        json.dumps(
+            {
+                "faces": n,
+                "angles": ANGLES,
+                "found_rate": {m: {a: found[m][a] / n for a in ANGLES} for m in MODES},
+                "seconds_per_image": {m: seconds[m] / (n * len(ANGLES)) for m in MODES},
+            },
+            indent=2,
+        )
+    )
     print(f"wrote {out.relative_to(REPO)}")
 
 

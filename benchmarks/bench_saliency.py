@@ -18,6 +18,7 @@ On OMI faces (default 0001-0200), for every face:
     python benchmarks/bench_saliency.py --timing-only   # redo only the speed figures, on a quiet machine
     python benchmarks/bench_saliency.py --summary-only  # tables and plot again from the saved curves
 """
+
 from __future__ import annotations
 
 import argparse
@@ -77,8 +78,9 @@ def face_curves(path: Path, index: int, seed: int) -> dict:
     distances = {}
     for name in RECOGNIZERS:
         recognizer = get_recognizer(name)
-        chips = np.stack([recognizer.align(window.neutralized(sorted(p)), window.face, reference=window.crop)
-                          for p in prefixes])
+        chips = np.stack(
+            [recognizer.align(window.neutralized(sorted(p)), window.face, reference=window.crop) for p in prefixes]
+        )
         embeddings = recognizer.embed_aligned(chips)
         reference = embeddings[prefixes.index(frozenset())]
         distances[name] = dict(zip(prefixes, np.atleast_1d(recognizer.distance(reference[None], embeddings))))
@@ -87,8 +89,10 @@ def face_curves(path: Path, index: int, seed: int) -> dict:
         cumulative = np.concatenate([[0.0], np.cumsum([areas[r] for r in order])])
         curves[order_name] = {
             "area": cumulative.round(5).tolist(),
-            **{name: [round(float(distances[name][frozenset(order[:k])]), 5) for k in range(len(order) + 1)]
-               for name in RECOGNIZERS},
+            **{
+                name: [round(float(distances[name][frozenset(order[:k])]), 5) for k in range(len(order) + 1)]
+                for name in RECOGNIZERS
+            },
         }
     return {"file": path.name, "orders": orders, "curves": curves, "statuses": statuses}
 
@@ -128,8 +132,14 @@ def timing(paths: list[Path], steps_list: tuple[int, ...]) -> dict:
             correlation.setdefault(key, []).append(float(spearmanr(ref_shares, shares)[0]))
     return {
         "faces": len(prepared),
-        "seconds_per_face": {k: {"median": round(float(np.median(v)), 4), "mean": round(float(np.mean(v)), 4),
-                                 "p90": round(float(np.percentile(v, 90)), 4)} for k, v in seconds.items()},
+        "seconds_per_face": {
+            k: {
+                "median": round(float(np.median(v)), 4),
+                "mean": round(float(np.mean(v)), 4),
+                "p90": round(float(np.percentile(v, 90)), 4),
+            }
+            for k, v in seconds.items()
+        },
         "spearman_vs_16_steps": {k: round(float(np.mean(v)), 4) for k, v in correlation.items()},
     }
 
@@ -178,35 +188,51 @@ def plot(summary: dict, faces: int, path: Path) -> None:
         for order, values in summary[measured].items():
             colour, line = styles.get(order, (None, "-"))
             label = order if order in styles else f"saliency: {order}"
-            axis.plot(GRID * 100, values["mean_curve"], line, color=colour or next(colours),
-                      label=f"{label} (AUC {values['auc']:.3f})", linewidth=1.8)
+            axis.plot(
+                GRID * 100,
+                values["mean_curve"],
+                line,
+                color=colour or next(colours),
+                label=f"{label} (AUC {values['auc']:.3f})",
+                linewidth=1.8,
+            )
         colours = iter(["tab:red", "tab:orange", "tab:blue", "tab:purple", "tab:green"])
         axis.set_xlabel("face area neutralised (%)")
         axis.set_ylabel(f"{measured} distance from the unchanged face")
         axis.set_title(f"measured with {measured}", fontsize=10)
         axis.grid(alpha=0.3)
         axis.legend(fontsize=7, loc="lower right")
-    figure.suptitle(f"Deletion curves on {faces} OMI faces: regions neutralised in each order (higher = faster)",
-                    fontsize=10)
+    figure.suptitle(
+        f"Deletion curves on {faces} OMI faces: regions neutralised in each order (higher = faster)", fontsize=10
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110)
 
 
 def print_tables(result: dict) -> None:
     summary, faces = result["deletion"], result["faces_measured"]
-    print(f"\nDeletion curves on {faces} faces ({result['face_range']}); AUC = mean distance over 0-100% of the "
-          "face area neutralised (higher = identity moves faster)\n")
+    print(
+        f"\nDeletion curves on {faces} faces ({result['face_range']}); AUC = mean distance over 0-100% of the "
+        "face area neutralised (higher = identity moves faster)\n"
+    )
     for measured in RECOGNIZERS:
         print(f"measured with {measured}:\n")
-        print("| order | AUC (±95% CI) | at 10% area | at 25% | at 50% | beats random | beats canonical | "
-              "AUC gain over canonical (paired, ±95% CI) |")
+        print(
+            "| order | AUC (±95% CI) | at 10% area | at 25% | at 50% | beats random | beats canonical | "
+            "AUC gain over canonical (paired, ±95% CI) |"
+        )
         print("|---|---|---|---|---|---|---|---|")
         for order, v in summary[measured].items():
-            beats = (f"{v['beats_random']:.0%} | {v['beats_canonical']:.0%} | "
-                     f"{v['gain_over_canonical']:+.4f} ± {v['gain_over_canonical_ci95']:.4f}"
-                     if "beats_random" in v else "— | — | —")
-            print(f"| {order} | {v['auc']:.3f} ± {v['auc_ci95']:.3f} | {v['at_10pct']:.3f} | {v['at_25pct']:.3f} | "
-                  f"{v['at_50pct']:.3f} | {beats} |")
+            beats = (
+                f"{v['beats_random']:.0%} | {v['beats_canonical']:.0%} | "
+                f"{v['gain_over_canonical']:+.4f} ± {v['gain_over_canonical_ci95']:.4f}"
+                if "beats_random" in v
+                else "— | — | —"
+            )
+            print(
+                f"| {order} | {v['auc']:.3f} ± {v['auc_ci95']:.3f} | {v['at_10pct']:.3f} | {v['at_25pct']:.3f} | "
+                f"{v['at_50pct']:.3f} | {beats} |"
+            )
         print()
     speed = result["timing"]
     print(f"Speed ({speed['faces']} faces, this process alone, face already detected and meshed):\n")
@@ -227,8 +253,11 @@ def main() -> int:
     parser.add_argument("-o", "--output", type=Path, default=RESULTS)
     parser.add_argument("--plot", type=Path, default=PLOT)
     parser.add_argument("--timing-only", action="store_true", help="only redo the speed figures in --output")
-    parser.add_argument("--summary-only", action="store_true",
-                        help="only recompute the deletion summary, tables and plot from the curves in --output")
+    parser.add_argument(
+        "--summary-only",
+        action="store_true",
+        help="only recompute the deletion summary, tables and plot from the curves in --output",
+    )
     args = parser.parse_args()
     if not OMI_FACES.is_dir():
         print(f"skipped: {OMI_FACES} not found (the OMI faces are only on the development machines)")
@@ -249,7 +278,7 @@ def main() -> int:
     if args.timing_only:
         # Redo only the speed figures (e.g. when the first run shared the CPU) into the existing results.
         result = json.loads(args.output.read_text())
-        result["timing"] = timing(paths[:args.timing_faces], steps_list=(1, 2, 4, 8))
+        result["timing"] = timing(paths[: args.timing_faces], steps_list=(1, 2, 4, 8))
         write_text_atomic(args.output, json.dumps(result, indent=1))
         print_tables(result)
         return 0
@@ -259,11 +288,16 @@ def main() -> int:
         if done % 10 == 0 or done == total:
             print(f"  deletion curves: {done}/{total} faces, {time.perf_counter() - started:.0f} s", file=sys.stderr)
 
-    records = run_tasks([(face_curves, (p, i, args.seed)) for i, p in enumerate(paths)], paths, jobs=args.jobs,
-                        progress=progress, on_failure=lambda i, message: {"file": paths[i].name, "error": message})
+    records = run_tasks(
+        [(face_curves, (p, i, args.seed)) for i, p in enumerate(paths)],
+        paths,
+        jobs=args.jobs,
+        progress=progress,
+        on_failure=lambda i, message: {"file": paths[i].name, "error": message},
+    )
     deletion_seconds = time.perf_counter() - started
     started = time.perf_counter()
-    speed = timing(paths[:args.timing_faces], steps_list=(1, 2, 4, 8))
+    speed = timing(paths[: args.timing_faces], steps_list=(1, 2, 4, 8))
     print(f"timing pass: {time.perf_counter() - started:.0f} s", file=sys.stderr)
     failures = [r for r in records if "error" in r]
     result = {
@@ -271,8 +305,10 @@ def main() -> int:
         "face_range": args.faces,
         "faces_measured": len(records) - len(failures),
         "failures": failures,
-        "statuses": {s: sum(1 for r in records if "statuses" in r and r["statuses"].get(next(iter(SOURCES))) == s)
-                     for s in ("computed", "degraded")},
+        "statuses": {
+            s: sum(1 for r in records if "statuses" in r and r["statuses"].get(next(iter(SOURCES))) == s)
+            for s in ("computed", "degraded")
+        },
         "deletion": summarize(records),
         "timing": speed,
         "deletion_seconds": round(deletion_seconds, 1),
@@ -282,8 +318,10 @@ def main() -> int:
     write_text_atomic(args.output, json.dumps(result, indent=1))
     plot(result["deletion"], result["faces_measured"], args.plot)
     print_tables(result)
-    print(f"\nfailures: {len(failures)}; deletion pass {result['deletion_seconds']:.0f} s with {args.jobs} workers; "
-          f"results in {args.output}, plot in {args.plot}")
+    print(
+        f"\nfailures: {len(failures)}; deletion pass {result['deletion_seconds']:.0f} s with {args.jobs} workers; "
+        f"results in {args.output}, plot in {args.plot}"
+    )
     return 0
 
 

@@ -10,6 +10,7 @@ CLI figure, which is what a user waits for.
 deface is installed apart, because it needs numpy 2 and a second OpenCV wheel:
     python3 -m venv /tmp/deface-venv && /tmp/deface-venv/bin/pip install deface==1.5.0
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,7 +50,7 @@ def compose_group(size: tuple[int, int], widths: list[int], seed: int = 0) -> np
             if all(x + w < a or a + c < x or y + h < b or b + d < y for a, b, c, d in taken):
                 break
         taken.append((x, y, w, h))
-        canvas[y:y + h, x:x + w] = np.asarray(portrait.resize((w, h), Image.LANCZOS))
+        canvas[y : y + h, x : x + w] = np.asarray(portrait.resize((w, h), Image.LANCZOS))
     return canvas
 
 
@@ -76,12 +77,13 @@ def main() -> None:
 
     sets: dict[str, list[np.ndarray]] = {}
     if OMI.is_dir():
-        sets["omi_512"] = [np.asarray(Image.open(p).convert("RGB")) for p in sorted(OMI.glob("*.jpg"))[:args.limit]]
+        sets["omi_512"] = [np.asarray(Image.open(p).convert("RGB")) for p in sorted(OMI.glob("*.jpg"))[: args.limit]]
     else:
         print(f"skipping the OMI set: {OMI} not found")
     sets["group_1600x900"] = [compose_group((1600, 900), [400, 260, 180, 120, 80, 48, 32], seed=s) for s in range(3)]
-    sets["group_4000x3000"] = [compose_group((4000, 3000), [900, 500, 300, 200, 120, 80, 60, 40, 32, 28], seed=s)
-                               for s in range(2)]
+    sets["group_4000x3000"] = [
+        compose_group((4000, 3000), [900, 500, 300, 200, 120, 80, 60, 40, 32, 28], seed=s) for s in range(2)
+    ]
 
     print(f"torch threads: {torch.get_num_threads()}, cpu cores: {os.cpu_count()}")
     results: dict[str, dict] = {}
@@ -130,28 +132,41 @@ def cli_end_to_end(images: list[np.ndarray], name: str, deface_python: Path | No
             Image.fromarray(image).save(folder / f"{i:04d}.jpg", quality=92)
         cli = shutil.which("lookalike", path=str(Path(sys.executable).parent)) or "lookalike"
         start = time.perf_counter()
-        subprocess.run([cli, "anonymize", str(folder), "-o", str(Path(tmp) / "ours"), "--method", "blur"],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [cli, "anonymize", str(folder), "-o", str(Path(tmp) / "ours"), "--method", "blur"],
+            check=True,
+            capture_output=True,
+        )
         out["cli_blur_total_s"] = time.perf_counter() - start
         if deface_python:
             deface_cli = Path(deface_python).parent / "deface"
             files = sorted(str(p) for p in folder.glob("*.jpg"))
             start = time.perf_counter()
-            subprocess.run([str(deface_cli), *files, "--output", str(Path(tmp) / "deface_out.jpg")] if len(files) == 1
-                           else [str(deface_cli), *files], check=True, capture_output=True)
+            subprocess.run(
+                [str(deface_cli), *files, "--output", str(Path(tmp) / "deface_out.jpg")]
+                if len(files) == 1
+                else [str(deface_cli), *files],
+                check=True,
+                capture_output=True,
+            )
             out["deface_cli_total_s"] = time.perf_counter() - start
     return out
 
 
 def print_table(results: dict[str, dict]) -> None:
     columns = ["detect", "landmarks", "dlib", "facenet", "anonymize_blur"]
-    print(f"\n{'set':18} {'imgs':>4} {'faces':>5} {'MP':>5} " + " ".join(f"{c + ' s/img':>18}" for c in columns)
-          + f" {'cli total s':>11} {'deface total s':>14}")
+    print(
+        f"\n{'set':18} {'imgs':>4} {'faces':>5} {'MP':>5} "
+        + " ".join(f"{c + ' s/img':>18}" for c in columns)
+        + f" {'cli total s':>11} {'deface total s':>14}"
+    )
     for name, row in results.items():
         cells = " ".join(f"{row[c + '_s_per_image']:>8.3f} ({row[c + '_s_per_face']:.3f}/f)" for c in columns)
         deface = row.get("deface_cli_total_s")
-        print(f"{name:18} {row['images']:>4} {row['faces']:>5} {row['megapixels']:>5.1f} {cells} "
-              f"{row['cli_blur_total_s']:>11.1f} {deface if deface is None else round(deface, 1)!s:>14}")
+        print(
+            f"{name:18} {row['images']:>4} {row['faces']:>5} {row['megapixels']:>5.1f} {cells} "
+            f"{row['cli_blur_total_s']:>11.1f} {deface if deface is None else round(deface, 1)!s:>14}"
+        )
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ faces crossing, a face leaving and coming back, a cut between two shots, a turne
 opencv-python, a second OpenCV wheel, so it must not live in this project's environment); without it the
 deface columns are skipped with a message.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,8 +40,13 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 
 #: (scenario, file name, fps, rotation): every container and a spread of frame rates.
-CLIPS = [("pan", "pan.mp4", 24, 0), ("cross", "cross.mov", 30, 90), ("leave", "leave.mkv", 25, 0),
-         ("cut", "cut.webm", 30, 0), ("turn", "turn.avi", 15, 0)]
+CLIPS = [
+    ("pan", "pan.mp4", 24, 0),
+    ("cross", "cross.mov", 30, 90),
+    ("leave", "leave.mkv", 25, 0),
+    ("cut", "cut.webm", 30, 0),
+    ("turn", "turn.avi", 15, 0),
+]
 
 
 def main() -> int:
@@ -59,7 +65,7 @@ def main() -> int:
     deface = _deface_command(args.deface)
     clips = _make_clips(work, args.seconds)
     report: dict = {"clips": {}, "speed": {}}
-    for scenario, path in clips.items():
+    for path in clips.values():
         truth = _truth(path)
         for method in methods:
             row = _run_ours(path, work / method / path.name, method, truth)
@@ -70,9 +76,11 @@ def main() -> int:
             report["clips"][path.name]["deface"] = row
             _print_row(path.name, "deface", row)
     if not deface:
-        print(f"deface: skipped ({'no --deface given' if args.deface is None else f'no deface in {args.deface}'}; "
-              "install it in a separate venv: python3 -m venv /tmp/deface-venv && "
-              "/tmp/deface-venv/bin/pip install deface)")
+        print(
+            f"deface: skipped ({'no --deface given' if args.deface is None else f'no deface in {args.deface}'}; "
+            "install it in a separate venv: python3 -m venv /tmp/deface-venv && "
+            "/tmp/deface-venv/bin/pip install deface)"
+        )
     if not args.skip_speed:
         report["speed"] = _speed(work, methods, args.speed_seconds, deface)
     if args.json:
@@ -84,8 +92,8 @@ def main() -> int:
 
 
 def _make_clips(work: Path, seconds: float) -> dict[str, Path]:
-    from lookalike.io.clips import astronaut_portrait, make_clip
     from lookalike.donors.bank import default_bank
+    from lookalike.io.clips import astronaut_portrait, make_clip
 
     other = default_bank().donor_image(0)[0][:440, 40:472]  # a second person: a donor of the shipped bank
     clips = {}
@@ -93,8 +101,9 @@ def _make_clips(work: Path, seconds: float) -> dict[str, Path]:
         path = work / "clips" / name
         path.parent.mkdir(parents=True, exist_ok=True)
         if not path.exists():
-            make_clip(path, scenario, fps=fps, seconds=seconds, rotation=rotation,
-                      portraits=[astronaut_portrait(), other])
+            make_clip(
+                path, scenario, fps=fps, seconds=seconds, rotation=rotation, portraits=[astronaut_portrait(), other]
+            )
         clips[scenario] = path
     return clips
 
@@ -145,12 +154,14 @@ def _run_ours(source: Path, target: Path, method: str, truth) -> dict:
     row = _file_figures(source, target, truth)
     boxes = [(t.id, f, o.face.box) for t in anonymizer.tracks for f, o in t.observations.items()]
     row.update(
-        seconds=round(seconds, 1), tracks=len(anonymizer.tracks),
+        seconds=round(seconds, 1),
+        tracks=len(anonymizer.tracks),
         tracked_untouched=sum(_unchanged(inputs[f], outputs[f], box) for _, f, box in boxes),
         detector_misses_covered=anonymizer.stats.detector_misses,
         predicted_faces=anonymizer.stats.predicted_faces,
         drift=_drift(inputs, outputs, anonymizer.tracks),
-        protection=_protection(inputs, outputs, anonymizer.tracks))
+        protection=_protection(inputs, outputs, anonymizer.tracks),
+    )
     return row
 
 
@@ -168,9 +179,14 @@ def _run_deface(command: list[str], source: Path, target: Path, truth) -> dict:
     done = subprocess.run([*command, str(source), "-o", str(target), "--keep-audio"], capture_output=True, text=True)
     seconds = time.perf_counter() - started
     if done.returncode != 0 or not target.is_file():
-        lines = [l.strip() for l in (done.stderr + "\n" + done.stdout).replace("\r", "\n").splitlines()
-                 if l.strip() and "it/s]" not in l and "%|" not in l]
-        reason = next((l for l in reversed(lines) if "rror" in l), lines[-1] if lines else f"exit code {done.returncode}")
+        lines = [
+            line.strip()
+            for line in (done.stderr + "\n" + done.stdout).replace("\r", "\n").splitlines()
+            if line.strip() and "it/s]" not in line and "%|" not in line
+        ]
+        reason = next(
+            (line for line in reversed(lines) if "rror" in line), lines[-1] if lines else f"exit code {done.returncode}"
+        )
         return {"failed": reason[:200], "seconds": round(seconds, 1)}
     row = _file_figures(source, target, truth)
     row["seconds"] = round(seconds, 1)
@@ -186,14 +202,21 @@ def _file_figures(source: Path, target: Path, truth) -> dict:
 
     before, after = clip_timing(source), clip_timing(target)
     ins, outs = _decode(source), _decode(target)
-    untouched = sum(_unchanged(ins[i], outs[i], face.box, threshold=4.0)
-                    for i, faces in enumerate(truth[:len(outs)]) for face in faces)
-    return {"frames_in": len(before.frames), "frames_out": len(after.frames),
-            "timestamps_equal": before.frames == after.frames,
-            "audio_identical": bool(before.audio) and before.audio == after.audio,
-            "rotation_kept": probe_video(source).rotation == probe_video(target).rotation,
-            "faces_in_truth": sum(len(f) for f in truth), "truth_untouched": untouched,
-            **_flicker(ins, outs, truth)}
+    untouched = sum(
+        _unchanged(ins[i], outs[i], face.box, threshold=4.0)
+        for i, faces in enumerate(truth[: len(outs)])
+        for face in faces
+    )
+    return {
+        "frames_in": len(before.frames),
+        "frames_out": len(after.frames),
+        "timestamps_equal": before.frames == after.frames,
+        "audio_identical": bool(before.audio) and before.audio == after.audio,
+        "rotation_kept": probe_video(source).rotation == probe_video(target).rotation,
+        "faces_in_truth": sum(len(f) for f in truth),
+        "truth_untouched": untouched,
+        **_flicker(ins, outs, truth),
+    }
 
 
 def _core(shape, box) -> tuple[slice, slice] | None:
@@ -251,9 +274,11 @@ def _flicker(ins: list[np.ndarray], outs: list[np.ndarray], truth) -> dict:
                 else:
                     changed_in += change
             pairs += 1
-    return {"flicker": round(changed_out / changed_in, 3) if changed_in else None,
-            "raw_flicker": round(raw_out / raw_in, 3) if raw_in else None,
-            "face_change": round(changed_out / pairs, 3) if pairs else None}
+    return {
+        "flicker": round(changed_out / changed_in, 3) if changed_in else None,
+        "raw_flicker": round(raw_out / raw_in, 3) if raw_in else None,
+        "face_change": round(changed_out / pairs, 3) if pairs else None,
+    }
 
 
 def _sampled(track, every: int = 6) -> list:
@@ -302,8 +327,11 @@ def _protection(ins, outs, tracks) -> dict:
                 if name in crowd.recognizers:
                     top1 += distance < float(np.min(crowd.distances(after, name)))
                 count += 1
-        out[name] = {"faces": count, "match_pct": round(100 * matches / count, 1) if count else None,
-                     "top1_pct": round(100 * top1 / count, 1) if count and name in crowd.recognizers else None}
+        out[name] = {
+            "faces": count,
+            "match_pct": round(100 * matches / count, 1) if count else None,
+            "top1_pct": round(100 * top1 / count, 1) if count and name in crowd.recognizers else None,
+        }
     return out
 
 
@@ -329,10 +357,16 @@ def _speed(work: Path, methods: list[str], seconds: float, deface) -> dict:
         wall = time.perf_counter() - started
         done.tmp.unlink()
         first = (done.tracks[0].get("lookalike") or {}).get("seconds") if done.tracks else None
-        results[method] = {"frames": done.frames, "seconds": round(wall, 1), "fps": round(done.frames / wall, 2),
-                           "first_face_loop_seconds": first}
-        print(f"speed 1280x720, one face, {done.frames} frames, {method}: {results[method]['fps']} frames/s "
-              f"({wall:.1f} s" + (f"; of which the first face's lookalike loop {first:.1f} s" if first else "") + ")")
+        results[method] = {
+            "frames": done.frames,
+            "seconds": round(wall, 1),
+            "fps": round(done.frames / wall, 2),
+            "first_face_loop_seconds": first,
+        }
+        print(
+            f"speed 1280x720, one face, {done.frames} frames, {method}: {results[method]['fps']} frames/s "
+            f"({wall:.1f} s" + (f"; of which the first face's lookalike loop {first:.1f} s" if first else "") + ")"
+        )
     if deface:
         target = work / "deface" / "speed.mp4"
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -342,8 +376,10 @@ def _speed(work: Path, methods: list[str], seconds: float, deface) -> dict:
         wall = time.perf_counter() - started
         frames = int(round(seconds * 30))
         results["deface"] = {"frames": frames, "seconds": round(wall, 1), "fps": round(frames / wall, 2)}
-        print(f"speed 1280x720, one face, {frames} frames, deface (blur): {results['deface']['fps']} frames/s "
-              f"({wall:.1f} s, its start-up included)")
+        print(
+            f"speed 1280x720, one face, {frames} frames, deface (blur): {results['deface']['fps']} frames/s "
+            f"({wall:.1f} s, its start-up included)"
+        )
     return results
 
 
@@ -352,12 +388,20 @@ def _print_row(clip: str, method: str, row: dict) -> None:
         print(f"{clip:10s} {method:9s} failed: {row['failed']}")
         return
     protection = " ".join(f"{n}:{p['match_pct']}/{p['top1_pct']}" for n, p in (row.get("protection") or {}).items())
-    print(f"{clip:10s} {method:9s} frames {row['frames_in']}->{row['frames_out']} ts={'=' if row['timestamps_equal'] else 'DIFF'}"
-          f" audio={'identical' if row['audio_identical'] else 'CHANGED'} rot={'kept' if row['rotation_kept'] else 'LOST'}"
-          f" | untouched: tracked {row.get('tracked_untouched', '-')}, truth {row['truth_untouched']}/{row['faces_in_truth']}"
-          f" | misses covered {row.get('detector_misses_covered', '-')}, predicted {row.get('predicted_faces', '-')}"
-          f" | tracks {row.get('tracks', '-')} | flicker {row['flicker']} (raw {row['raw_flicker']}, out {row['face_change']}/frame) | dlib drift {row.get('drift', '-')}"
-          + (f" | match/top-1 % {protection}" if protection else "") + f" | {row['seconds']} s", flush=True)
+    print(
+        f"{clip:10s} {method:9s} frames {row['frames_in']}->{row['frames_out']}"
+        f" ts={'=' if row['timestamps_equal'] else 'DIFF'}"
+        f" audio={'identical' if row['audio_identical'] else 'CHANGED'}"
+        f" rot={'kept' if row['rotation_kept'] else 'LOST'}"
+        f" | untouched: tracked {row.get('tracked_untouched', '-')},"
+        f" truth {row['truth_untouched']}/{row['faces_in_truth']}"
+        f" | misses covered {row.get('detector_misses_covered', '-')}, predicted {row.get('predicted_faces', '-')}"
+        f" | tracks {row.get('tracks', '-')} | flicker {row['flicker']} (raw {row['raw_flicker']},"
+        f" out {row['face_change']}/frame) | dlib drift {row.get('drift', '-')}"
+        + (f" | match/top-1 % {protection}" if protection else "")
+        + f" | {row['seconds']} s",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

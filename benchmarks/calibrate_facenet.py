@@ -17,6 +17,7 @@ Usage::
 
 Writes ``benchmarks/results/facenet_threshold.json``; prints a skip message and exits 0 without OMI data.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -70,8 +71,13 @@ def variants(img: np.ndarray, face, rng: np.random.Generator):
     s = rng.uniform(0.92, 1.0)
     x0, y0 = rng.uniform(0, (1 - s) * w), rng.uniform(0, (1 - s) * h)
     A = np.array([[1 / s, 0, -x0 / s], [0, 1 / s, -y0 / s]])
-    out.append(("crop_shift", cv2.warpAffine(img, A, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE),
-                moved(face, A)))
+    out.append(
+        (
+            "crop_shift",
+            cv2.warpAffine(img, A, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE),
+            moved(face, A),
+        )
+    )
     out.append(("brightness-20%", np.clip(img * 0.8, 0, 255).astype(np.uint8), face))
     out.append(("brightness+20%", np.clip(img * 1.2, 0, 255).astype(np.uint8), face))
     _, buf = cv2.imencode(".jpg", img[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 40])
@@ -86,7 +92,7 @@ def prewhitened_embeddings(rec, crops: np.ndarray) -> np.ndarray:
     std = np.maximum(x.std((1, 2, 3), keepdims=True), 1 / np.sqrt(x[0].size))
     t = torch.from_numpy(((x - mean) / std).astype(np.float32)).permute(0, 3, 1, 2)
     with torch.inference_mode():
-        return torch.cat([rec.embed_tensor(t[i:i + 32]) for i in range(0, len(t), 32)]).numpy()
+        return torch.cat([rec.embed_tensor(t[i : i + 32]) for i in range(0, len(t), 32)]).numpy()
 
 
 def evaluate(rec, emb: np.ndarray, kinds: list[str], n: int) -> dict:
@@ -144,10 +150,16 @@ def main() -> int:
     emb = rec.embed_aligned(crops)
     t_embed = time.time() - t0
 
-    res = {"model": "facenet 20180408-102900 (PyTorch port)", "distance": "cosine (1 - cos)", "target_fmr": FMR,
-           "faces": len(files), "fixed_box_fallbacks": fixed_boxes, "standardization": "fixed (x-127.5)/128",
-           **evaluate(rec, emb, kinds, len(files)),
-           "seconds_per_crop_embed": t_embed / len(crops)}
+    res = {
+        "model": "facenet 20180408-102900 (PyTorch port)",
+        "distance": "cosine (1 - cos)",
+        "target_fmr": FMR,
+        "faces": len(files),
+        "fixed_box_fallbacks": fixed_boxes,
+        "standardization": "fixed (x-127.5)/128",
+        **evaluate(rec, emb, kinds, len(files)),
+        "seconds_per_crop_embed": t_embed / len(crops),
+    }
     if args.compare_prewhiten:
         res["prewhiten_comparison"] = evaluate(rec, prewhitened_embeddings(rec, crops), kinds, len(files))
 

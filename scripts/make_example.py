@@ -5,6 +5,7 @@ mirrored, tinted or shown in grey so the copies differ. Run from the repository 
 
     python scripts/make_example.py
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,9 +15,15 @@ from PIL import Image, ImageOps
 from skimage.data import astronaut
 
 #: (head-and-shoulders crop width in px, x, y, mirrored, variant)
-PLACEMENTS = [(520, 40, 330, False, "plain"), (380, 600, 180, True, "warm"), (260, 1020, 420, False, "grey"),
-              (170, 1310, 120, True, "cool"), (110, 1420, 560, False, "plain"), (72, 1120, 80, False, "warm"),
-              (48, 1520, 400, True, "plain")]
+PLACEMENTS = [
+    (520, 40, 330, False, "plain"),
+    (380, 600, 180, True, "warm"),
+    (260, 1020, 420, False, "grey"),
+    (170, 1310, 120, True, "cool"),
+    (110, 1420, 560, False, "plain"),
+    (72, 1120, 80, False, "warm"),
+    (48, 1520, 400, True, "plain"),
+]
 
 
 def main(out: Path = Path("examples/group.jpg")) -> None:

@@ -14,6 +14,7 @@ Usage::
 
     .venv/bin/python scripts/make_facenet_reference.py [--venv /tmp/cv46]
 """
+
 from __future__ import annotations
 
 import argparse

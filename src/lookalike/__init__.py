@@ -6,6 +6,7 @@
 >>> [f.status for f in result.faces]
 ['anonymized']
 """
+
 from lookalike._version import __version__
 from lookalike.errors import ImageError, LookalikeError
 from lookalike.faces import detect
@@ -14,6 +15,20 @@ from lookalike.io import load_image, save_image
 from lookalike.pipeline import AnonymizationResult, AnonymizeConfig, VideoAnonymizer, anonymize, anonymize_frames
 from lookalike.types import Face, HeadPose
 
-__all__ = ["__version__", "AnonymizationResult", "AnonymizeConfig", "Face", "HeadPose", "ImageError", "LookalikeError",
-           "VideoAnonymizer", "anonymize", "anonymize_frames", "available_recognizers", "detect", "get_recognizer",
-           "load_image", "save_image"]
+__all__ = [
+    "__version__",
+    "AnonymizationResult",
+    "AnonymizeConfig",
+    "Face",
+    "HeadPose",
+    "ImageError",
+    "LookalikeError",
+    "VideoAnonymizer",
+    "anonymize",
+    "anonymize_frames",
+    "available_recognizers",
+    "detect",
+    "get_recognizer",
+    "load_image",
+    "save_image",
+]

@@ -10,6 +10,7 @@ many faces, images or threads ask for it, and a path given two ways (relative, a
 >>> first is load_asset(lambda p: json.loads(p.read_text()), str(path))  # another loader: read again
 False
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable

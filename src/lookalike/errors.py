@@ -1,4 +1,5 @@
 """Errors users see. Each renders as one line that names the file and the problem."""
+
 from __future__ import annotations
 
 from pathlib import Path

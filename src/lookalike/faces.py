@@ -8,6 +8,7 @@ evaluation and the command line) finds faces, so none of them reaches up to the 
 >>> len(faces), faces[0].landmarks.shape
 (1, (478, 3))
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -48,8 +49,9 @@ def detector_config(threshold: float | None = None, rotations: Rotations = "coar
     return DetectorConfig(**options)
 
 
-def detect(image: np.ndarray, *, threshold: float | None = None, rotations: Rotations = "coarse",
-           landmarks: bool = True) -> list[Face]:
+def detect(
+    image: np.ndarray, *, threshold: float | None = None, rotations: Rotations = "coarse", landmarks: bool = True
+) -> list[Face]:
     """Every face in an RGB (or grey/RGBA) image, largest first: box, score, 5 keypoints and, with
     ``landmarks``, 478 dense landmarks and head pose."""
     rgb = image_from_array(image).rgb  # also refuses arrays without pixels, which crash the detector
@@ -57,8 +59,9 @@ def detect(image: np.ndarray, *, threshold: float | None = None, rotations: Rota
     return add_landmarks(rgb, faces) if landmarks else faces
 
 
-def main_face(path: str | Path, *, landmarks: bool = True, max_pixels: int = DEFAULT_MAX_PIXELS
-              ) -> tuple[np.ndarray, Face]:
+def main_face(
+    path: str | Path, *, landmarks: bool = True, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> tuple[np.ndarray, Face]:
     """The RGB pixels of the image file at ``path`` and its main face (the detector's first).
 
     Raises :class:`NoFaceError` when the image has no face, :class:`~lookalike.errors.ImageError` when it

@@ -6,6 +6,7 @@ They sit below input/output, detection and synthesis alike, so none of those bor
 >>> clamp_box((-5, 2, 40, 12), (10, 30))
 (0, 2, 30, 10)
 """
+
 from __future__ import annotations
 
 import cv2
@@ -17,8 +18,9 @@ def gaussian_blur(patch: np.ndarray, sigma: float) -> np.ndarray:
     factor = max(1.0, sigma / 4.0)
     height, width = patch.shape[:2]
     if factor > 1.0:
-        small = cv2.resize(patch, (max(1, round(width / factor)), max(1, round(height / factor))),
-                           interpolation=cv2.INTER_AREA)
+        small = cv2.resize(
+            patch, (max(1, round(width / factor)), max(1, round(height / factor))), interpolation=cv2.INTER_AREA
+        )
         small = cv2.GaussianBlur(small, (0, 0), sigmaX=sigma / factor, borderType=cv2.BORDER_REFLECT)
         return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
     return cv2.GaussianBlur(patch, (0, 0), sigmaX=sigma, borderType=cv2.BORDER_REFLECT)

@@ -4,6 +4,7 @@ dlib embeds on one core and the pipeline's models load once per process, so whol
 (benchmarks, feature extraction) spread files over spawned workers, one model set and one thread each.
 Results come back in input order whatever order workers finish in.
 """
+
 from __future__ import annotations
 
 import os
@@ -19,8 +20,14 @@ from lookalike.errors import error_line
 Progress = Callable[[int, int], None]
 
 
-def run_tasks(tasks: list[tuple[Callable, tuple]], paths: list[Path], *, jobs: int = 1,
-              progress: Progress | None = None, on_failure: Callable[[int, str], Any]) -> list[Any]:
+def run_tasks(
+    tasks: list[tuple[Callable, tuple]],
+    paths: list[Path],
+    *,
+    jobs: int = 1,
+    progress: Progress | None = None,
+    on_failure: Callable[[int, str], Any],
+) -> list[Any]:
     """``function(*args)`` for each task, about the file ``paths[i]``; in ``jobs`` processes when > 1.
 
     A task that raises in a worker, or whose worker dies twice, yields ``on_failure(i, message)`` with a
@@ -80,7 +87,6 @@ def _init_worker() -> None:
     """One thread per worker: the workers already fill the cores, more threads only contend."""
     import cv2
     import torch
-
 
     torch.set_num_threads(1)
     cv2.setNumThreads(1)

@@ -2,6 +2,7 @@
 
 Coordinates are always in pixels of the full image, x to the right and y down, as float32 arrays.
 """
+
 from __future__ import annotations
 
 import math
@@ -76,8 +77,13 @@ class Face:
         landmarks = None if self.landmarks is None else self.landmarks.copy()
         if landmarks is not None:
             landmarks[:, :2] += offset
-        return replace(self, box=self.box + np.tile(offset, 2), keypoints=self.keypoints + offset,
-                       landmarks=landmarks, notes=list(self.notes))
+        return replace(
+            self,
+            box=self.box + np.tile(offset, 2),
+            keypoints=self.keypoints + offset,
+            landmarks=landmarks,
+            notes=list(self.notes),
+        )
 
     @property
     def center(self) -> np.ndarray:

@@ -1,4 +1,5 @@
 """Pictures that show what was found: boxes, keypoints, dense landmarks."""
+
 from __future__ import annotations
 
 import cv2
@@ -30,6 +31,7 @@ def draw_faces(image: np.ndarray, faces: list[Face]) -> np.ndarray:
             cv2.circle(out, (int(round(x)), int(round(y))), dot * 2 + 1, colour, -1, cv2.LINE_AA)
         label = f"{face.score:.2f}"
         scale = max(0.4, size / 250)
-        cv2.putText(out, label, (x0, max(y0 - 4, 12)), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 255, 0),
-                    thickness, cv2.LINE_AA)
+        cv2.putText(
+            out, label, (x0, max(y0 - 4, 12)), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 255, 0), thickness, cv2.LINE_AA
+        )
     return out

@@ -1,4 +1,5 @@
 """The photo folder the command-line tests share."""
+
 from __future__ import annotations
 
 from pathlib import Path

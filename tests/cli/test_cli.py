@@ -36,16 +36,29 @@ def _snapshot(root: Path) -> dict[str, bytes]:
 def test_anonymize_folder_keeps_layout_reports_and_never_touches_inputs(photo_tree, tmp_path):
     before = _snapshot(photo_tree)
     out = tmp_path / "out"
-    result = runner.invoke(app, ["anonymize", str(photo_tree), "-o", str(out), "--json",
-                                 "--report", str(tmp_path / "report.json")])
+    result = runner.invoke(
+        app, ["anonymize", str(photo_tree), "-o", str(out), "--json", "--report", str(tmp_path / "report.json")]
+    )
     assert result.exit_code == 1  # broken.jpg failed, the rest went on
     report = json.loads(result.stdout)
     assert json.loads((tmp_path / "report.json").read_text()) == report
-    assert report["summary"] == {"files": 4, "faces_found": 2, "files_written": 3, "files_failed": 1,
-                                 "files_without_faces": 1, "skipped_non_images": 1, "skipped_as_done": 0,
-                                 "files_planned": 4, "interrupted": False}
+    assert report["summary"] == {
+        "files": 4,
+        "faces_found": 2,
+        "files_written": 3,
+        "files_failed": 1,
+        "files_without_faces": 1,
+        "skipped_non_images": 1,
+        "skipped_as_done": 0,
+        "files_planned": 4,
+        "interrupted": False,
+    }
     assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == [
-        "a.jpg", "lookalike-manifest.jsonl", "sub/b.png", "sub/empty.png"]
+        "a.jpg",
+        "lookalike-manifest.jsonl",
+        "sub/b.png",
+        "sub/empty.png",
+    ]
     failure = next(f for f in report["files"] if f["status"] == "failed")
     assert failure["error"].startswith(str(photo_tree / "broken.jpg")) and "\n" not in failure["error"]
     assert "broken.jpg" in result.stderr
@@ -56,8 +69,23 @@ def test_anonymize_folder_keeps_layout_reports_and_never_touches_inputs(photo_tr
 
 def test_anonymize_options_and_keep_metadata(photo_tree, tmp_path):
     out = tmp_path / "out"
-    result = runner.invoke(app, ["anonymize", str(photo_tree / "a.jpg"), "-o", str(out), "--method", "pixelate",
-                                 "--mask-scale", "1.5", "--threshold", "0.4", "--keep-metadata", "--json"])
+    result = runner.invoke(
+        app,
+        [
+            "anonymize",
+            str(photo_tree / "a.jpg"),
+            "-o",
+            str(out),
+            "--method",
+            "pixelate",
+            "--mask-scale",
+            "1.5",
+            "--threshold",
+            "0.4",
+            "--keep-metadata",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.stderr
     face = json.loads(result.stdout)["files"][0]["faces"][0]
     assert face["method"] == "pixelate"
@@ -119,8 +147,10 @@ def test_bad_usage_exits_2(photo_tree, tmp_path):
 
 def test_detect_json_and_drawing(photo_tree, tmp_path):
     drawn = tmp_path / "drawn"
-    result = runner.invoke(app, ["detect", str(photo_tree / "a.jpg"), str(photo_tree / "sub" / "empty.png"),
-                                 "--json", "--draw", str(drawn)])
+    result = runner.invoke(
+        app,
+        ["detect", str(photo_tree / "a.jpg"), str(photo_tree / "sub" / "empty.png"), "--json", "--draw", str(drawn)],
+    )
     assert result.exit_code == 0, result.stderr
     entries = json.loads(result.stdout)
     face = entries[0]["faces"][0]
@@ -143,8 +173,22 @@ def test_embed_reports_each_recognizer_with_its_verdict(photo_tree):
 
 def test_anonymize_with_lookalike_reports_each_face(photos, tmp_path):
     out = tmp_path / "out"
-    result = runner.invoke(app, ["anonymize", str(photos / "a.jpg"), "-o", str(out), "--method", "lookalike",
-                                 "--privacy", "low", "--seed", "3", "--json"])
+    result = runner.invoke(
+        app,
+        [
+            "anonymize",
+            str(photos / "a.jpg"),
+            "-o",
+            str(out),
+            "--method",
+            "lookalike",
+            "--privacy",
+            "low",
+            "--seed",
+            "3",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.stderr
     face = json.loads(result.stdout)["files"][0]["faces"][0]
     assert face["method"] == "lookalike"
@@ -155,20 +199,37 @@ def test_anonymize_with_lookalike_reports_each_face(photos, tmp_path):
 
 
 def test_the_summary_counts_faces_that_fell_back(photos, tmp_path):
-    result = runner.invoke(app, ["anonymize", str(photos / "a.jpg"), "-o", str(tmp_path / "out"), "--method",
-                                 "lookalike", "--privacy", "low", "--target-distance", "3"])
+    result = runner.invoke(
+        app,
+        [
+            "anonymize",
+            str(photos / "a.jpg"),
+            "-o",
+            str(tmp_path / "out"),
+            "--method",
+            "lookalike",
+            "--privacy",
+            "low",
+            "--target-distance",
+            "3",
+        ],
+    )
     assert result.exit_code == 0, result.stderr
     assert "fell back to a stronger method: 1" in result.stderr
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--privacy", "extreme"], "privacy"),
-    (["--steer", "arcface"], "steer"),
-    (["--bank", "missing.npz"], "--bank missing.npz: no such file"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--privacy", "extreme"], "privacy"),
+        (["--steer", "arcface"], "steer"),
+        (["--bank", "missing.npz"], "--bank missing.npz: no such file"),
+    ],
+)
 def test_anonymize_lookalike_bad_options_are_one_line_usage_errors(photos, tmp_path, args, message):
-    result = runner.invoke(app, ["anonymize", str(photos / "a.jpg"), "-o", str(tmp_path / "out"),
-                                 "--method", "lookalike", *args])
+    result = runner.invoke(
+        app, ["anonymize", str(photos / "a.jpg"), "-o", str(tmp_path / "out"), "--method", "lookalike", *args]
+    )
     assert result.exit_code == 2
     assert message in result.stderr
     assert not (tmp_path / "out").exists()
@@ -177,8 +238,10 @@ def test_anonymize_lookalike_bad_options_are_one_line_usage_errors(photos, tmp_p
 def test_anonymize_lookalike_unreadable_bank(photos, tmp_path):
     bad = tmp_path / "bank.npz"
     bad.write_bytes(b"not a bank")
-    result = runner.invoke(app, ["anonymize", str(photos / "a.jpg"), "-o", str(tmp_path / "out"),
-                                 "--method", "lookalike", "--bank", str(bad)])
+    result = runner.invoke(
+        app,
+        ["anonymize", str(photos / "a.jpg"), "-o", str(tmp_path / "out"), "--method", "lookalike", "--bank", str(bad)],
+    )
     assert result.exit_code == 2
     assert f"--bank {bad}: cannot be read" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1

@@ -1,4 +1,5 @@
 """`lookalike donors build` and `lookalike crowd build`."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,8 +27,9 @@ def test_donors_build_counts_and_names_bad_files(numbered, tmp_path):
     from lookalike.donors.bank import DonorBank
 
     output = tmp_path / "bank.npz"
-    result = runner.invoke(app, ["donors", "build", str(numbered), "-o", str(output), "--faces", "1-600",
-                                 "--jobs", "1", "--size", "96"])
+    result = runner.invoke(
+        app, ["donors", "build", str(numbered), "-o", str(output), "--faces", "1-600", "--jobs", "1", "--size", "96"]
+    )
     assert result.exit_code == 1, result.stderr  # one file failed; the bank is still written
     assert f"{numbered / '3.jpg'}" in result.stderr
     assert "donors: 1 | images: 3 | failed: 1 | without a usable face: 1" in result.stderr

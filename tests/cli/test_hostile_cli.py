@@ -1,5 +1,6 @@
 """What a hostile user found in ``lookalike anonymize`` and ``detect`` (issue 19), and resuming a folder.
 Each test failed on the code before it."""
+
 from __future__ import annotations
 
 import hashlib
@@ -31,8 +32,11 @@ def folder(tmp_path, astronaut) -> Path:
 
 
 def _hashes(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 FAST = ["--rotations", "off"]
@@ -40,13 +44,26 @@ FAST = ["--rotations", "off"]
 
 # --- 1. --report obeys the rules of the outputs -------------------------------------------------------
 
+
 def test_report_never_overwrites_an_input(folder, tmp_path):
     before = _hashes(folder)
-    result = runner.invoke(app, ["anonymize", str(folder), "-o", str(tmp_path / "out"), *FAST,
-                                 "--report", str(folder / "a.jpg")])
+    result = runner.invoke(
+        app, ["anonymize", str(folder), "-o", str(tmp_path / "out"), *FAST, "--report", str(folder / "a.jpg")]
+    )
     assert result.exit_code == 2 and "refusing to write over an input" in result.stderr
-    result = runner.invoke(app, ["anonymize", str(folder), "-o", str(tmp_path / "out"), *FAST, "--overwrite",
-                                 "--report", str(folder / "a.jpg")])
+    result = runner.invoke(
+        app,
+        [
+            "anonymize",
+            str(folder),
+            "-o",
+            str(tmp_path / "out"),
+            *FAST,
+            "--overwrite",
+            "--report",
+            str(folder / "a.jpg"),
+        ],
+    )
     assert result.exit_code == 2 and "refusing to write over an input" in result.stderr
     assert _hashes(folder) == before and not (tmp_path / "out").exists()  # refused before any work
 
@@ -54,12 +71,24 @@ def test_report_never_overwrites_an_input(folder, tmp_path):
 def test_report_never_replaces_an_existing_file_without_overwrite(folder, tmp_path):
     report = tmp_path / "report.json"
     report.write_text("precious")
-    result = runner.invoke(app, ["anonymize", str(folder / "c.png"), "-o", str(tmp_path / "out"), *FAST,
-                                 "--report", str(report)])
+    result = runner.invoke(
+        app, ["anonymize", str(folder / "c.png"), "-o", str(tmp_path / "out"), *FAST, "--report", str(report)]
+    )
     assert result.exit_code == 2 and f"{report}: output already exists" in result.stderr
     assert report.read_text() == "precious"
-    result = runner.invoke(app, ["anonymize", str(folder / "c.png"), "-o", str(tmp_path / "out"), *FAST,
-                                 "--report", str(report), "--overwrite"])
+    result = runner.invoke(
+        app,
+        [
+            "anonymize",
+            str(folder / "c.png"),
+            "-o",
+            str(tmp_path / "out"),
+            *FAST,
+            "--report",
+            str(report),
+            "--overwrite",
+        ],
+    )
     assert result.exit_code == 0 and json.loads(report.read_text())["summary"]["files"] == 1
 
 
@@ -73,13 +102,15 @@ def test_report_that_appears_during_the_run_is_not_replaced(folder, tmp_path, mo
         return result
 
     monkeypatch.setattr(batch, "_process_one", process_while_someone_writes_the_report)
-    result = runner.invoke(app, ["anonymize", str(folder / "c.png"), "-o", str(tmp_path / "out"), *FAST,
-                                 "--report", str(report)])
+    result = runner.invoke(
+        app, ["anonymize", str(folder / "c.png"), "-o", str(tmp_path / "out"), *FAST, "--report", str(report)]
+    )
     assert result.exit_code == 1 and f"{report}: output already exists" in result.stderr
     assert report.read_text() == "someone else's"
 
 
 # --- 2. a symlink loop among the inputs is one line ----------------------------------------------------
+
 
 @pytest.mark.parametrize("command", ["anonymize", "detect"])
 def test_a_symlink_loop_is_one_line_and_the_rest_is_done(folder, tmp_path, command):
@@ -93,11 +124,11 @@ def test_a_symlink_loop_is_one_line_and_the_rest_is_done(folder, tmp_path, comma
     errors = [line for line in result.stderr.splitlines() if "error" in line]
     assert len(errors) == 1
     if command == "anonymize":
-        assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.jpg", "b.png", "c.png",
-                                                                       batch.MANIFEST_NAME]
+        assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.jpg", "b.png", "c.png", batch.MANIFEST_NAME]
 
 
 # --- 3. two runs into one folder never replace each other's files -------------------------------------
+
 
 def test_an_output_that_appears_meanwhile_is_reported_not_replaced(folder, tmp_path, monkeypatch):
     out = tmp_path / "out"
@@ -121,6 +152,7 @@ def test_an_output_that_appears_meanwhile_is_reported_not_replaced(folder, tmp_p
 
 # --- 6. the lower ones ---------------------------------------------------------------------------------
 
+
 def test_an_output_path_that_is_a_file_is_refused_before_any_work(folder, tmp_path, monkeypatch):
     target = tmp_path / "out"
     target.write_text("a file")
@@ -142,8 +174,7 @@ def test_ctrl_c_prints_the_summary_and_writes_the_report(folder, tmp_path, monke
 
     monkeypatch.setattr(batch, "anonymize", interrupted_on_the_second_file)
     report = tmp_path / "report.json"
-    result = runner.invoke(app, ["anonymize", str(folder), "-o", str(tmp_path / "out"), *FAST,
-                                 "--report", str(report)])
+    result = runner.invoke(app, ["anonymize", str(folder), "-o", str(tmp_path / "out"), *FAST, "--report", str(report)])
     assert result.exit_code == 130
     assert "interrupted after 1 of 3 files" in result.stderr and "faces found: 1" in result.stderr
     written = json.loads(report.read_text())
@@ -165,6 +196,7 @@ def test_a_later_run_removes_stale_temporaries(folder, tmp_path):
 
 
 # --- resume --------------------------------------------------------------------------------------------
+
 
 def _manifest(out: Path) -> list[dict]:
     return [json.loads(line) for line in (out / batch.MANIFEST_NAME).read_text().splitlines()]
@@ -198,13 +230,15 @@ def test_the_manifest_records_each_file_as_it_finishes(folder, tmp_path):
 
 def test_resume_skips_what_is_done_and_does_the_rest(folder, tmp_path, monkeypatch):
     out = tmp_path / "out"
-    assert runner.invoke(app, ["anonymize", str(folder / "a.jpg"), str(folder / "b.png"), "-o", str(out),
-                               *FAST]).exit_code == 0
+    assert (
+        runner.invoke(app, ["anonymize", str(folder / "a.jpg"), str(folder / "b.png"), "-o", str(out), *FAST]).exit_code
+        == 0
+    )
     done = _hashes(out)
     # a run killed after publishing c.png but before recording it as finished: only its "writing" line
     assert runner.invoke(app, ["anonymize", str(folder / "c.png"), "-o", str(out), *FAST]).exit_code == 0
     lines = (out / batch.MANIFEST_NAME).read_text().splitlines()
-    (out / batch.MANIFEST_NAME).write_text("\n".join(lines[:-1]) + "\n{\"input\": \"half a li")
+    (out / batch.MANIFEST_NAME).write_text("\n".join(lines[:-1]) + '\n{"input": "half a li')
     decoded = []
     original = batch.load_image
     monkeypatch.setattr(batch, "load_image", lambda path, **k: decoded.append(Path(path).name) or original(path, **k))
@@ -217,7 +251,8 @@ def test_resume_skips_what_is_done_and_does_the_rest(folder, tmp_path, monkeypat
     assert summary["skipped_as_done"] == 3 and summary["files_written"] == 1
     assert "skipped as done: 3" in result.stderr
     assert {k: v for k, v in _hashes(out).items() if k in done and k != batch.MANIFEST_NAME} == {
-        k: v for k, v in done.items() if k != batch.MANIFEST_NAME}
+        k: v for k, v in done.items() if k != batch.MANIFEST_NAME
+    }
     assert _manifest_records(out)[-1]["input"].endswith("d.png")  # recorded after the half line, not in it
 
 
@@ -227,8 +262,7 @@ def test_resume_redoes_a_file_whose_input_changed(folder, tmp_path):
     Image.fromarray(np.full((48, 64, 3), 30, np.uint8)).save(folder / "c.png")
     again = runner.invoke(app, ["anonymize", str(folder / "c.png"), "-o", str(out), *FAST, "--resume"])
     assert again.exit_code == 1 and "output already exists" in again.stderr  # it is redone, not skipped
-    forced = runner.invoke(app, ["anonymize", str(folder / "c.png"), "-o", str(out), *FAST, "--resume",
-                                 "--overwrite"])
+    forced = runner.invoke(app, ["anonymize", str(folder / "c.png"), "-o", str(out), *FAST, "--resume", "--overwrite"])
     assert forced.exit_code == 0
     assert np.asarray(Image.open(out / "c.png"))[0, 0, 0] == 30
 
@@ -237,11 +271,14 @@ def test_a_rerun_with_other_settings_is_refused_unless_overwrite(folder, tmp_pat
     out = tmp_path / "out"
     assert runner.invoke(app, ["anonymize", str(folder / "c.png"), "-o", str(out), *FAST]).exit_code == 0
     before = _hashes(out)
-    other = runner.invoke(app, ["anonymize", str(folder / "c.png"), "-o", str(out), *FAST, "--resume",
-                                "--method", "pixelate"])
+    other = runner.invoke(
+        app, ["anonymize", str(folder / "c.png"), "-o", str(out), *FAST, "--resume", "--method", "pixelate"]
+    )
     assert other.exit_code == 2 and len(other.stderr.strip().splitlines()) == 1
     assert "with other settings (method 'blur' -> 'pixelate')" in other.stderr
     assert _hashes(out) == before
-    forced = runner.invoke(app, ["anonymize", str(folder / "c.png"), "-o", str(out), *FAST, "--resume",
-                                 "--method", "pixelate", "--overwrite"])
+    forced = runner.invoke(
+        app,
+        ["anonymize", str(folder / "c.png"), "-o", str(out), *FAST, "--resume", "--method", "pixelate", "--overwrite"],
+    )
     assert forced.exit_code == 0 and _manifest(out)[-1]["settings"]["method"] == "pixelate"

@@ -1,5 +1,6 @@
 """The command is SIGKILLed at random moments while it works on a folder: no partial output is ever
 visible under a final name, and ``--resume`` finishes with outputs identical to an uninterrupted run."""
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,11 @@ MANIFEST_NAME = "lookalike-manifest.jsonl"  # batch.MANIFEST_NAME; spelled out, 
 
 
 def _images(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file() and not p.name.startswith(".") and p.name != MANIFEST_NAME}
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not p.name.startswith(".") and p.name != MANIFEST_NAME
+    }
 
 
 def test_killed_runs_leave_no_partial_output_and_resume_finishes_identically(tmp_path, astronaut):
@@ -36,8 +40,13 @@ def test_killed_runs_leave_no_partial_output_and_resume_finishes_identically(tmp
 
     reference = tmp_path / "reference"
     started = time.monotonic()
-    done = subprocess.run([*COMMAND, str(photos), "-o", str(reference), *SETTINGS], env=environment,
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [*COMMAND, str(photos), "-o", str(reference), *SETTINGS],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     uninterrupted = time.monotonic() - started
     expected = _images(reference)
@@ -52,8 +61,12 @@ def test_killed_runs_leave_no_partial_output_and_resume_finishes_identically(tmp
             break
         manifest = out / MANIFEST_NAME
         lines_before = len(manifest.read_bytes().splitlines()) if manifest.exists() else 0
-        run = subprocess.Popen([*COMMAND, str(photos), "-o", str(out), *SETTINGS, "--resume"], env=environment,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        run = subprocess.Popen(
+            [*COMMAND, str(photos), "-o", str(out), *SETTINGS, "--resume"],
+            env=environment,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         if attempt:  # wait until this run has started writing, then kill it a random moment later
             deadline = time.monotonic() + 300
             while run.poll() is None and time.monotonic() < deadline:
@@ -71,8 +84,13 @@ def test_killed_runs_leave_no_partial_output_and_resume_finishes_identically(tmp
             assert data == expected[name], f"seed {seed}: {name} differs after kill {attempt}"
     assert kills >= 1, f"seed {seed}: the runs finished before they could be killed"
 
-    final = subprocess.run([*COMMAND, str(photos), "-o", str(out), *SETTINGS, "--resume", "--json"],
-                           env=environment, capture_output=True, text=True, timeout=600)
+    final = subprocess.run(
+        [*COMMAND, str(photos), "-o", str(out), *SETTINGS, "--resume", "--json"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert final.returncode == 0, f"seed {seed}: {final.stderr[-2000:]}"
     assert _images(out) == expected, f"seed {seed}"
     assert not [p for p in out.rglob(".*") if p.is_file()], f"seed {seed}: temporaries left behind"

@@ -1,4 +1,5 @@
 """`lookalike saliency`."""
+
 from __future__ import annotations
 
 import json

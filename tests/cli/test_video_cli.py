@@ -1,4 +1,5 @@
 """``lookalike anonymize`` on folders mixing photos and clips."""
+
 from __future__ import annotations
 
 import json
@@ -21,7 +22,7 @@ def test_a_folder_of_photos_and_clips_with_broken_ones(tmp_path, astronaut):
     make_clip(root / "street.mp4", "pan", seconds=1.0, fps=25, metadata={"title": "secret"})
     make_clip(root / "sub" / "phone.mov", "still", seconds=0.7, fps=30, rotation=90)
     whole = make_clip(tmp_path / "whole.mkv", "still", seconds=1.5, fps=24)
-    (root / "sub" / "cut-short.mkv").write_bytes(whole.read_bytes()[:len(whole.read_bytes()) * 2 // 3])
+    (root / "sub" / "cut-short.mkv").write_bytes(whole.read_bytes()[: len(whole.read_bytes()) * 2 // 3])
     (root / "broken.webm").write_bytes(b"\x1a\x45\xdf\xa3 this is no clip" * 20)
     before = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
     out = tmp_path / "out"
@@ -47,7 +48,7 @@ def test_a_folder_of_photos_and_clips_with_broken_ones(tmp_path, astronaut):
     assert not (out / "broken.webm").exists()
     assert {p: p.read_bytes() for p in root.rglob("*") if p.is_file()} == before  # inputs untouched
     assert not list(out.rglob(".*.tmp"))
-    lines = [l for l in result.stderr.splitlines() if "broken.webm" in l]
+    lines = [line for line in result.stderr.splitlines() if "broken.webm" in line]
     assert len(lines) == 1
 
     again = runner.invoke(app, ["anonymize", str(root), "-o", str(out), "--resume"])

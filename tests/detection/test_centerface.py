@@ -1,4 +1,5 @@
 """CenterFace detector: astronaut, multi-scale canvas, rotations, input formats, degenerate images."""
+
 from __future__ import annotations
 
 import cv2
@@ -42,7 +43,7 @@ def test_astronaut_one_face_with_plausible_keypoints(astronaut: np.ndarray) -> N
     assert f.box.dtype == np.float32 and f.keypoints.shape == (5, 2)
     assert iou(f.box, np.array([182, 58, 270, 178])) > 0.7
     right_eye, left_eye, nose, mouth_r, mouth_l = f.keypoints
-    assert right_eye[0] < left_eye[0]            # subject's right eye on the image's left
+    assert right_eye[0] < left_eye[0]  # subject's right eye on the image's left
     assert 185 < right_eye[0] < 225 and 85 < right_eye[1] < 120
     assert 230 < left_eye[0] < 265 and 85 < left_eye[1] < 120
     assert right_eye[1] < nose[1] < mouth_r[1] and mouth_r[0] < mouth_l[0]
@@ -64,9 +65,15 @@ def _canvas(crop: np.ndarray, sizes: list[int], hw: tuple[int, int], seed: int =
         if x + c.shape[1] > W - 20:
             x, y, row_h = 20, y + row_h + 30, 0
         assert y + c.shape[0] < H, "canvas too small"
-        canvas[y:y + c.shape[0], x:x + c.shape[1]] = c
-        truth.append((size, np.array([x + FACE_IN_CROP[0] * f, y + FACE_IN_CROP[1] * f,
-                                      x + FACE_IN_CROP[2] * f, y + FACE_IN_CROP[3] * f])))
+        canvas[y : y + c.shape[0], x : x + c.shape[1]] = c
+        truth.append(
+            (
+                size,
+                np.array(
+                    [x + FACE_IN_CROP[0] * f, y + FACE_IN_CROP[1] * f, x + FACE_IN_CROP[2] * f, y + FACE_IN_CROP[3] * f]
+                ),
+            )
+        )
         x += c.shape[1] + int(rng.integers(20, 60))
         row_h = max(row_h, c.shape[0])
     return canvas, truth
@@ -95,7 +102,7 @@ def test_small_image_upscaled_pass(astronaut: np.ndarray) -> None:
     f = 24 / (FACE_IN_CROP[2] - FACE_IN_CROP[0])
     small = cv2.resize(crop, (round(crop.shape[1] * f), round(crop.shape[0] * f)), interpolation=cv2.INTER_AREA)
     img = np.full((200, 200, 3), 120, np.uint8)
-    img[80:80 + small.shape[0], 90:90 + small.shape[1]] = small
+    img[80 : 80 + small.shape[0], 90 : 90 + small.shape[1]] = small
     faces = detect_faces(img)
     assert len(faces) == 1
     assert 15 < faces[0].width < 40

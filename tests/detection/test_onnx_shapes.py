@@ -1,4 +1,5 @@
 """The shipped CenterFace model has symbolic shapes and runs at any size (no network needed)."""
+
 from __future__ import annotations
 
 import numpy as np

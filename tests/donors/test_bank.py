@@ -1,4 +1,5 @@
 """The donor bank: canonical frame, building (single faces and prototypes), the file, the shipped bank."""
+
 from __future__ import annotations
 
 import json
@@ -51,8 +52,11 @@ def test_canonical_frame_undoes_position_scale_and_rotation(astronaut, face):
     turn[:, 2] += (30, -20)
     moved = cv2.warpAffine(astronaut, turn, (512, 512), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     moved_landmarks = apply_similarity(turn, face.landmarks)
-    np.testing.assert_allclose(apply_similarity(canonical_transform(moved_landmarks, size), moved_landmarks),
-                               apply_similarity(matrix, face.landmarks), atol=0.05)
+    np.testing.assert_allclose(
+        apply_similarity(canonical_transform(moved_landmarks, size), moved_landmarks),
+        apply_similarity(matrix, face.landmarks),
+        atol=0.05,
+    )
     a = warp_similarity(astronaut, matrix, size).astype(int)
     b = warp_similarity(moved, canonical_transform(moved_landmarks, size), size).astype(int)
     assert np.abs(a - b)[64:192, 64:192].mean() < 6  # resampled twice, so not bit-identical

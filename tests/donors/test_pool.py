@@ -1,4 +1,5 @@
 """Donor choice on hand-made pools: a tiny perception model whose similarity and attributes are set by hand."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,24 +27,43 @@ def tiny_model() -> PerceptionModel:
     attributes = np.zeros((width + 1, 3))
     for k in range(3):
         attributes[APPEARANCE + 2 + k, k] = 1.0
-    return PerceptionModel(centers, scales, np.zeros((956, 1)), [w1, np.zeros(4), w2, np.zeros(2)], {},
-                           ["age", "gender", "skin-color"], attributes)
+    return PerceptionModel(
+        centers,
+        scales,
+        np.zeros((956, 1)),
+        [w1, np.zeros(4), w2, np.zeros(2)],
+        {},
+        ["age", "gender", "skin-color"],
+        attributes,
+    )
 
 
 _rng = np.random.default_rng(7)
 
 
-def face(similarity: float = 1.0, *, age: float = 30, gender: float = 20, skin: float = 15,
-         pose=(0.0, 0.0, 0.0), mouth: float = 0.0, dlib: np.ndarray | None = None,
-         facenet: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def face(
+    similarity: float = 1.0,
+    *,
+    age: float = 30,
+    gender: float = 20,
+    skin: float = 15,
+    pose=(0.0, 0.0, 0.0),
+    mouth: float = 0.0,
+    dlib: np.ndarray | None = None,
+    facenet: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
     """Features of a face whose perceptual similarity to the reference target (angle 0) is ``similarity``."""
     angle = np.arccos(2 * similarity - 1)
     appearance = np.zeros(24, np.float32)
     appearance[:5] = np.cos(angle), np.sin(angle), age, gender, skin
-    return {"dlib": _rng.normal(0, 0.1, 128).astype(np.float32) if dlib is None else dlib,
-            "facenet": _rng.normal(0, 1, 512).astype(np.float32) if facenet is None else facenet,
-            "shape": np.zeros(956, np.float32), "appearance": appearance,
-            "pose": np.asarray(pose, np.float32), "mouth": np.array([mouth], np.float32)}
+    return {
+        "dlib": _rng.normal(0, 0.1, 128).astype(np.float32) if dlib is None else dlib,
+        "facenet": _rng.normal(0, 1, 512).astype(np.float32) if facenet is None else facenet,
+        "shape": np.zeros(956, np.float32),
+        "appearance": appearance,
+        "pose": np.asarray(pose, np.float32),
+        "mouth": np.array([mouth], np.float32),
+    }
 
 
 def pool_of(faces: dict[str, dict], model: PerceptionModel) -> DonorPool:
@@ -83,15 +103,18 @@ def test_band_keeps_only_similarities_inside_it_nearest_the_centre_first(model, 
     assert names(select_donors(target, pool, model, band=(0.0, 1.0), rule="band", limit=2)) == ["s50", "s70"]
 
 
-@pytest.mark.parametrize("bad, good, switch_off", [
-    (dict(gender=80), dict(gender=45), dict(gender_tolerance=None)),        # other side; 45 is near 50: either
-    (dict(age=45), dict(age=41), dict(max_age_gap=None)),                  # gaps 15 and 11 against 12
-    (dict(skin=35), dict(skin=28), dict(max_skin_gap=None)),               # gaps 20 and 13 against 15
-    (dict(pose=(25, 0, 0)), dict(pose=(15, 0, 40)), dict(max_pose_gap=None)),   # yaw 25; roll is not compared
-    (dict(pose=(0, -25, 0)), dict(pose=(np.nan,) * 3), dict(max_pose_gap=None)),  # pitch 25; unknown passes
-    (dict(mouth=0.15), dict(mouth=0.04), dict(mouth_threshold=None)),      # open against closed
-    (dict(mouth=0.15), dict(mouth=np.nan), dict(mouth_threshold=None)),     # unknown mouth passes
-])
+@pytest.mark.parametrize(
+    "bad, good, switch_off",
+    [
+        (dict(gender=80), dict(gender=45), dict(gender_tolerance=None)),  # other side; 45 is near 50: either
+        (dict(age=45), dict(age=41), dict(max_age_gap=None)),  # gaps 15 and 11 against 12
+        (dict(skin=35), dict(skin=28), dict(max_skin_gap=None)),  # gaps 20 and 13 against 15
+        (dict(pose=(25, 0, 0)), dict(pose=(15, 0, 40)), dict(max_pose_gap=None)),  # yaw 25; roll is not compared
+        (dict(pose=(0, -25, 0)), dict(pose=(np.nan,) * 3), dict(max_pose_gap=None)),  # pitch 25; unknown passes
+        (dict(mouth=0.15), dict(mouth=0.04), dict(mouth_threshold=None)),  # open against closed
+        (dict(mouth=0.15), dict(mouth=np.nan), dict(mouth_threshold=None)),  # unknown mouth passes
+    ],
+)
 def test_each_compatibility_check_filters_and_can_be_switched_off(model, target, bad, good, switch_off):
     pool = pool_of({"bad": face(0.82, **bad), "good": face(0.83, **good)}, model)
     assert names(select_donors(target, pool, model, rule="band")) == ["good"]
@@ -119,8 +142,10 @@ def test_an_open_mouth_target_takes_open_mouth_donors(model):
 def test_a_candidate_either_recognizer_verifies_as_the_target_is_never_returned(model, target):
     same_dlib = target["dlib"] + np.full(128, 0.5 / np.sqrt(128), np.float32)  # Euclidean 0.5 <= 0.6
     same_facenet = target["facenet"] + _rng.normal(0, 0.05, 512).astype(np.float32)
-    pool = pool_of({"twin": face(0.82, dlib=same_dlib), "facenet-twin": face(0.83, facenet=same_facenet),
-                    "other": face(0.84)}, model)
+    pool = pool_of(
+        {"twin": face(0.82, dlib=same_dlib), "facenet-twin": face(0.83, facenet=same_facenet), "other": face(0.84)},
+        model,
+    )
     assert get_recognizer("dlib").distance(pool.identity["dlib"][0], target["dlib"]) == pytest.approx(0.5, abs=1e-4)
     assert get_recognizer("facenet").distance(pool.identity["facenet"][1], target["facenet"]) < 0.2419
     anything = Compatibility(None, None, None, None, None, None, keep_child=False)
@@ -136,16 +161,27 @@ def test_the_target_itself_and_excluded_names_are_never_returned(model):
     assert names(select_donors("me", pool, band=(0.0, 1.0), rule="band")) == ["a", "b", "c"]
     assert names(select_donors(0, pool, band=(0.0, 1.0), rule="band", exclude=["b"])) == ["a", "c"]
     # given by its features, the target is still found in the pool: it is its own identity
-    assert "me" not in names(select_donors(face(dlib=pool.identity["dlib"][0], facenet=pool.identity["facenet"][0]),
-                                           pool, model, band=(0.0, 1.0)))
+    assert "me" not in names(
+        select_donors(
+            face(dlib=pool.identity["dlib"][0], facenet=pool.identity["facenet"][0]), pool, model, band=(0.0, 1.0)
+        )
+    )
 
 
 def test_perface_takes_the_closest_age_gender_group_first(model, target):
     # target: female (gender 20), young (age 30); every candidate in the band, the nearer-the-centre ones in farther
     # groups
-    pool = pool_of({"same-group": face(0.78, age=33), "same-group-2": face(0.80, age=25),
-                    "older": face(0.825, age=40), "male-young": face(0.825, gender=70, age=30),
-                    "male-older": face(0.825, gender=70, age=40), "child": face(0.825, age=10)}, model)
+    pool = pool_of(
+        {
+            "same-group": face(0.78, age=33),
+            "same-group-2": face(0.80, age=25),
+            "older": face(0.825, age=40),
+            "male-young": face(0.825, gender=70, age=30),
+            "male-older": face(0.825, gender=70, age=40),
+            "child": face(0.825, age=10),
+        },
+        model,
+    )
     anything = Compatibility(None, None, None, None, None, None, keep_child=False)
     donors = select_donors(target, pool, model, band=(0.75, 0.9), compatibility=anything, rule="perface")
     assert names(donors) == ["same-group-2", "same-group", "child", "older", "male-young", "male-older"]
@@ -157,14 +193,17 @@ def test_perface_takes_the_closest_age_gender_group_first(model, target):
         == "same-group"
     )
     # with the first group used up (excluded), the next closest group comes first
-    assert names(select_donors(target, pool, model, band=(0.75, 0.9), compatibility=anything,
-                               exclude=["same-group", "same-group-2"]))[:2] == ["child", "older"]
+    assert names(
+        select_donors(
+            target, pool, model, band=(0.75, 0.9), compatibility=anything, exclude=["same-group", "same-group-2"]
+        )
+    )[:2] == ["child", "older"]
 
 
 def test_group_distance_counts_age_groups_and_gender_sides():
     assert group_distance(30, 20, 30, 20) == 0
-    assert group_distance(30, 20, 55, 20) == 2       # young -> older
-    assert group_distance(30, 20, 30, 80) == 1.5     # the other gender side weighs more than one age group
+    assert group_distance(30, 20, 55, 20) == 2  # young -> older
+    assert group_distance(30, 20, 30, 80) == 1.5  # the other gender side weighs more than one age group
 
 
 def test_nothing_qualifies_gives_an_empty_list(model, target):
@@ -246,8 +285,10 @@ def test_explain_is_one_line(model, target):
     (donor,) = select_donors(target, pool, model)
     line = explain(donor)
     assert "\n" not in line
-    assert line.startswith("someone: similarity 0.83, group female/middle (+1), age +6, gender +5, skin-color -5, "
-                           "pose 8°, mouth +0.01, dlib ")
+    assert line.startswith(
+        "someone: similarity 0.83, group female/middle (+1), age +6, gender +5, skin-color -5, "
+        "pose 8°, mouth +0.01, dlib "
+    )
 
 
 # -- on the OMI faces (development machines only) --------------------------------------------------------
@@ -309,8 +350,15 @@ def tiny_model_with_ethnicity() -> PerceptionModel:
     attributes = np.zeros((base.attribute_weights.shape[0], 5))
     attributes[:, :3] = base.attribute_weights
     attributes[APPEARANCE + 5, 3] = attributes[APPEARANCE + 6, 4] = 1.0
-    return PerceptionModel(base.centers, base.scales, base.shape_basis, base.weights, {},
-                           ["age", "gender", "skin-color", "asian", "white"], attributes)
+    return PerceptionModel(
+        base.centers,
+        base.scales,
+        base.shape_basis,
+        base.weights,
+        {},
+        ["age", "gender", "skin-color", "asian", "white"],
+        attributes,
+    )
 
 
 def seen_as(similarity: float, asian: float, white: float, **traits) -> dict[str, np.ndarray]:
@@ -321,14 +369,17 @@ def seen_as(similarity: float, asian: float, white: float, **traits) -> dict[str
 
 def test_a_donor_seen_as_of_another_ethnicity_is_not_compatible():
     model = tiny_model_with_ethnicity()
-    pool = pool_of({"white": seen_as(0.82, 5, 90), "asian": seen_as(0.83, 88, 10), "mixed": seen_as(0.84, 70, 30)},
-                   model)
+    pool = pool_of(
+        {"white": seen_as(0.82, 5, 90), "asian": seen_as(0.83, 88, 10), "mixed": seen_as(0.84, 70, 30)}, model
+    )
     target = seen_as(1.0, 85, 12)
     assert names(select_donors(target, pool, model, rule="band")) == ["asian"]  # "mixed": white +18 against 15
-    assert names(select_donors(target, pool, model, rule="band", compatibility=Compatibility(max_ethnicity_gap=25))) \
-        == ["asian", "mixed"]
-    assert names(select_donors(target, pool, model, rule="band", compatibility=Compatibility(max_ethnicity_gap=None))) \
-        == ["white", "asian", "mixed"]
+    assert names(
+        select_donors(target, pool, model, rule="band", compatibility=Compatibility(max_ethnicity_gap=25))
+    ) == ["asian", "mixed"]
+    assert names(
+        select_donors(target, pool, model, rule="band", compatibility=Compatibility(max_ethnicity_gap=None))
+    ) == ["white", "asian", "mixed"]
     donor = select_donors(target, pool, model, rule="band")[0]
     assert donor.gaps["ethnicity"] == pytest.approx(3.0)  # the largest change of any ethnicity rating
     assert "ethnicity +3" in explain(donor)

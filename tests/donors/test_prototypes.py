@@ -1,4 +1,5 @@
 """k-anonymous prototypes: grouping rules, the greedy grouping, gaze, the eyewear check and averaging."""
+
 from __future__ import annotations
 
 import itertools
@@ -33,9 +34,15 @@ def _traits(n: int, rng: np.random.Generator, **override) -> FaceTraits:
     e = np.zeros((n, 8))
     e[:, 0] = 1.0
     e[:, 1:] = rng.normal(0, 0.15, (n, 7))
-    fields = dict(embeddings=(e / np.linalg.norm(e, axis=1, keepdims=True)).astype(np.float32),
-                  age=np.full(n, 30.0), gender=np.full(n, 20.0), skin=np.full(n, 20.0), pose=np.zeros((n, 3)),
-                  mouth=np.zeros(n), gaze=np.zeros((n, 2)))
+    fields = dict(
+        embeddings=(e / np.linalg.norm(e, axis=1, keepdims=True)).astype(np.float32),
+        age=np.full(n, 30.0),
+        gender=np.full(n, 20.0),
+        skin=np.full(n, 20.0),
+        pose=np.zeros((n, 3)),
+        mouth=np.zeros(n),
+        gaze=np.zeros((n, 2)),
+    )
     fields.update(override)
     return FaceTraits(**fields)
 
@@ -71,9 +78,15 @@ def test_each_rule_separates_faces():
 def test_groups_are_disjoint_complete_and_mutually_compatible():
     rng = np.random.default_rng(1)
     n = 60
-    traits = _traits(n, rng, gender=rng.choice([20.0, 80.0], n), age=rng.choice([25.0, 45.0], n),
-                     skin=rng.uniform(10, 40, n), pose=np.c_[rng.uniform(-20, 20, (n, 2)), np.zeros(n)],
-                     mouth=rng.choice([0.0, 0.12], n))
+    traits = _traits(
+        n,
+        rng,
+        gender=rng.choice([20.0, 80.0], n),
+        age=rng.choice([25.0, 45.0], n),
+        skin=rng.uniform(10, 40, n),
+        pose=np.c_[rng.uniform(-20, 20, (n, 2)), np.zeros(n)],
+        mouth=rng.choice([0.0, 0.12], n),
+    )
     rules = GroupRules(k=3)
     groups = group_faces(traits, rules)
     assert groups, "some groups must form"
@@ -89,8 +102,12 @@ def test_hardest_face_is_served_first_and_unusable_faces_are_left_out():
     rng = np.random.default_rng(2)
     # a chain 1 - 0 - 2 - 3 of compatible pairs (gaze 0.1 apart is allowed, 0.2 is not): pairing 0 with 2
     # would strand 1 and 3; serving the faces with one option first pairs everyone
-    traits = _traits(4, rng, embeddings=np.tile(np.eye(1, 8, dtype=np.float32), (4, 1)),
-                     gaze=np.array([[0.0, 0], [-0.1, 0], [0.1, 0], [0.2, 0]]))
+    traits = _traits(
+        4,
+        rng,
+        embeddings=np.tile(np.eye(1, 8, dtype=np.float32), (4, 1)),
+        gaze=np.array([[0.0, 0], [-0.1, 0], [0.1, 0], [0.2, 0]]),
+    )
     assert group_faces(traits, GroupRules(k=2)) == [[0, 1], [2, 3]]
     groups = group_faces(traits, GroupRules(k=2), usable=np.array([True, False, True, True]))
     assert groups and all(1 not in g for g in groups)
@@ -125,8 +142,14 @@ def _draw_glasses(image: np.ndarray, landmarks: np.ndarray, colour=(20, 20, 20))
         axes = (int(0.42 * unit), int(0.28 * unit))
         cv2.ellipse(out, tuple(int(v) for v in centre), axes, 0, 0, 360, colour, thickness, cv2.LINE_AA)
     bridge_y = int(p[168, 1] + 0.05 * unit)
-    cv2.line(out, (int(p[133, 0] - 0.05 * unit), bridge_y), (int(p[362, 0] + 0.05 * unit), bridge_y), colour, thickness,
-             cv2.LINE_AA)
+    cv2.line(
+        out,
+        (int(p[133, 0] - 0.05 * unit), bridge_y),
+        (int(p[362, 0] + 0.05 * unit), bridge_y),
+        colour,
+        thickness,
+        cv2.LINE_AA,
+    )
     return out
 
 

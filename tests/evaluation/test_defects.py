@@ -1,4 +1,5 @@
 """The defect counters find the defects viewers flag, drawn onto an untouched face."""
+
 from __future__ import annotations
 
 import cv2

@@ -1,4 +1,5 @@
 """The pure measurements: geometry, pairing, pixel similarity and ranks."""
+
 import cv2
 import numpy as np
 import pytest
@@ -65,7 +66,7 @@ def test_psnr_outside():
     everywhere = np.ones((10, 10), bool)
     assert metrics.psnr(a, b, everywhere) == metrics.PSNR_IDENTICAL
     b[:] = 16  # mse 256 -> 10 log10(255^2 / 256)
-    assert metrics.psnr(a, b, everywhere) == pytest.approx(10 * np.log10(255 ** 2 / 256))
+    assert metrics.psnr(a, b, everywhere) == pytest.approx(10 * np.log10(255**2 / 256))
     assert metrics.psnr(a, b, np.zeros((10, 10), bool)) is None
 
 

@@ -1,5 +1,6 @@
 """The report renderer on small hand-made runs: files written, a self-contained escaped page, worst cases,
 degenerate input, and (when present) a real sample run."""
+
 from __future__ import annotations
 
 import json
@@ -16,9 +17,22 @@ from lookalike.evaluation.runner import ORIGINAL, EvaluationRun
 
 # deliberately not the usual pair: the renderer must take recognizer names from the report
 RECOGNIZERS = {"dlib": 0.6, "arcface": 0.4}
-METRIC_KEYS = ("match_rate", "top1_rate", "top5_rate", "median_rank", "distance", "detection_rate",
-               "landmark_error", "pose_error", "mouth_error", "eye_error", "face_ssim", "ssim_outside",
-               "psnr_outside", "seconds_per_face")
+METRIC_KEYS = (
+    "match_rate",
+    "top1_rate",
+    "top5_rate",
+    "median_rank",
+    "distance",
+    "detection_rate",
+    "landmark_error",
+    "pose_error",
+    "mouth_error",
+    "eye_error",
+    "face_ssim",
+    "ssim_outside",
+    "psnr_outside",
+    "seconds_per_face",
+)
 SAMPLE = Path("/tmp/run_sample.pkl")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -27,69 +41,138 @@ def _stats(values: list[float]) -> dict:
     if not values:
         return dict.fromkeys(("mean", "median", "p10", "p90", "min", "max"), None) | {"n": 0}
     v = np.asarray(values, float)
-    return {"n": v.size, "mean": v.mean(), "median": float(np.median(v)), "p10": float(np.percentile(v, 10)),
-            "p90": float(np.percentile(v, 90)), "min": v.min(), "max": v.max()}
+    return {
+        "n": v.size,
+        "mean": v.mean(),
+        "median": float(np.median(v)),
+        "p10": float(np.percentile(v, 10)),
+        "p90": float(np.percentile(v, 90)),
+        "min": v.min(),
+        "max": v.max(),
+    }
 
 
 def _rate(count: int, n: int) -> float | None:
     return count / n if n else None
 
 
-def _face(file: str, variant: str, ranks: dict[str, int], distances: dict[str, float | None], *,
-          detected: bool = True, face: int = 0, status: str = "measured", ssim: float | None = 0.6) -> dict:
-    row = {"file": file, "face": face, "variant": variant, "status": status, "box": [0, 0, 10, 10],
-           "detected": detected}
+def _face(
+    file: str,
+    variant: str,
+    ranks: dict[str, int],
+    distances: dict[str, float | None],
+    *,
+    detected: bool = True,
+    face: int = 0,
+    status: str = "measured",
+    ssim: float | None = 0.6,
+) -> dict:
+    row = {
+        "file": file,
+        "face": face,
+        "variant": variant,
+        "status": status,
+        "box": [0, 0, 10, 10],
+        "detected": detected,
+    }
     for name, threshold in RECOGNIZERS.items():
         distance = distances.get(name)
-        row |= {f"{name}_distance": distance, f"{name}_rank": ranks[name],
-                f"{name}_match": distance is None or distance <= threshold}
+        row |= {
+            f"{name}_distance": distance,
+            f"{name}_rank": ranks[name],
+            f"{name}_match": distance is None or distance <= threshold,
+        }
     measured = status == "measured" and detected
     row |= {k: (0.05 if measured else None) for k in ("landmark_error", "pose_error", "mouth_error", "eye_error")}
     return row | {"face_ssim": ssim if status == "measured" else None}
 
 
-def _variant(label: str, rows: list[dict], method: str | None = None, level: float | None = None,
-             steered_by: tuple[str, ...] = ()) -> dict:
+def _variant(
+    label: str,
+    rows: list[dict],
+    method: str | None = None,
+    level: float | None = None,
+    steered_by: tuple[str, ...] = (),
+) -> dict:
     rows = [r for r in rows if r["variant"] == label]
     n = len(rows)
     protection = {}
     for name, threshold in RECOGNIZERS.items():
         ranks = [r[f"{name}_rank"] for r in rows]
         protection[name] = {
-            "threshold": threshold, "match_rate": _rate(sum(r[f"{name}_match"] for r in rows), n),
-            "top1_rate": _rate(sum(k == 1 for k in ranks), n), "top5_rate": _rate(sum(k <= 5 for k in ranks), n),
+            "threshold": threshold,
+            "match_rate": _rate(sum(r[f"{name}_match"] for r in rows), n),
+            "top1_rate": _rate(sum(k == 1 for k in ranks), n),
+            "top5_rate": _rate(sum(k <= 5 for k in ranks), n),
             "median_rank": float(np.median(ranks)) if ranks else None,
-            "distance": _stats([r[f"{name}_distance"] for r in rows if r[f"{name}_distance"] is not None])}
-    utility = {"detection_rate": _rate(sum(r["detected"] for r in rows), n), "extra_faces": 0,
-               **{k: _stats([r[k] for r in rows if r[k] is not None])
-                  for k in ("landmark_error", "pose_error", "mouth_error", "eye_error", "face_ssim")},
-               "ssim_outside": _stats([0.999] if n else []), "psnr_outside": _stats([70.0] if n else [])}
-    entry = {"label": label, "faces": n, "steered_by": list(steered_by),
-             "held_out": [k for k in RECOGNIZERS if k not in steered_by],
-             "unmeasured_faces": sum(r["status"] != "measured" for r in rows), "protection": protection,
-             "utility": utility, "speed": {"seconds_per_face": 0.01 if n else None, "seconds_per_image": None}}
+            "distance": _stats([r[f"{name}_distance"] for r in rows if r[f"{name}_distance"] is not None]),
+        }
+    utility = {
+        "detection_rate": _rate(sum(r["detected"] for r in rows), n),
+        "extra_faces": 0,
+        **{
+            k: _stats([r[k] for r in rows if r[k] is not None])
+            for k in ("landmark_error", "pose_error", "mouth_error", "eye_error", "face_ssim")
+        },
+        "ssim_outside": _stats([0.999] if n else []),
+        "psnr_outside": _stats([70.0] if n else []),
+    }
+    entry = {
+        "label": label,
+        "faces": n,
+        "steered_by": list(steered_by),
+        "held_out": [k for k in RECOGNIZERS if k not in steered_by],
+        "unmeasured_faces": sum(r["status"] != "measured" for r in rows),
+        "protection": protection,
+        "utility": utility,
+        "speed": {"seconds_per_face": 0.01 if n else None, "seconds_per_image": None},
+    }
     if method is not None:
         entry |= {"method": method, "level": level, "level_meaning": "strength"}
     return entry
 
 
-def _run(rows: list[dict], variants: list[dict], per_file: list[dict], *, kind: str = "benchmark",
-         gallery: int | None = None, thumbnails: dict | None = None, **extra) -> EvaluationRun:
+def _run(
+    rows: list[dict],
+    variants: list[dict],
+    per_file: list[dict],
+    *,
+    kind: str = "benchmark",
+    gallery: int | None = None,
+    thumbnails: dict | None = None,
+    **extra,
+) -> EvaluationRun:
     faces = len({(r["file"], r["face"]) for r in rows}) if gallery is None else gallery
     report = {
-        "kind": kind, "created": "2026-01-01T00:00:00+00:00", "command": "lookalike benchmark --images x",
-        "inputs": {"images": "x"}, "seconds_total": 1.5, "config": {"recognizers": list(RECOGNIZERS)},
+        "kind": kind,
+        "created": "2026-01-01T00:00:00+00:00",
+        "command": "lookalike benchmark --images x",
+        "inputs": {"images": "x"},
+        "seconds_total": 1.5,
+        "config": {"recognizers": list(RECOGNIZERS)},
         "recognizers": {k: {"threshold": t, "distance": f"{k} distance"} for k, t in RECOGNIZERS.items()},
         "software": {"python": "3.11"},
-        "metrics": {k: {"better": "lower" if "rate" in k and k != "detection_rate" else "higher",
-                        "meaning": f"meaning of {k}"} for k in METRIC_KEYS},
-        "gallery": {"faces": faces, "chance_top1": 1 / faces if faces else None,
-                    "nearest_other_original": {k: _stats([0.5, 0.7] if faces > 1 else []) for k in RECOGNIZERS}},
-        "files": {"total": len(per_file), "measured": sum(f["status"] == "measured" for f in per_file),
-                  "no_face": sum(f["status"] == "no_face" for f in per_file),
-                  "failed": sum(f["status"] == "failed" for f in per_file), "faces": faces},
+        "metrics": {
+            k: {"better": "lower" if "rate" in k and k != "detection_rate" else "higher", "meaning": f"meaning of {k}"}
+            for k in METRIC_KEYS
+        },
+        "gallery": {
+            "faces": faces,
+            "chance_top1": 1 / faces if faces else None,
+            "nearest_other_original": {k: _stats([0.5, 0.7] if faces > 1 else []) for k in RECOGNIZERS},
+        },
+        "files": {
+            "total": len(per_file),
+            "measured": sum(f["status"] == "measured" for f in per_file),
+            "no_face": sum(f["status"] == "no_face" for f in per_file),
+            "failed": sum(f["status"] == "failed" for f in per_file),
+            "faces": faces,
+        },
         "detection_seconds_per_image": 0.2 if rows else None,
-        "variants": variants, "per_file": per_file, "per_face": rows, **extra,
+        "variants": variants,
+        "per_file": per_file,
+        "per_face": rows,
+        **extra,
     }
     if thumbnails is None:
         thumbnails = {}
@@ -106,14 +189,33 @@ def _jpeg(grey: int) -> bytes:
     return data.tobytes()
 
 
-def _file(name: str, labels: list[str], status: str = "measured", error: str | None = None,
-          variant_status: dict[str, tuple[str, str]] | None = None) -> dict:
+def _file(
+    name: str,
+    labels: list[str],
+    status: str = "measured",
+    error: str | None = None,
+    variant_status: dict[str, tuple[str, str]] | None = None,
+) -> dict:
     variant_status = variant_status or {}
-    return {"file": name, "status": status, "error": error, "faces": 1 if status == "measured" else 0,
-            "variants": {label: {"status": variant_status.get(label, ("measured", None))[0],
-                                 "error": variant_status.get(label, ("measured", None))[1], "extra_faces": 0,
-                                 "ssim_outside": 0.999, "psnr_outside": 70.0, "seconds": 0.01}
-                         for label in labels} if status == "measured" else {}}
+    return {
+        "file": name,
+        "status": status,
+        "error": error,
+        "faces": 1 if status == "measured" else 0,
+        "variants": {
+            label: {
+                "status": variant_status.get(label, ("measured", None))[0],
+                "error": variant_status.get(label, ("measured", None))[1],
+                "extra_faces": 0,
+                "ssim_outside": 0.999,
+                "psnr_outside": 70.0,
+                "seconds": 0.01,
+            }
+            for label in labels
+        }
+        if status == "measured"
+        else {},
+    }
 
 
 @pytest.fixture
@@ -135,7 +237,7 @@ def run() -> EvaluationRun:
 
 def _section(page: str, anchor: str) -> str:
     start = page.index(f'<section id="{anchor}">')
-    return page[start:page.index("</section>", start)]
+    return page[start : page.index("</section>", start)]
 
 
 def _without_data(page: str) -> str:
@@ -170,8 +272,19 @@ def test_summary_shows_each_recognizer_its_own_figures(run, tmp_path):
     row = re.search(r"<tr><td>blur 0\.05</td>(.*?)</tr>", summary).group(1)
     cells = [re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<td[^>]*>(.*?)</td>", row)]
     # faces, then dlib (match, top-1, top-5, median rank, median distance), then arcface
-    assert cells[:11] == ["3", "33.3%\u2020", "33.3%", "100.0%", "2", "0.700",
-                          "0.0%\u2020", "0.0%", "100.0%", "2", "0.600"]
+    assert cells[:11] == [
+        "3",
+        "33.3%\u2020",
+        "33.3%",
+        "100.0%",
+        "2",
+        "0.700",
+        "0.0%\u2020",
+        "0.0%",
+        "100.0%",
+        "2",
+        "0.600",
+    ]
     assert "lower is better" in summary and "higher is better" in summary
     assert "held out" in summary
 
@@ -197,8 +310,10 @@ def test_examples_are_spread_and_limited(run, tmp_path):
 
 def test_degenerate_run_still_renders(tmp_path):
     labels = ["solid"]
-    files = [_file("broken.jpg", labels, status="failed", error="broken.jpg: cannot identify image <file>"),
-             _file("empty.png", labels, status="no_face")]
+    files = [
+        _file("broken.jpg", labels, status="failed", error="broken.jpg: cannot identify image <file>"),
+        _file("empty.png", labels, status="no_face"),
+    ]
     run = _run([], [_variant("solid", [], "solid", None)], files, gallery=0)
     paths = write_report(run, tmp_path)
     assert all(p.exists() for p in paths.values())
@@ -213,10 +328,14 @@ def test_degenerate_run_still_renders(tmp_path):
 
 
 def test_unmeasured_versions_and_unpaired_files_are_problems(tmp_path):
-    rows = [_face("a.jpg", "anonymized", {"dlib": 1, "arcface": 1}, {}, detected=False, status="missing"),
-            _face("b.jpg", "anonymized", {"dlib": 4, "arcface": 9}, {"dlib": 0.9, "arcface": 0.8})]
-    files = [_file("a.jpg", ["anonymized"], variant_status={"anonymized": ("missing", "a.jpg: no anonymized file")}),
-             _file("b.jpg", ["anonymized"])]
+    rows = [
+        _face("a.jpg", "anonymized", {"dlib": 1, "arcface": 1}, {}, detected=False, status="missing"),
+        _face("b.jpg", "anonymized", {"dlib": 4, "arcface": 9}, {"dlib": 0.9, "arcface": 0.8}),
+    ]
+    files = [
+        _file("a.jpg", ["anonymized"], variant_status={"anonymized": ("missing", "a.jpg: no anonymized file")}),
+        _file("b.jpg", ["anonymized"]),
+    ]
     run = _run(rows, [_variant("anonymized", rows)], files, kind="evaluate", unpaired_anonymized=["extra.png"])
     page = _without_data(write_report(run, tmp_path)["html"].read_text())
     problems = _section(page, "problems")

@@ -1,4 +1,5 @@
 """Whole evaluations on small folders composed from the astronaut: counting rules, bad input, workers."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """The reference crowd: ranks, the protection rule, the file, building, the shipped crowd."""
+
 from __future__ import annotations
 
 import re
@@ -53,9 +54,13 @@ def test_retrieval_rank_counts_crowd_faces_nearer_to_the_anonymized_face(line_cr
 
 
 def test_a_copy_of_the_original_in_the_crowd_is_not_counted(line_crowd):
-    crowd = ReferenceCrowd(line_crowd.names + ["me"],
-                           {k: np.vstack([v, _dlib(0.001)[None] if k == "dlib" else _facenet(0.5)[None]])
-                            for k, v in line_crowd.embeddings.items()})
+    crowd = ReferenceCrowd(
+        line_crowd.names + ["me"],
+        {
+            k: np.vstack([v, _dlib(0.001)[None] if k == "dlib" else _facenet(0.5)[None]])
+            for k, v in line_crowd.embeddings.items()
+        },
+    )
     assert crowd.rank(_dlib(0.35), _dlib(0.0), "dlib") == 3
     assert crowd.retrieval_rank(_dlib(0.35), _dlib(0.0), "dlib") == 5
 
@@ -63,8 +68,10 @@ def test_a_copy_of_the_original_in_the_crowd_is_not_counted(line_crowd):
 def test_protects_needs_every_recognizer_and_the_chosen_criterion(line_crowd):
     original = {"dlib": _dlib(0.0), "facenet": _facenet(0)}
     far = {"dlib": _dlib(0.35), "facenet": _facenet(35)}
-    assert line_crowd.ranks(far, original) == {"dlib": {"rank": 3, "retrieval_rank": 5},
-                                              "facenet": {"rank": 3, "retrieval_rank": 5}}
+    assert line_crowd.ranks(far, original) == {
+        "dlib": {"rank": 3, "retrieval_rank": 5},
+        "facenet": {"rank": 3, "retrieval_rank": 5},
+    }
     assert line_crowd.protects(far, original, 3) and not line_crowd.protects(far, original, 4)
     assert line_crowd.protects(far, original, 5, criterion="retrieval")
     opposite = {"dlib": _dlib(-0.35), "facenet": _facenet(35)}
@@ -85,8 +92,13 @@ def test_save_and_load_in_float16(line_crowd, tmp_path):
         assert loaded.embeddings[name].dtype == np.float32
         np.testing.assert_allclose(loaded.embeddings[name], line_crowd.embeddings[name], atol=1e-3)
     assert loaded.rank(_dlib(0.35), _dlib(0.0), "dlib") == 3
-    np.savez(tmp_path / "old.npz", names=np.array(["a"]), recognizers=np.array(["dlib"]), meta='{"format": 0}',
-             embeddings_dlib=np.zeros((1, 128), np.float16))
+    np.savez(
+        tmp_path / "old.npz",
+        names=np.array(["a"]),
+        recognizers=np.array(["dlib"]),
+        meta='{"format": 0}',
+        embeddings_dlib=np.zeros((1, 128), np.float16),
+    )
     with pytest.raises(ValueError, match="build it again"):
         ReferenceCrowd.load(tmp_path / "old.npz")
 

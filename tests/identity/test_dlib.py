@@ -36,5 +36,5 @@ def test_different_people_are_beyond_the_threshold(omi_faces):
     for name in ("0001.jpg", "0002.jpg", "0003.jpg", "0004.jpg"):
         rgb = load_image(omi_faces / name).rgb
         embeddings.append(dlib.embed(rgb, detect_faces(rgb)[0]))
-    distances = [dlib.distance(a, b) for i, a in enumerate(embeddings) for b in embeddings[i + 1:]]
+    distances = [dlib.distance(a, b) for i, a in enumerate(embeddings) for b in embeddings[i + 1 :]]
     assert min(distances) > 0.45 and np.mean(distances) > dlib.threshold

@@ -1,5 +1,6 @@
 """The PyTorch FaceNet port against OpenCV's run of the original frozen graph
 (fixture made by scripts/make_facenet_reference.py)."""
+
 from __future__ import annotations
 
 from pathlib import Path

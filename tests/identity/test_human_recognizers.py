@@ -1,6 +1,7 @@
 """The ArcFace-aligned recognizer ported from TF.js (mobileface): the registry, alignment,
 agreement with TensorFlow.js on the original graphs (fixture made by scripts/make_human_reference.py), and
 identity behaviour."""
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,12 @@ PORTS = {"mobileface": 256}
 @pytest.fixture(scope="module")
 def ref():
     d = np.load(FIXTURE)
-    return {"crops": d["crops"], "names": [str(n) for n in d["names"]], "meta": json.loads(str(d["meta"])),
-            **{m: d[f"embeddings_{m}"] for m in PORTS}}
+    return {
+        "crops": d["crops"],
+        "names": [str(n) for n in d["names"]],
+        "meta": json.loads(str(d["meta"])),
+        **{m: d[f"embeddings_{m}"] for m in PORTS},
+    }
 
 
 @pytest.fixture(scope="module")
@@ -108,8 +113,15 @@ def test_keypoints_land_on_the_template(detected):
     np.testing.assert_allclose(back, detected.keypoints, atol=1e-3)
 
 
-@pytest.mark.parametrize("keypoints", [np.zeros((5, 2)), np.full((5, 2), np.nan), None,
-                                       np.array([[100, 100], [101, 100], [100, 140], [95, 160], [105, 160]])])
+@pytest.mark.parametrize(
+    "keypoints",
+    [
+        np.zeros((5, 2)),
+        np.full((5, 2), np.nan),
+        None,
+        np.array([[100, 100], [101, 100], [100, 140], [95, 160], [105, 160]]),
+    ],
+)
 def test_bad_keypoints_fall_back_to_the_box(keypoints):
     box = np.array([150, 150, 360, 420], np.float32)
     face = Face(box=box, score=1.0, keypoints=None if keypoints is None else np.asarray(keypoints, np.float32))

@@ -1,4 +1,5 @@
 """Every model the package uses loads from installed packages, and the environment is consistent."""
+
 from __future__ import annotations
 
 import subprocess

@@ -1,4 +1,5 @@
 """The TF.js graph reader and its torch runner on small hand-made graphs, against NumPy references."""
+
 from __future__ import annotations
 
 import base64
@@ -27,7 +28,7 @@ def _conv_reference(x: np.ndarray, w: np.ndarray, stride: int, depthwise: bool =
     out = np.zeros((n, oh, ow, cout))
     for i in range(oh):
         for j in range(ow):
-            patch = xp[:, i * stride:i * stride + kh, j * stride:j * stride + kw, :]
+            patch = xp[:, i * stride : i * stride + kh, j * stride : j * stride + kw, :]
             if depthwise:
                 out[:, i, j] = (patch * w[..., 0]).sum((1, 2))
             else:
@@ -51,8 +52,13 @@ def _write_model(folder, nodes, weights, quantize=()):
             chunks.append(value.astype("<i4" if value.dtype.kind == "i" else "<f4").tobytes())
         specs.append(spec)
     (folder / "m.bin").write_bytes(b"".join(chunks))
-    doc = {"format": "graph-model", "generatedBy": "test", "convertedBy": "test",
-           "modelTopology": {"node": nodes}, "weightsManifest": [{"paths": ["m.bin"], "weights": specs}]}
+    doc = {
+        "format": "graph-model",
+        "generatedBy": "test",
+        "convertedBy": "test",
+        "modelTopology": {"node": nodes},
+        "weightsManifest": [{"paths": ["m.bin"], "weights": specs}],
+    }
     (folder / "m.json").write_text(json.dumps(doc))
     return folder / "m.json"
 
@@ -68,23 +74,35 @@ def test_reads_runs_and_matches_numpy(tmp_path):
     w_dw = rng.normal(size=(3, 3, 4, 1)).astype(np.float32)
     alpha = np.full(4, 0.125, np.float32)
     kernel = rng.normal(size=(7 * 7 * 4, 3)).astype(np.float32)
-    weights = {"w_conv": w_conv, "bias": bias, "w_dw": w_dw, "alpha": alpha, "kernel": kernel,
-               "pads": np.array([[0, 0], [1, 0], [0, 1], [0, 0]], np.int32),
-               "shape": np.array([-1, 7 * 7 * 4], np.int32)}
+    weights = {
+        "w_conv": w_conv,
+        "bias": bias,
+        "w_dw": w_dw,
+        "alpha": alpha,
+        "kernel": kernel,
+        "pads": np.array([[0, 0], [1, 0], [0, 1], [0, 0]], np.int32),
+        "shape": np.array([-1, 7 * 7 * 4], np.int32),
+    }
     same, s2, s1 = {"s": _b64("SAME")}, {"list": {"i": ["1", "2", "2", "1"]}}, {"list": {"i": ["1", "1", "1", "1"]}}
     nodes = [
         # listed out of order on purpose (the reader sorts them); inputs with ":0" suffixes name the node
         _node("out", "MatMul", ["flat:0", "kernel"]),
         _node("flat", "Reshape", ["padded", "shape"]),
         _node("padded", "Pad", ["prelu", "pads"]),
-        _node("prelu", "Add", ["relu", "neg_part"]),          # PReLU written out, as the TF.js graphs do
+        _node("prelu", "Add", ["relu", "neg_part"]),  # PReLU written out, as the TF.js graphs do
         _node("neg_part", "Mul", ["half_diff", "alpha"]),
         _node("half_diff", "Sub", ["dw", "abs"]),
         _node("relu", "Relu", ["dw"]),
         _node("abs", "Abs", ["dw"]),
         _node("dw", "DepthwiseConv2dNative", ["conv", "w_dw"], padding=same, strides=s1),
-        _node("conv", "_FusedConv2D", ["x", "w_conv", "bias"], padding=same, strides=s2,
-              fused_ops={"list": {"s": [_b64("BiasAdd"), _b64("Relu")]}}),
+        _node(
+            "conv",
+            "_FusedConv2D",
+            ["x", "w_conv", "bias"],
+            padding=same,
+            strides=s2,
+            fused_ops={"list": {"s": [_b64("BiasAdd"), _b64("Relu")]}},
+        ),
         _node("x", "Placeholder"),
     ] + [_node(k, "Const") for k in weights]
     path = _write_model(tmp_path, nodes, weights, quantize={"w_conv"})
@@ -95,11 +113,11 @@ def test_reads_runs_and_matches_numpy(tmp_path):
     np.testing.assert_allclose(constants["w_conv"], weights["w_conv"], atol=1e-6)  # de-quantized
 
     x = rng.normal(size=(2, 11, 11, 2)).astype(np.float32)
-    y = np.maximum(_conv_reference(x, weights["w_conv"], 2) + bias, 0)   # 6x6x4: SAME, stride 2, pad after
+    y = np.maximum(_conv_reference(x, weights["w_conv"], 2) + bias, 0)  # 6x6x4: SAME, stride 2, pad after
     y = _conv_reference(y, w_dw, 1, depthwise=True)
     y = np.maximum(y, 0) + alpha * (y - np.abs(y))
-    y = np.pad(y, ((0, 0), (1, 0), (0, 1), (0, 0)))                      # 7x7x4
-    expected = y.reshape(2, -1) @ kernel                                  # flattened in NHWC order
+    y = np.pad(y, ((0, 0), (1, 0), (0, 1), (0, 0)))  # 7x7x4
+    expected = y.reshape(2, -1) @ kernel  # flattened in NHWC order
     net = GraphModule(graph, constants, "x", "out")
     with torch.no_grad():
         got = net(torch.from_numpy(x)).numpy()
@@ -115,8 +133,11 @@ def test_unsupported_op_is_refused(tmp_path):
 
 
 def test_short_shard_is_refused(tmp_path):
-    path = _write_model(tmp_path, [_node("x", "Placeholder"), _node("c", "Const"), _node("y", "Add", ["x", "c"])],
-                        {"c": np.ones(4, np.float32)})
+    path = _write_model(
+        tmp_path,
+        [_node("x", "Placeholder"), _node("c", "Const"), _node("y", "Add", ["x", "c"])],
+        {"c": np.ones(4, np.float32)},
+    )
     (tmp_path / "m.bin").write_bytes(b"\0" * 8)
     with pytest.raises(ValueError, match="end before"):
         read_tfjs_graph(path)

@@ -1,4 +1,5 @@
 """Attacker views: each cuts the face its own way, and the original is seen the same way."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -2,6 +2,7 @@
 random, truncated and bit-flipped files in every format, and random arrays for ``anonymize``. Only the
 project's own errors are raised, inputs are unchanged, outputs exist only complete, pixels outside the
 mask are unchanged."""
+
 from __future__ import annotations
 
 import importlib.util

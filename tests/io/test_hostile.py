@@ -1,4 +1,5 @@
 """What a hostile user found in reading and writing (issue 19): each test failed on the code before it."""
+
 from __future__ import annotations
 
 import io
@@ -24,12 +25,12 @@ def rgb() -> np.ndarray:
 
 def _png(width: int, height: int, depth: int, colour_type: int, raw: bytes) -> bytes:
     """A PNG from its filtered scan lines (``raw``), written by hand: what no library here writes."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     ihdr = struct.pack(">IIBBBBB", width, height, depth, colour_type, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw))
-            + chunk(b"IEND", b""))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
 
 
 def _png_header_only(path: Path, width: int, height: int) -> None:
@@ -70,8 +71,9 @@ def test_kept_metadata_is_an_allow_list_without_previews_xmp_iptc_or_photoshop(t
     src = tmp_path / f"in{suffix}"
     tiff = suffix == ".tif"
     xmp = f'<x:xmpmeta xmlns:x="adobe:ns:meta/">{SECRET}</x:xmpmeta>'.encode() + _preview(rgb)
-    Image.fromarray(rgb).save(src, exif=_planted_exif(rgb, tiff).tobytes(), xmp=xmp, icc_profile=b"\0" * 128,
-                              dpi=(300, 300))
+    Image.fromarray(rgb).save(
+        src, exif=_planted_exif(rgb, tiff).tobytes(), xmp=xmp, icc_profile=b"\0" * 128, dpi=(300, 300)
+    )
     planted = src.read_bytes()
     assert SECRET.encode() in planted and _preview(rgb)[-300:-2] in planted  # the test plants what it looks for
     image = load_image(src)
@@ -102,18 +104,23 @@ def test_kept_png_text_is_an_allow_list(tmp_path, rgb):
 
 # --- 5. an empty mask (a zero-size image) is no work, not a crash -----------------------------------
 
+
 def test_mask_regions_of_an_empty_mask_is_empty():
-    code = ("import numpy as np\nfrom lookalike.imaging import mask_regions\n"
-            "print(mask_regions(np.zeros((0, 5), np.float32)))\n")
+    code = (
+        "import numpy as np\nfrom lookalike.imaging import mask_regions\n"
+        "print(mask_regions(np.zeros((0, 5), np.float32)))\n"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.returncode  # a segfault is -11
 
 
 # --- 6. lower ones --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("width, height, size", [(15000, 10000, "15000x10000 = 150 MP"),
-                                                (20000, 20000, "20000x20000 = 400 MP"),
-                                                (60000, 60000, "3600 MP")])
+
+@pytest.mark.parametrize(
+    "width, height, size",
+    [(15000, 10000, "15000x10000 = 150 MP"), (20000, 20000, "20000x20000 = 400 MP"), (60000, 60000, "3600 MP")],
+)
 def test_images_above_the_limit_get_the_documented_line(tmp_path, width, height, size):
     _png_header_only(tmp_path / "big.png", width, height)
     with pytest.raises(ImageError) as info:
@@ -181,6 +188,7 @@ def test_a_symlink_loop_is_one_line(tmp_path):
 
 
 # --- 3. publishing never replaces a file that appeared meanwhile --------------------------------------
+
 
 def test_a_file_that_appears_while_encoding_is_not_replaced(tmp_path, rgb, monkeypatch):
     import lookalike.io.images as images

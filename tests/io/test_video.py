@@ -1,4 +1,5 @@
 """Clips in, clips out: frames, timestamps, rotation and sound kept, tags dropped, bad files one line."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,8 +11,14 @@ from lookalike.errors import ImageError
 from lookalike.io.clips import make_clip, scenario_frames
 from lookalike.io.video import VideoReader, VideoWriter, clip_timing, is_video_path, probe_video
 
-CONTAINERS = [(".mp4", 24, 0), (".mov", 30, 90), (".mkv", 25, 0), (".webm", 30, 0), (".avi", 15, 0),
-              (".mp4", 29.97, 270)]
+CONTAINERS = [
+    (".mp4", 24, 0),
+    (".mov", 30, 90),
+    (".mkv", 25, 0),
+    (".webm", 30, 0),
+    (".avi", 15, 0),
+    (".mp4", 29.97, 270),
+]
 
 
 def _copy(source: Path, target: Path, change=None) -> None:
@@ -28,8 +35,14 @@ def _copy(source: Path, target: Path, change=None) -> None:
 def test_frames_timestamps_rotation_and_sound_are_kept_and_tags_dropped(tmp_path, suffix, fps, rotation):
     import av
 
-    source = make_clip(tmp_path / f"in{suffix}", "pan", fps=fps, seconds=1.0, rotation=rotation,
-                       metadata={"title": "secret-title", "comment": "secret-place"})
+    source = make_clip(
+        tmp_path / f"in{suffix}",
+        "pan",
+        fps=fps,
+        seconds=1.0,
+        rotation=rotation,
+        metadata={"title": "secret-title", "comment": "secret-place"},
+    )
     target = tmp_path / f"out{suffix}"
     _copy(source, target, change=lambda rgb: 255 - rgb)
     before, after = clip_timing(source), clip_timing(target)
@@ -59,8 +72,11 @@ def test_rotated_clips_are_read_upright_and_written_back_turned(tmp_path):
 
 def test_bad_clips_get_one_line_naming_the_file(tmp_path):
     good = make_clip(tmp_path / "good.mp4", "pan", seconds=1.0)
-    cases = {"empty.mp4": b"", "garbage.mov": b"not a video at all" * 50,
-             "cut.mp4": good.read_bytes()[:len(good.read_bytes()) // 2]}
+    cases = {
+        "empty.mp4": b"",
+        "garbage.mov": b"not a video at all" * 50,
+        "cut.mp4": good.read_bytes()[: len(good.read_bytes()) // 2],
+    }
     for name, payload in cases.items():
         (tmp_path / name).write_bytes(payload)
         with pytest.raises(ImageError) as caught:
@@ -75,7 +91,7 @@ def test_a_clip_that_breaks_part_way_is_read_up_to_the_break(tmp_path):
     whole = make_clip(tmp_path / "whole.mkv", "pan", seconds=1.5, fps=24)
     total = len(clip_timing(whole).frames)
     broken = tmp_path / "broken.mkv"
-    broken.write_bytes(whole.read_bytes()[:len(whole.read_bytes()) * 2 // 3])
+    broken.write_bytes(whole.read_bytes()[: len(whole.read_bytes()) * 2 // 3])
     with VideoReader(broken) as reader:
         frames = sum(1 for _ in reader)
         assert 0 < frames < total

@@ -1,4 +1,5 @@
 """The face partition the saliency regions are drawn from."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Features, training and evaluation end to end on faces composed from the astronaut."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,8 +17,13 @@ from lookalike.perception.training import agreement, load_triplets, parse_faces,
 @pytest.fixture(scope="module")
 def faces_folder(tmp_path_factory, astronaut) -> Path:
     folder = tmp_path_factory.mktemp("faces")
-    variants = [astronaut, astronaut[:, ::-1], cv2.convertScaleAbs(astronaut, alpha=0.8, beta=10),
-                cv2.GaussianBlur(astronaut, (0, 0), 1.5), astronaut[20:, 10:]]
+    variants = [
+        astronaut,
+        astronaut[:, ::-1],
+        cv2.convertScaleAbs(astronaut, alpha=0.8, beta=10),
+        cv2.GaussianBlur(astronaut, (0, 0), 1.5),
+        astronaut[20:, 10:],
+    ]
     for i, image in enumerate(variants, start=1):
         Image.fromarray(np.ascontiguousarray(image)).save(folder / f"{i:04d}.png")
     Image.fromarray(np.full((100, 100, 3), 128, np.uint8)).save(folder / "0006.png")  # no face
@@ -26,8 +32,10 @@ def faces_folder(tmp_path_factory, astronaut) -> Path:
 
 def test_judgments_naming_missing_or_faceless_images_are_skipped_and_counted(faces_folder, tmp_path):
     judgments = tmp_path / "t.csv"
-    judgments.write_text("anchor,positive,negative\n0001.png,0002.png,0003.png\n0001.png,0002.png,0009.png\n"
-                         "0001.png,0006.png,0003.png\nbroken\n0004.png,0001.png,0005.png\n")
+    judgments.write_text(
+        "anchor,positive,negative\n0001.png,0002.png,0003.png\n0001.png,0002.png,0009.png\n"
+        "0001.png,0006.png,0003.png\nbroken\n0004.png,0001.png,0005.png\n"
+    )
     data = load_triplets(judgments, faces_folder, cache=tmp_path / "features.npz")
     assert len(data.triplets) == 2
     assert data.skipped == {"image missing": 1, "no usable face": 1, "malformed row": 1}

@@ -1,4 +1,5 @@
 """Reading judgments in each format, and accounting for every row left out."""
+
 import io
 
 import numpy as np
@@ -19,8 +20,12 @@ def test_triplet_rows_and_malformed_rows_are_counted():
 def test_odd_one_out_by_position_or_by_name():
     text = "image1,image2,image3,odd\na.jpg,b.jpg,c.jpg,a.jpg\na.jpg,b.jpg,c.jpg,2\na.jpg,b.jpg,c.jpg,x.jpg\n"
     judgments = read_judgments(io.StringIO(text), "odd.csv")
-    assert judgments.triplets == [("b.jpg", "c.jpg", "a.jpg"), ("c.jpg", "b.jpg", "a.jpg"),
-                                  ("a.jpg", "c.jpg", "b.jpg"), ("c.jpg", "a.jpg", "b.jpg")]
+    assert judgments.triplets == [
+        ("b.jpg", "c.jpg", "a.jpg"),
+        ("c.jpg", "b.jpg", "a.jpg"),
+        ("a.jpg", "c.jpg", "b.jpg"),
+        ("c.jpg", "a.jpg", "b.jpg"),
+    ]
     assert judgments.problems == {"malformed row": 1}
 
 

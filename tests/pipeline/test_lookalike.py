@@ -1,4 +1,5 @@
 """The lookalike method: closed loop, records, fail-closed fallbacks, determinism."""
+
 from __future__ import annotations
 
 import cv2
@@ -34,8 +35,9 @@ def _whole_face_candidates(astronaut, face, donors=(0,)):
 
     target = _measure(astronaut, astronaut, face, saliency=False)
     bank = default_bank()
-    return target, [regenerate(target.window, target.face.landmarks, *bank.donor_image(i), SALIENCY_REGIONS, 1.0)
-                    for i in donors]
+    return target, [
+        regenerate(target.window, target.face.landmarks, *bank.donor_image(i), SALIENCY_REGIONS, 1.0) for i in donors
+    ]
 
 
 def _blurred(target, candidates, check, record=None):
@@ -366,8 +368,10 @@ def test_a_stronger_whole_face_blur_comes_before_the_solid_fill(astronaut, face)
     outcome = _fallbacks(_Job(astronaut, astronaut, face, second_blur, LookalikeRecord(attempts=0), 1.3), reason="test")
     assert outcome.record.fallback.startswith(f"blur (sigma {WHOLE_FACE_BLURS[1]:g} of the face width")
     assert outcome.record.reached is True
-    never = _fallbacks(_Job(astronaut, astronaut, face, _counting_check([], lambda count: False),
-                            LookalikeRecord(attempts=0), 1.3), reason="test")
+    never = _fallbacks(
+        _Job(astronaut, astronaut, face, _counting_check([], lambda count: False), LookalikeRecord(attempts=0), 1.3),
+        reason="test",
+    )
     assert never.record.fallback == "solid (test)" and never.record.reached is False
 
 

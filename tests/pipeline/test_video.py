@@ -1,4 +1,5 @@
 """Video anonymization: every known face in every frame, tracks through misses, cuts and crossings."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -109,8 +110,10 @@ def test_a_face_the_detector_and_landmarks_miss_is_still_covered_where_predicted
     anonymizer, out, records = _run(frames)
     assert len(records) == 1, records
     predicted = records[0]["predicted"]
-    assert predicted and {p["why"] for p in predicted} & {"the detector missed it",
-                                                          "landmarks lost between detector passes"}
+    assert predicted and {p["why"] for p in predicted} & {
+        "the detector missed it",
+        "landmarks lost between detector passes",
+    }
     assert anonymizer.stats.detector_misses >= 1 and anonymizer.stats.predicted_faces >= 1
     assert _untouched(frames, out, records) == []
 

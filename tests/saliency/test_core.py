@@ -1,4 +1,5 @@
 """identity_saliency, identity_mask and their statuses for difficult faces."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -41,8 +42,11 @@ def test_saliency_ranks_regions_by_identity_per_area(gradient, occlusion):
         assert sum(r.share for r in saliency.regions) == pytest.approx(1.0)
         features = list(dict.fromkeys(FEATURE_OF[n] for n in saliency.ranking))
         assert sorted(features) == sorted(FEATURES)  # each feature's regions are ranked together
-        densities = [sum(r.share for r in saliency.regions if FEATURE_OF[r.name] == f)
-                     / sum(r.area for r in saliency.regions if FEATURE_OF[r.name] == f) for f in features]
+        densities = [
+            sum(r.share for r in saliency.regions if FEATURE_OF[r.name] == f)
+            / sum(r.area for r in saliency.regions if FEATURE_OF[r.name] == f)
+            for f in features
+        ]
         assert densities == sorted(densities, reverse=True)
         assert sum(r.area for r in saliency.regions) == pytest.approx(1.0)
     # Occlusion scores are identity shifts in the recognizer's own units.
@@ -62,8 +66,9 @@ def test_top_ranked_regions_move_identity_more_than_the_bottom_ones(astronaut, f
     window = face_window(astronaut, face)
 
     def shift(names):
-        chips = np.stack([recognizer.align(v, window.face, reference=window.crop)
-                          for v in (window.crop, window.neutralized(names))])
+        chips = np.stack(
+            [recognizer.align(v, window.face, reference=window.crop) for v in (window.crop, window.neutralized(names))]
+        )
         e = recognizer.embed_aligned(chips)
         return float(recognizer.distance(e[0], e[1]))
 
@@ -102,9 +107,13 @@ def test_mask_grows_with_strength_and_adapts_to_the_face(gradient, astronaut):
 
 
 def test_a_face_whose_identity_is_concentrated_needs_fewer_regions(gradient):
-    concentrated = dataclasses.replace(gradient, regions=[
-        dataclasses.replace(r, share=0.9 if i == 0 else 0.1 / (len(gradient.regions) - 1))
-        for i, r in enumerate(gradient.regions)])
+    concentrated = dataclasses.replace(
+        gradient,
+        regions=[
+            dataclasses.replace(r, share=0.9 if i == 0 else 0.1 / (len(gradient.regions) - 1))
+            for i, r in enumerate(gradient.regions)
+        ],
+    )
     chosen = select_regions(concentrated, 0.5)
     assert set(chosen) == set(FEATURES[FEATURE_OF[gradient.regions[0].name]])  # one feature, both sides
     assert len(select_regions(gradient, 0.5)) > len(chosen)
@@ -116,7 +125,7 @@ def test_pixel_map_is_image_aligned(gradient, astronaut, face):
     assert 0.0 <= pixel_map.min() and pixel_map.max() == pytest.approx(1.0)
     x0, y0, x1, y1 = (int(v) for v in face.box)
     inside = pixel_map[y0:y1, x0:x1].mean()
-    assert inside > 5 * max(pixel_map[:, :max(1, x0 - 60)].mean(), 1e-6)
+    assert inside > 5 * max(pixel_map[:, : max(1, x0 - 60)].mean(), 1e-6)
 
 
 def test_both_recognizers_average_their_shares(astronaut, face, occlusion):
@@ -180,7 +189,7 @@ def test_a_face_cut_by_the_image_border_is_degraded(astronaut, face):
     from lookalike.faces import detect
 
     x_mid = int(face.center[0])
-    half = np.ascontiguousarray(astronaut[:, x_mid - 10:])
+    half = np.ascontiguousarray(astronaut[:, x_mid - 10 :])
     found = detect(half)
     assert found, "the half face should still be detected"
     result = identity_saliency(half, found[0])

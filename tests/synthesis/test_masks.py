@@ -16,8 +16,12 @@ def test_box_ellipse_reaches_above_the_box_for_the_forehead():
 
 
 def test_untrusted_landmarks_fall_back_to_the_box():
-    face = Face(np.array([30, 40, 70, 90], np.float32), 0.9, KEYPOINTS,
-                landmarks=np.random.default_rng(0).uniform(300, 320, (478, 3)).astype(np.float32))
+    face = Face(
+        np.array([30, 40, 70, 90], np.float32),
+        0.9,
+        KEYPOINTS,
+        landmarks=np.random.default_rng(0).uniform(300, 320, (478, 3)).astype(np.float32),
+    )
     e = face_ellipse(face)
     assert all(e.contains(x, y) for x, y in KEYPOINTS)
 

@@ -1,4 +1,5 @@
 """regenerate: one lookalike candidate from a donor."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -59,8 +60,10 @@ def test_the_targets_irises_are_kept_unless_asked_not_to(astronaut, face, donor)
     local[:, :2] -= (x0, y0)
     irises = region_mask(kept.image.shape, local, ["right_iris", "left_iris"]) > 0.99
     original = astronaut[y0:y1, x0:x1].astype(int)
-    assert np.abs(kept.image[irises].astype(int) - original[irises]).mean() < \
-        0.5 * np.abs(replaced.image[irises].astype(int) - original[irises]).mean()
+    assert (
+        np.abs(kept.image[irises].astype(int) - original[irises]).mean()
+        < 0.5 * np.abs(replaced.image[irises].astype(int) - original[irises]).mean()
+    )
 
 
 def test_bad_arguments_are_refused(astronaut, face, donor):
@@ -79,7 +82,6 @@ def test_a_morph_past_one_moves_the_shape_past_the_donors(astronaut, face, donor
 
     at_donor, past = moved(1.0), moved(1.8)
     assert at_donor > 1.0 and past > 1.5 * at_donor
-
 
 
 def test_a_face_in_a_grey_or_tinted_photo_keeps_the_photo_colour(astronaut, face, donor):
@@ -103,12 +105,13 @@ def test_what_covers_the_person_s_skin_stays_in_front_of_the_new_face(astronaut,
 
     fringe = astronaut.copy()
     x, y = face.landmarks[151, :2].astype(int)  # a dark strand across the middle of the forehead
-    fringe[y - 3:y + 3, x - 25:x + 25] = (35, 25, 15)
+    fringe[y - 3 : y + 3, x - 25 : x + 25] = (35, 25, 15)
     strand = occluders(fringe, face.landmarks) & ~occluders(astronaut, face.landmarks)
     assert strand.sum() > 150
     kept = regenerate(fringe, face.landmarks, *donor, SALIENCY_REGIONS, morph=0.0)
-    lost = regenerate(fringe, face.landmarks, *donor, SALIENCY_REGIONS, morph=0.0,
-                      config=RegenerationConfig(keep_occluders=False))
+    lost = regenerate(
+        fringe, face.landmarks, *donor, SALIENCY_REGIONS, morph=0.0, config=RegenerationConfig(keep_occluders=False)
+    )
     x0, y0, _, _ = kept.box
     rows, cols = np.nonzero(strand)
     window_rows, window_cols = rows - y0, cols - x0

@@ -1,4 +1,5 @@
 """The transplant primitives: warp, landmark alignment and morph, colour match, multi-band blend, detail."""
+
 from __future__ import annotations
 
 import cv2
@@ -105,9 +106,9 @@ def test_the_mirrored_face_lands_on_the_originals_landmarks(astronaut, face, mir
     for index in (33, 133, 362, 263, 1, 61, 291, 13, 14):
         x, y = np.round(face.landmarks[index, :2]).astype(int)
         u, v = np.round(other.landmarks[index, :2]).astype(int)
-        ours = warped[y - 6:y + 7, x - 6:x + 7].astype(float).ravel()
-        to_donor.append(np.corrcoef(ours, image[v - 6:v + 7, u - 6:u + 7].astype(float).ravel())[0, 1])
-        to_original.append(np.corrcoef(ours, astronaut[y - 6:y + 7, x - 6:x + 7].astype(float).ravel())[0, 1])
+        ours = warped[y - 6 : y + 7, x - 6 : x + 7].astype(float).ravel()
+        to_donor.append(np.corrcoef(ours, image[v - 6 : v + 7, u - 6 : u + 7].astype(float).ravel())[0, 1])
+        to_original.append(np.corrcoef(ours, astronaut[y - 6 : y + 7, x - 6 : x + 7].astype(float).ravel())[0, 1])
     assert min(to_donor) > 0.7 and np.mean(to_donor) > 0.85
     assert np.mean(to_donor) > np.mean(to_original) + 0.05
     # Re-detected, the composed face has the original's geometry, not the mirror's (faces 20+ px apart).
@@ -252,8 +253,10 @@ def test_morph_keeps_the_mouth_as_open_and_as_smiling_as_it_was(face, mirrored, 
     centre = closed[:468].mean(axis=0)
     rotation = Rotation.from_euler("y", turn, degrees=True).as_matrix()
     turned = lambda p: (p - centre) @ rotation.T + centre  # noqa: E731
-    cases = [(closed, _opened(smiling, 0.2 * unit)),  # a closed mouth given a wide open, smiling donor
-             (_opened(closed, 0.2 * unit), smiling)]  # and the other way round
+    cases = [
+        (closed, _opened(smiling, 0.2 * unit)),  # a closed mouth given a wide open, smiling donor
+        (_opened(closed, 0.2 * unit), smiling),
+    ]  # and the other way round
     for target, donor in ((turned(t), turned(d)) for t, d in cases):
         for strength in (1.0, 1.8):
             kept = morph_landmarks(target, donor, strength)
@@ -360,8 +363,11 @@ def test_per_vertex_strength_and_pinned_oval(face, mirrored):
 
 def _region_means(image: np.ndarray, labels: np.ndarray, min_pixels: int = 50) -> dict[int, np.ndarray]:
     lab = _lab(image)
-    return {int(r): lab[labels == r].mean(axis=0) for r in np.unique(labels[labels >= 0])
-            if (labels == r).sum() >= min_pixels}
+    return {
+        int(r): lab[labels == r].mean(axis=0)
+        for r in np.unique(labels[labels >= 0])
+        if (labels == r).sum() >= min_pixels
+    }
 
 
 def test_a_tinted_darkened_copy_is_matched_back_region_by_region(astronaut, face):
@@ -400,8 +406,11 @@ def _border_and_inside(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     grown = cv2.dilate(labels.astype(np.float32), np.ones((3, 3), np.uint8))
     shrunk = cv2.erode(labels.astype(np.float32), np.ones((3, 3), np.uint8))
     border = face & (cv2.erode(face.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0) & (grown != shrunk)
-    inside = face & (cv2.erode(face.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0) & ~(
-        cv2.dilate(border.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0)
+    inside = (
+        face
+        & (cv2.erode(face.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0)
+        & ~(cv2.dilate(border.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0)
+    )
     return border, inside
 
 
@@ -436,7 +445,7 @@ def test_uneven_light_is_matched_without_seams_at_region_borders(astronaut, face
 def test_a_region_too_small_takes_the_whole_face_statistics(astronaut, face):
     labels = region_labels(astronaut.shape, face.landmarks)
     tinted = np.clip(astronaut * 0.8, 0, 255).astype(np.uint8)
-    everything_small = match_colour(tinted, astronaut, labels, min_pixels=10 ** 9, smooth=0)
+    everything_small = match_colour(tinted, astronaut, labels, min_pixels=10**9, smooth=0)
     as_one = match_colour(tinted, astronaut, np.where(labels >= 0, 0, -1).astype(np.int16), smooth=0)
     np.testing.assert_array_equal(everything_small, as_one)
 

@@ -1,4 +1,5 @@
 """Tracks: linking, prediction, scene cuts and smoothing, on plain geometry (no model)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -36,8 +37,9 @@ def test_crossing_faces_keep_their_identities():
     a, b = np.eye(4)[0], np.eye(4)[1]
     predicted = [_face(100), _face(110)]
     detections = [_face(101), _face(109)]  # each near the other track's prediction
-    matched, lost, new = associate(predicted, detections, track_embeddings=[a, b], detection_embeddings=[b, a],
-                                   identity_threshold=0.4)
+    matched, lost, new = associate(
+        predicted, detections, track_embeddings=[a, b], detection_embeddings=[b, a], identity_threshold=0.4
+    )
     assert sorted(matched) == [(0, 1), (1, 0)] and not lost and not new
     # without identities, geometry alone swaps them
     matched, _, _ = associate(predicted, detections)
@@ -48,8 +50,9 @@ def test_a_far_detection_is_a_new_face_unless_clearly_the_same_person():
     a = np.eye(4)[0]
     matched, lost, new = associate([_face(100)], [_face(300)])
     assert not matched and lost == [0] and new == [0]
-    matched, _, _ = associate([_face(100)], [_face(300)], track_embeddings=[a], detection_embeddings=[a + 0.01],
-                              identity_threshold=0.4)
+    matched, _, _ = associate(
+        [_face(100)], [_face(300)], track_embeddings=[a], detection_embeddings=[a + 0.01], identity_threshold=0.4
+    )
     assert matched == [(0, 0)]
 
 
@@ -74,8 +77,11 @@ def test_smoothing_has_no_lag_on_steady_motion_and_reduces_jitter():
     # a sudden jump ends the window: the new place is followed at once
     jump = dict(truth)
     jump[6] = truth[6] + 50
-    assert np.allclose(smooth_landmarks(jump, 5, radius=2, max_step=10.0), smooth_landmarks(
-        {f: truth[f] for f in range(3, 6)}, 5, radius=2), atol=1e-4)
+    assert np.allclose(
+        smooth_landmarks(jump, 5, radius=2, max_step=10.0),
+        smooth_landmarks({f: truth[f] for f in range(3, 6)}, 5, radius=2),
+        atol=1e-4,
+    )
 
 
 def test_landmarks_give_a_face_with_the_detector_keypoints():

@@ -3,6 +3,7 @@
 Progress and summaries go to stderr, machine-readable output (``--json``) to stdout. Exit codes: 0 all
 files done, 1 some file failed, 2 bad usage.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,9 +28,13 @@ from lookalike.io.images import DEFAULT_MAX_PIXELS
 from lookalike.pipeline.methods import METHODS, get_method
 from lookalike.pipeline.privacy import DEFAULT_PRIVACY, PRIVACY_LEVELS
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
-                  help="Anonymize faces in photos and folders; inspect detections and identity distances; "
-                       "measure how well faces are anonymized.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    help="Anonymize faces in photos and folders; inspect detections and identity distances; "
+    "measure how well faces are anonymized.",
+)
 
 
 #: ``--method`` and ``--privacy`` list what their registries hold
@@ -42,7 +47,12 @@ _PRIVACY_HELP = (
 
 @app.command("anonymize")
 def anonymize_command(
-    paths: Annotated[list[Path], typer.Argument(help="Image files, video clips (MP4, MOV, MKV, WebM, AVI) and/or folders (searched recursively).")],
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Image files, video clips (MP4, MOV, MKV, WebM, AVI) and/or folders (searched recursively)."
+        ),
+    ],
     output: Annotated[Path, typer.Option("-o", "--output", help="Output folder (created; same relative layout).")],
     method: Annotated[str, typer.Option(help=_METHOD_HELP)] = "blur",
     privacy: Annotated[str, typer.Option(help=_PRIVACY_HELP)] = DEFAULT_PRIVACY,
@@ -50,22 +60,22 @@ def anonymize_command(
         str,
         typer.Option(
             help="lookalike, checked-swap: the recognizers the closed loop checks: all (default: every recognizer "
-                 "shipped) | both (dlib and facenet) | names joined by '+', e.g. dlib+facenet (leave-one-out "
-                 "experiments)."
+            "shipped) | both (dlib and facenet) | names joined by '+', e.g. dlib+facenet (leave-one-out "
+            "experiments)."
         ),
     ] = "all",
     target_distance: Annotated[
         float,
         typer.Option(
             help="lookalike, checked-swap (expert): each checked recognizer's distance must exceed its threshold "
-                 "times this."
+            "times this."
         ),
     ] = 1.0,
     seed: Annotated[
         int,
         typer.Option(
             help="lookalike, swap, checked-swap: picks among equally suitable donors; the same seed gives the same "
-                 "output."
+            "output."
         ),
     ] = 0,
     bank: Annotated[
@@ -80,7 +90,7 @@ def anonymize_command(
         float,
         typer.Option(
             help="Enlarge the elliptic face mask by this factor (classic methods, and the lookalike methods' "
-                 "whole-face fallbacks)."
+            "whole-face fallbacks)."
         ),
     ] = 1.3,
     threshold: Annotated[Optional[float], typer.Option(help="Detector confidence threshold (0-1).")] = None,
@@ -88,14 +98,14 @@ def anonymize_command(
         str,
         typer.Option(
             help="Turned faces: off (upright search only; finds faces turned up to ~150 degrees) | coarse (adds an "
-                 "upside-down whole-image search) | full (all four quarter turns, tiles included, ~4x detection time)."
+            "upside-down whole-image search) | full (all four quarter turns, tiles included, ~4x detection time)."
         ),
     ] = "coarse",
     verify: Annotated[
         Optional[list[str]],
         typer.Option(
             help="Measure each face against its original with this recognizer "
-                 f"({', '.join(available_recognizers())}); repeatable."
+            f"({', '.join(available_recognizers())}); repeatable."
         ),
     ] = None,
     keep_metadata: Annotated[
@@ -110,7 +120,7 @@ def anonymize_command(
         typer.Option(
             "--overwrite",
             help="Replace existing files in OUTPUT and the --report file (inputs are never replaced); redo files the "
-                 "manifest records with other settings.",
+            "manifest records with other settings.",
         ),
     ] = False,
     resume: Annotated[
@@ -118,7 +128,7 @@ def anonymize_command(
         typer.Option(
             "--resume",
             help="Skip the files OUTPUT's manifest (lookalike-manifest.jsonl) records as done with the same settings "
-                 "and the same input bytes; do the rest.",
+            "and the same input bytes; do the rest.",
         ),
     ] = False,
     max_pixels: Annotated[
@@ -130,7 +140,7 @@ def anonymize_command(
         typer.Option(
             "--report",
             help="Also write the full JSON report to this new file (never an input; an existing file only with "
-                 "--overwrite).",
+            "--overwrite).",
         ),
     ] = None,
 ) -> None:
@@ -143,10 +153,19 @@ def anonymize_command(
     from lookalike.pipeline.batch import MANIFEST_NAME, ManifestConflict, check_manifest
 
     try:
-        config = AnonymizeConfig(method=method, mask_scale=mask_scale, threshold=threshold, rotations=rotations,
-                                 verify=tuple(verify or ()), privacy=privacy, steer=steer,
-                                 target_distance=target_distance, seed=seed,
-                                 bank=None if bank is None else str(bank), crowd=None if crowd is None else str(crowd))
+        config = AnonymizeConfig(
+            method=method,
+            mask_scale=mask_scale,
+            threshold=threshold,
+            rotations=rotations,
+            verify=tuple(verify or ()),
+            privacy=privacy,
+            steer=steer,
+            target_distance=target_distance,
+            seed=seed,
+            bank=None if bank is None else str(bank),
+            crowd=None if crowd is None else str(crowd),
+        )
     except ValidationError as exc:
         usage_error(pydantic_message(exc))
     for option, path in (("--bank", bank), ("--crowd", crowd)):
@@ -188,8 +207,9 @@ def anonymize_command(
             if result.error:
                 file_error(progress.console, result.error)
             if result.warning:
-                progress.console.print(f"[yellow]warning[/yellow] {escape(result.warning)}", highlight=False,
-                                       soft_wrap=True)
+                progress.console.print(
+                    f"[yellow]warning[/yellow] {escape(result.warning)}", highlight=False, soft_wrap=True
+                )
             if "id" in clip_task:
                 progress.remove_task(clip_task.pop("id"))
             progress.advance(task)
@@ -198,12 +218,25 @@ def anonymize_command(
             if "id" not in clip_task:
                 clip_task.update(id=progress.add_task(f"  {item.relative}", total=total), started=time.perf_counter())
             fps = done / max(time.perf_counter() - clip_task["started"], 1e-6)
-            progress.update(clip_task["id"], completed=done, total=max(total or 0, done) if total else None,
-                            description=f"  {item.relative} ({fps:.1f} frames/s)")
+            progress.update(
+                clip_task["id"],
+                completed=done,
+                total=max(total or 0, done) if total else None,
+                description=f"  {item.relative} ({fps:.1f} frames/s)",
+            )
 
         try:
-            report = anonymize_files(inputs, output, config, keep_metadata=keep_metadata, max_pixels=max_pixels,
-                                     overwrite=overwrite, resume=resume, on_file=on_file, on_frames=on_frames)
+            report = anonymize_files(
+                inputs,
+                output,
+                config,
+                keep_metadata=keep_metadata,
+                max_pixels=max_pixels,
+                overwrite=overwrite,
+                resume=resume,
+                on_file=on_file,
+                on_frames=on_frames,
+            )
         except ManifestConflict as exc:
             usage_error(str(exc))
     report.skipped = skipped
@@ -212,19 +245,30 @@ def anonymize_command(
     failed = bool(report.failed)
     if report_file is not None:
         try:
-            publish_bytes(report_file, json.dumps(report.to_dict(), indent=2).encode("utf-8"), overwrite=overwrite,
-                          protected=protected)
+            publish_bytes(
+                report_file,
+                json.dumps(report.to_dict(), indent=2).encode("utf-8"),
+                overwrite=overwrite,
+                protected=protected,
+            )
         except LookalikeError as exc:
             file_error(err, str(exc))
             failed = True
     summary = report.to_dict()["summary"]
-    err.print((f"interrupted after {len(report.files)} of {report.planned} files | " if report.interrupted else "")
-              + f"faces found: {summary['faces_found']} | files written: {summary['files_written']} | "
-              f"failed: {summary['files_failed']} | without faces: {summary['files_without_faces']}"
-              + (f" | skipped as done: {report.done_before}" if resume else "")
-              + (f" | fell back to a stronger method: {report.fell_back} (see `fallback` in --json)"
-                 if report.fell_back else "")
-              + (f" | non-images skipped: {len(skipped)}" if skipped else ""), highlight=False, soft_wrap=True)
+    err.print(
+        (f"interrupted after {len(report.files)} of {report.planned} files | " if report.interrupted else "")
+        + f"faces found: {summary['faces_found']} | files written: {summary['files_written']} | "
+        f"failed: {summary['files_failed']} | without faces: {summary['files_without_faces']}"
+        + (f" | skipped as done: {report.done_before}" if resume else "")
+        + (
+            f" | fell back to a stronger method: {report.fell_back} (see `fallback` in --json)"
+            if report.fell_back
+            else ""
+        )
+        + (f" | non-images skipped: {len(skipped)}" if skipped else ""),
+        highlight=False,
+        soft_wrap=True,
+    )
     raise typer.Exit(130 if report.interrupted else 1 if failed else 0)
 
 
@@ -329,8 +373,12 @@ def embed_command(
         return
     table = Table("recognizer", "distance", "threshold", "verdict")
     for row in rows:
-        table.add_row(row["recognizer"], f"{row['distance']:.4f}", f"{row['threshold']:.4f}",
-                      "same person" if row["same"] else "different people")
+        table.add_row(
+            row["recognizer"],
+            f"{row['distance']:.4f}",
+            f"{row['threshold']:.4f}",
+            "same person" if row["same"] else "different people",
+        )
     out.print(table)
 
 

@@ -2,6 +2,7 @@
 
 Progress, errors and summaries go to stderr; machine-readable output to stdout.
 """
+
 from __future__ import annotations
 
 from typing import NoReturn
@@ -16,8 +17,14 @@ out = Console()
 
 
 def progress_bar() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TimeRemainingColumn(), console=err)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+    )
 
 
 def file_error(console: Console, message: str) -> None:

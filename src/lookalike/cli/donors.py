@@ -1,4 +1,5 @@
 """``lookalike donors build`` and ``lookalike crowd build``: the donor bank and the reference crowd."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -9,10 +10,18 @@ import typer
 
 from lookalike.cli.console import err, faces_option, file_error, progress_bar, usage_error
 
-donors_app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
-                         help="Build the bank of donor faces the lookalike method transplants from.")
-crowd_app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
-                        help="Build the reference crowd that anonymity is ranked against.")
+donors_app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    help="Build the bank of donor faces the lookalike method transplants from.",
+)
+crowd_app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    help="Build the reference crowd that anonymity is ranked against.",
+)
 
 _FACES_HELP = "Only images whose file name is a number in this range, e.g. 1-600 (keep hold-out faces out)."
 _JOBS_HELP = "Worker processes (default: one per CPU core)."
@@ -33,7 +42,7 @@ def donors_build_command(
         Optional[int],
         typer.Option(
             help="Make k-anonymous prototypes of K faces each (K >= 2; 4 is the default bank's) instead of one donor "
-                 "per face."
+            "per face."
         ),
     ] = None,
     faces: Annotated[Optional[str], typer.Option(help=_FACES_HELP)] = None,
@@ -50,7 +59,7 @@ def donors_build_command(
         typer.Option(
             "--mirror",
             help="One donor per face only: also add each face mirrored left to right (a head turned either way finds "
-                 "a donor turned the same way; the pixels are stored once).",
+            "a donor turned the same way; the pixels are stored once).",
         ),
     ] = False,
     jobs: Annotated[Optional[int], typer.Option(help=_JOBS_HELP)] = None,
@@ -71,9 +80,16 @@ def donors_build_command(
         def advance(phase: str, done: int, total: int) -> None:
             progress.update(task, description=phase, completed=done, total=total)
 
-        bank = DonorBank.build(paths, names=names, jobs=jobs or _default_jobs(), prototypes_k=prototypes,
-                               exclude_eyewear=not keep_eyewear, size=size, mirror=mirror,
-                               progress=advance)
+        bank = DonorBank.build(
+            paths,
+            names=names,
+            jobs=jobs or _default_jobs(),
+            prototypes_k=prototypes,
+            exclude_eyewear=not keep_eyewear,
+            size=size,
+            mirror=mirror,
+            progress=advance,
+        )
     report = bank.report
     assert report is not None  # DonorBank.build always leaves its report on the bank
     for message in report.failed.values():
@@ -87,17 +103,27 @@ def donors_build_command(
             f"{report.images - len(report.failed) - len(report.no_face)})",
         )
         raise typer.Exit(1)
-    options = ([f"--prototypes {prototypes}"] if prototypes else []) + ([f"--size {size}"] if size != 256 else []) \
-        + (["--keep-eyewear"] if keep_eyewear else []) + (["--mirror"] if mirror else [])
+    options = (
+        ([f"--prototypes {prototypes}"] if prototypes else [])
+        + ([f"--size {size}"] if size != 256 else [])
+        + (["--keep-eyewear"] if keep_eyewear else [])
+        + (["--mirror"] if mirror else [])
+    )
     bank.meta.update(_provenance("lookalike donors build", folder, output, faces, options))
     _write(bank, output)
-    summary = f"donors: {len(bank)} | images: {report.images} | failed: {len(report.failed) + failed_inputs} | " \
-              f"without a usable face: {len(report.no_face)}"
+    summary = (
+        f"donors: {len(bank)} | images: {report.images} | failed: {len(report.failed) + failed_inputs} | "
+        f"without a usable face: {len(report.no_face)}"
+    )
     if prototypes:
-        summary += (f" | kept out for eyewear: {len(report.eyewear)} | groups: {report.groups} | "
-                    f"faces left ungrouped: {report.ungrouped} | groups dropped: {len(report.dropped)}")
-        reasons = Counter(m.split(":")[0] if m.startswith(("not detected:", "one member:")) else "error"
-                          for m in report.dropped.values())
+        summary += (
+            f" | kept out for eyewear: {len(report.eyewear)} | groups: {report.groups} | "
+            f"faces left ungrouped: {report.ungrouped} | groups dropped: {len(report.dropped)}"
+        )
+        reasons = Counter(
+            m.split(":")[0] if m.startswith(("not detected:", "one member:")) else "error"
+            for m in report.dropped.values()
+        )
         if reasons:
             summary += f" ({', '.join(f'{reason}: {count}' for reason, count in sorted(reasons.items()))})"
     err.print(summary, highlight=False, soft_wrap=True)
@@ -120,8 +146,12 @@ def crowd_build_command(
     paths, names, failed_inputs = _inputs(folder, faces, output)
     with progress_bar() as progress:
         task = progress.add_task("embedding", total=len(paths))
-        crowd = ReferenceCrowd.build(paths, names=names, jobs=jobs or _default_jobs(),
-                                     progress=lambda done, total: progress.update(task, completed=done, total=total))
+        crowd = ReferenceCrowd.build(
+            paths,
+            names=names,
+            jobs=jobs or _default_jobs(),
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
     for message in crowd.failed.values():
         file_error(err, message)
     if len(crowd) == 0:
@@ -129,8 +159,12 @@ def crowd_build_command(
         raise typer.Exit(1)
     crowd.meta.update(_provenance("lookalike crowd build", folder, output, faces, []))
     _write(crowd, output)
-    err.print(f"crowd faces: {len(crowd)} | images: {len(paths)} | failed: {len(crowd.failed) + failed_inputs} | "
-              f"without a face: {len(crowd.skipped)}", highlight=False, soft_wrap=True)
+    err.print(
+        f"crowd faces: {len(crowd)} | images: {len(paths)} | failed: {len(crowd.failed) + failed_inputs} | "
+        f"without a face: {len(crowd.skipped)}",
+        highlight=False,
+        soft_wrap=True,
+    )
     err.print(f"crowd written: {output} ({output.stat().st_size / 1e6:.2f} MB)", highlight=False)
     raise typer.Exit(1 if crowd.failed or failed_inputs else 0)
 

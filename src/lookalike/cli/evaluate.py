@@ -1,4 +1,5 @@
 """``lookalike evaluate`` and ``lookalike benchmark``: measure anonymization and write the report."""
+
 from __future__ import annotations
 
 import json
@@ -36,7 +37,7 @@ def evaluate_command(
         Optional[str],
         typer.Option(
             help="Recognizers the anonymizer consulted, comma-separated ('none' if it consulted none); the others are "
-                 "reported as held out. Unknown by default."
+            "reported as held out. Unknown by default."
         ),
     ] = None,
     limit: Annotated[Optional[int], typer.Option(help="Only the first N originals (sorted by path).")] = None,
@@ -53,9 +54,16 @@ def evaluate_command(
     with progress_bar() as progress:
         task = progress.add_task("evaluating", total=None)
         try:
-            run = evaluate_folders(original, anonymized, config, steered_by=steering, limit=limit, jobs=_jobs(jobs),
-                                   exclude=(output,),
-                                   progress=lambda done, total: progress.update(task, completed=done, total=total))
+            run = evaluate_folders(
+                original,
+                anonymized,
+                config,
+                steered_by=steering,
+                limit=limit,
+                jobs=_jobs(jobs),
+                exclude=(output,),
+                progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )
         except LookalikeError as exc:
             file_error(err, str(exc))
             raise typer.Exit(1) from None
@@ -82,8 +90,8 @@ def benchmark_command(
         str,
         typer.Option(
             help="For methods that steer on recognizers (lookalike, checked-swap): all (default), both (dlib and "
-                 "facenet), or recognizer names joined by '+'; several sets comma-separated, one row each (all "
-                 "recognizers but one is a leave-one-out run)."
+            "facenet), or recognizer names joined by '+'; several sets comma-separated, one row each (all "
+            "recognizers but one is a leave-one-out run)."
         ),
     ] = "all",
     as_json: Annotated[bool, typer.Option("--json", help="Also print report.json on stdout.")] = False,
@@ -100,8 +108,15 @@ def benchmark_command(
     with progress_bar() as progress:
         task = progress.add_task(f"benchmarking {len(variants)} method/levels", total=None)
         try:
-            run = run_benchmark(images, variants, config, limit=limit, jobs=_jobs(jobs), exclude=(output,),
-                                progress=lambda done, total: progress.update(task, completed=done, total=total))
+            run = run_benchmark(
+                images,
+                variants,
+                config,
+                limit=limit,
+                jobs=_jobs(jobs),
+                exclude=(output,),
+                progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )
         except LookalikeError as exc:
             file_error(err, str(exc))
             raise typer.Exit(1) from None
@@ -134,8 +149,9 @@ def _variants(methods: str, levels: list[str], steer: str = "all"):
         usage_error(f"--steer: expected distinct steering sets, got {steer!r}")
     try:
         variants = [v for name in names for v in variants_of(name, chosen.get(name))]
-        variants = [steered for v in variants
-                    for steered in ([v.steered(x) for x in steers] if v.method.steered_by else [v])]
+        variants = [
+            steered for v in variants for steered in ([v.steered(x) for x in steers] if v.method.steered_by else [v])
+        ]
     except LookalikeError as exc:
         usage_error(str(exc))
     labels = [v.label for v in variants]
@@ -204,12 +220,18 @@ def _finish(run, output: Path, as_json: bool) -> None:
     # with --json, stdout carries only the JSON
     (err if as_json else out).print(_summary_table(report))
     files = report["files"]
-    err.print(f"files: {files['total']} | measured: {files['measured']} | without faces: {files['no_face']} | "
-              f"failed: {files['failed']} | faces: {files['faces']} | gallery: {report['gallery']['faces']} originals",
-              highlight=False, soft_wrap=True)
+    err.print(
+        f"files: {files['total']} | measured: {files['measured']} | without faces: {files['no_face']} | "
+        f"failed: {files['failed']} | faces: {files['faces']} | gallery: {report['gallery']['faces']} originals",
+        highlight=False,
+        soft_wrap=True,
+    )
     if report["gallery"]["faces"] and report["gallery"]["faces"] < 200:
-        err.print("note: top-1 retrieval is only meaningful against a gallery of at least 200 originals",
-                  highlight=False, soft_wrap=True)
+        err.print(
+            "note: top-1 retrieval is only meaningful against a gallery of at least 200 originals",
+            highlight=False,
+            soft_wrap=True,
+        )
     err.print(f"report: {paths['html']}", highlight=False, soft_wrap=True)
     raise typer.Exit(1 if problems else 0)
 
@@ -229,17 +251,24 @@ def _problems(report: dict) -> list[str]:
 
 def _summary_table(report: dict) -> Table:
     names = list(report["recognizers"])
-    table = Table(title=f"lower match and top-1 = better protection (chance top-1: "
-                        f"{_pct(report['gallery']['chance_top1'])})")
+    table = Table(
+        title=f"lower match and top-1 = better protection (chance top-1: {_pct(report['gallery']['chance_top1'])})"
+    )
     table.add_column("method/level", no_wrap=True)
     for column in ("faces", *[f"{n} match / top-1" for n in names], "detected", "face SSIM", "SSIM outside", "s/face"):
         table.add_column(column, justify="right")
     for v in report["variants"]:
         cells = [f"{_pct(v['protection'][n]['match_rate'])} / {_pct(v['protection'][n]['top1_rate'])}" for n in names]
         utility = v["utility"]
-        table.add_row(v["label"], str(v["faces"]), *cells, _pct(utility["detection_rate"]),
-                      _num(utility["face_ssim"]["mean"], 3), _num(utility["ssim_outside"]["mean"], 4),
-                      _num(v["speed"]["seconds_per_face"], 3))
+        table.add_row(
+            v["label"],
+            str(v["faces"]),
+            *cells,
+            _pct(utility["detection_rate"]),
+            _num(utility["face_ssim"]["mean"], 3),
+            _num(utility["ssim_outside"]["mean"], 4),
+            _num(v["speed"]["seconds_per_face"], 3),
+        )
     return table
 
 

@@ -1,4 +1,5 @@
 """``lookalike similarity`` and ``lookalike perception train | eval``."""
+
 from __future__ import annotations
 
 import itertools
@@ -12,11 +13,17 @@ from rich.table import Table
 from lookalike.cli.console import err, faces_option, file_error, out, progress_bar, usage_error
 from lookalike.errors import LookalikeError
 
-perception_app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
-                             help="Train and evaluate the perceptual similarity metric.")
+perception_app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    help="Train and evaluate the perceptual similarity metric.",
+)
 
-_TRIPLETS_HELP = ("Judgments CSV: anchor,positive,negative | image1,image2,image3,odd | per-image ratings "
-                  "(stimulus or image column, then attributes), from which triplets are generated.")
+_TRIPLETS_HELP = (
+    "Judgments CSV: anchor,positive,negative | image1,image2,image3,odd | per-image ratings "
+    "(stimulus or image column, then attributes), from which triplets are generated."
+)
 _FACES_HELP = "Only images whose file name is a number in this range, e.g. 1-600 (a split by face)."
 
 
@@ -68,18 +75,29 @@ def similarity_command(
         for name in shown:
             recognizer = get_recognizer(name)
             distance = float(recognizer.distance(faces[a][name], faces[b][name]))
-            row[name] = {"distance": round(distance, 4), "threshold": recognizer.threshold,
-                         "same": recognizer.matches_distance(distance)}
+            row[name] = {
+                "distance": round(distance, 4),
+                "threshold": recognizer.threshold,
+                "same": recognizer.matches_distance(distance),
+            }
         rows.append(row)
     if as_json:
         print(json.dumps({"model": str(model or "default"), "pairs": rows}, indent=2))
         return
-    table = Table("a", "b", "perceptual similarity", *[f"{n} distance" for n in shown],
-                  caption="similarity 1 = same look, 0.5 = unrelated; distance <= threshold = same person")
+    table = Table(
+        "a",
+        "b",
+        "perceptual similarity",
+        *[f"{n} distance" for n in shown],
+        caption="similarity 1 = same look, 0.5 = unrelated; distance <= threshold = same person",
+    )
     for row in rows:
-        table.add_row(row["a"], row["b"], f"{row['perceptual_similarity']:.3f}",
-                      *[f"{row[n]['distance']:.3f} ({'same' if row[n]['same'] else 'different'})"
-                        for n in shown])
+        table.add_row(
+            row["a"],
+            row["b"],
+            f"{row['perceptual_similarity']:.3f}",
+            *[f"{row[n]['distance']:.3f} ({'same' if row[n]['same'] else 'different'})" for n in shown],
+        )
     out.print(table)
 
 
@@ -190,7 +208,10 @@ def _load(triplets: Path, images: Path, faces: str | None, jobs: int | None, cac
 def _print_data(data) -> None:
     summary = data.summary()
     skipped = ", ".join(f"{reason}: {count}" for reason, count in summary["skipped"].items()) or "none"
-    err.print(f"triplets used: {summary['used']} ({summary['kind']}) | faces: {summary['faces']} | skipped: {skipped}",
-              highlight=False, soft_wrap=True)
+    err.print(
+        f"triplets used: {summary['used']} ({summary['kind']}) | faces: {summary['faces']} | skipped: {skipped}",
+        highlight=False,
+        soft_wrap=True,
+    )
     for reason, example in summary["examples"].items():
         err.print(f"  e.g. {reason}: {example}", highlight=False, markup=False, soft_wrap=True)

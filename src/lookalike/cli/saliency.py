@@ -1,4 +1,5 @@
 """``lookalike saliency``: which regions of each face carry its identity, as a picture, a table or JSON."""
+
 from __future__ import annotations
 
 import io
@@ -38,7 +39,7 @@ def saliency_command(
             min=1,
             max=8,
             help="Occlusion: choose the first N-1 features one after another, each measured with the ones before "
-                 "removed (slower, ranks better).",
+            "removed (slower, ranks better).",
         ),
     ] = 1,
     strength: Annotated[
@@ -101,11 +102,20 @@ def saliency_command(
             raise typer.Exit(1) from None
         err.print(f"picture written to {output}", highlight=False, markup=False, soft_wrap=True)
     if as_json:
-        print(json.dumps({"image": str(image_path), "recognizer": recognizer, "method": method, "faces": records},
-                         indent=2))
+        print(
+            json.dumps(
+                {"image": str(image_path), "recognizer": recognizer, "method": method, "faces": records}, indent=2
+            )
+        )
         return
-    table = Table("face", "status", "regions in ranked order (share of identity)",
-                  f"mask at {strength:g}", "s", caption="share: each region's part of the face's identity")
+    table = Table(
+        "face",
+        "status",
+        "regions in ranked order (share of identity)",
+        f"mask at {strength:g}",
+        "s",
+        caption="share: each region's part of the face's identity",
+    )
     for record, saliency in zip(records, saliencies):
         if saliency.status == "skipped":
             table.add_row(str(record["face"]), "skipped", saliency.reason or "", "", f"{saliency.seconds:.2f}")

@@ -6,6 +6,7 @@
 >>> round(faces[0].score, 1) > 0.5
 True
 """
+
 from lookalike.detection.centerface import CenterFaceDetector, DetectorConfig, detect_faces, nms, to_rgb
 
 __all__ = ["CenterFaceDetector", "DetectorConfig", "detect_faces", "nms", "to_rgb"]

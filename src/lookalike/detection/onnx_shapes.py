@@ -14,6 +14,7 @@ Example
 [1, 3, 32, 32]
 >>> new = set_io_dims(data, {"input.1": ["N", 3, "H", "W"]})        # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -28,10 +29,17 @@ Dim = int | str | None
 _F = descriptor_pb2.FieldDescriptorProto
 
 
-def _field(msg: descriptor_pb2.DescriptorProto, name: str, number: int, ftype: int, *,
-           repeated: bool = False, type_name: str | None = None, oneof: int | None = None) -> None:
-    f = msg.field.add(name=name, number=number, type=ftype,
-                      label=_F.LABEL_REPEATED if repeated else _F.LABEL_OPTIONAL)
+def _field(
+    msg: descriptor_pb2.DescriptorProto,
+    name: str,
+    number: int,
+    ftype: int,
+    *,
+    repeated: bool = False,
+    type_name: str | None = None,
+    oneof: int | None = None,
+) -> None:
+    f = msg.field.add(name=name, number=number, type=ftype, label=_F.LABEL_REPEATED if repeated else _F.LABEL_OPTIONAL)
     if type_name:
         f.type_name = type_name
     if oneof is not None:
@@ -41,8 +49,9 @@ def _field(msg: descriptor_pb2.DescriptorProto, name: str, number: int, ftype: i
 @lru_cache(maxsize=1)
 def _model_class() -> Any:
     """Build the minimal ``ModelProto`` class once, in a private pool so it cannot clash with a real onnx."""
-    fd = descriptor_pb2.FileDescriptorProto(name="lookalike_onnx_min.proto", package="lookalike_onnx_min",
-                                            syntax="proto2")
+    fd = descriptor_pb2.FileDescriptorProto(
+        name="lookalike_onnx_min.proto", package="lookalike_onnx_min", syntax="proto2"
+    )
     p = ".lookalike_onnx_min."
 
     dim = fd.message_type.add(name="Dimension")
@@ -135,9 +144,9 @@ def set_io_dims(data: bytes, dims: Mapping[str, Sequence[Dim]]) -> bytes:
 #: Symbolic shapes for CenterFace: an RGB batch in, four maps at a quarter of the input size out.
 CENTERFACE_DIMS: dict[str, list[Dim]] = {
     "input.1": ["N", 3, "H", "W"],
-    "537": ["N", 1, "h4", "w4"],   # heatmap
-    "538": ["N", 2, "h4", "w4"],   # log scale (h, w)
-    "539": ["N", 2, "h4", "w4"],   # sub-cell offset (y, x)
+    "537": ["N", 1, "h4", "w4"],  # heatmap
+    "538": ["N", 2, "h4", "w4"],  # log scale (h, w)
+    "539": ["N", 2, "h4", "w4"],  # sub-cell offset (y, x)
     "540": ["N", 10, "h4", "w4"],  # 5 landmarks (y, x) relative to the box
 }
 

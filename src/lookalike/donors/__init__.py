@@ -9,9 +9,21 @@
 - :mod:`~lookalike.donors.canonical`: the canonical frame donor crops are cut in;
 - :mod:`~lookalike.donors.choice`: the donors the lookalike loop tries for one face, strict first.
 """
+
 from lookalike.donors.bank import DEFAULT_BANK, BuildReport, DonorBank, default_bank
 from lookalike.donors.choice import choose_donors, reported_gaps
 from lookalike.donors.pool import ETHNICITIES, Compatibility, Donor, DonorPool, select_donors
 
-__all__ = ["DEFAULT_BANK", "ETHNICITIES", "BuildReport", "Compatibility", "Donor", "DonorBank", "DonorPool",
-           "choose_donors", "default_bank", "reported_gaps", "select_donors"]
+__all__ = [
+    "DEFAULT_BANK",
+    "ETHNICITIES",
+    "BuildReport",
+    "Compatibility",
+    "Donor",
+    "DonorBank",
+    "DonorPool",
+    "choose_donors",
+    "default_bank",
+    "reported_gaps",
+    "select_donors",
+]

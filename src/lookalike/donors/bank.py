@@ -15,6 +15,7 @@ embedded it. Loading reads the small arrays only; the JPEG data is read the firs
 is asked for. The shipped bank (every usable OMI face of 1-600 and its mirror image, at 512 px) is loaded once per
 process by :func:`default_bank`.
 """
+
 from __future__ import annotations
 
 import time
@@ -54,6 +55,7 @@ MIRROR_SUFFIX = "~mirror"
 #: Name of the canonical frame below; a bank records it, so crops of another frame are never mixed in.
 _FRAME = "stable25-v1"
 
+
 def _encode(rgb: np.ndarray, quality: int) -> bytes:
     ok, data = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
     if not ok:
@@ -92,9 +94,17 @@ class BuildReport:
     seconds: float = 0.0
 
     def to_dict(self) -> dict:
-        return {"images": self.images, "failed": len(self.failed), "no_face": len(self.no_face),
-                "eyewear": len(self.eyewear), "groups": self.groups, "ungrouped": self.ungrouped,
-                "dropped": len(self.dropped), "donors": self.donors, "seconds": round(self.seconds, 1)}
+        return {
+            "images": self.images,
+            "failed": len(self.failed),
+            "no_face": len(self.no_face),
+            "eyewear": len(self.eyewear),
+            "groups": self.groups,
+            "ungrouped": self.ungrouped,
+            "dropped": len(self.dropped),
+            "donors": self.donors,
+            "seconds": round(self.seconds, 1),
+        }
 
 
 @dataclass
@@ -142,8 +152,9 @@ class DonorBank:
 
     def __post_init__(self) -> None:
         n = len(self.names)
-        self.mirror_of = (np.full(n, -1, np.int64) if self.mirror_of is None
-                          else np.asarray(self.mirror_of, np.int64).reshape(n))
+        self.mirror_of = (
+            np.full(n, -1, np.int64) if self.mirror_of is None else np.asarray(self.mirror_of, np.int64).reshape(n)
+        )
         if ((self.mirror_of >= 0) & (self.mirror_of[np.clip(self.mirror_of, 0, None)] >= 0)).any():
             raise ValueError("a mirrored donor must mirror a donor with its own crop")
         self.names = [str(name) for name in self.names]
@@ -165,8 +176,16 @@ class DonorBank:
     @cached_property
     def pool(self) -> DonorPool:
         """The :class:`~lookalike.donors.pool.DonorPool` view (same rows, same names) for donor choice."""
-        return DonorPool(self.names, self.embeddings, self.attributes, self.attribute_names, self.pose, self.mouth,
-                         self.identity, {"model": self.meta.get("model")})
+        return DonorPool(
+            self.names,
+            self.embeddings,
+            self.attributes,
+            self.attribute_names,
+            self.pose,
+            self.mouth,
+            self.identity,
+            {"model": self.meta.get("model")},
+        )
 
     def row(self, key: int | str) -> int:
         return self.pool.row(key)
@@ -245,20 +264,44 @@ class DonorBank:
         with read_archive(path, "donor bank", format=_FORMAT, frame=_FRAME) as (data, meta):
             flat = [str(m) for m in data["members"]]
             offsets = data["member_offsets"]
-            members = [tuple(flat[offsets[i]:offsets[i + 1]]) for i in range(len(offsets) - 1)]
-            return cls([str(n) for n in data["names"]], members, data["landmarks"], data["embeddings"],
-                       data["attributes"], [str(a) for a in data["attribute_names"]], data["pose"], data["mouth"],
-                       {str(k): data[f"identity_{k}"] for k in data["recognizers"]}, data["eyewear"], meta,
-                       data["jpeg_offsets"], None, path,
-                       mirror_of=data["mirror_of"] if "mirror_of" in data.files else None)
+            members = [tuple(flat[offsets[i] : offsets[i + 1]]) for i in range(len(offsets) - 1)]
+            return cls(
+                [str(n) for n in data["names"]],
+                members,
+                data["landmarks"],
+                data["embeddings"],
+                data["attributes"],
+                [str(a) for a in data["attribute_names"]],
+                data["pose"],
+                data["mouth"],
+                {str(k): data[f"identity_{k}"] for k in data["recognizers"]},
+                data["eyewear"],
+                meta,
+                data["jpeg_offsets"],
+                None,
+                path,
+                mirror_of=data["mirror_of"] if "mirror_of" in data.files else None,
+            )
 
     # ------------------------------------------------------------------------------------ build
 
     @classmethod
-    def build(cls, paths: Sequence[str | Path], *, names: Sequence[str] | None = None, jobs: int = 1,
-              prototypes_k: int | None = None, rules: GroupRules | None = None, exclude_eyewear: bool = True,
-              one_member_check: bool = True, size: int = 256, quality: int = 90, model: PerceptionModel | None = None,
-              mirror: bool = False, progress: Callable[[str, int, int], None] | None = None) -> "DonorBank":
+    def build(
+        cls,
+        paths: Sequence[str | Path],
+        *,
+        names: Sequence[str] | None = None,
+        jobs: int = 1,
+        prototypes_k: int | None = None,
+        rules: GroupRules | None = None,
+        exclude_eyewear: bool = True,
+        one_member_check: bool = True,
+        size: int = 256,
+        quality: int = 90,
+        model: PerceptionModel | None = None,
+        mirror: bool = False,
+        progress: Callable[[str, int, int], None] | None = None,
+    ) -> "DonorBank":
         """A bank of the main face of each image, or of k-anonymous prototypes of them.
 
         Parameters
@@ -308,8 +351,13 @@ class DonorBank:
                 raise ValueError("prototypes need a perception model with its attribute regressor (age, gender, skin)")
         report = BuildReport(images=len(files))
         tasks = [(_describe, (path, size if single else 0, quality, mirror)) for path in files]
-        described = run_tasks(tasks, files, jobs=jobs, on_failure=lambda i, message: ("failed", message),
-                              progress=(lambda d, t: progress("faces", d, t)) if progress else None)
+        described = run_tasks(
+            tasks,
+            files,
+            jobs=jobs,
+            on_failure=lambda i, message: ("failed", message),
+            progress=(lambda d, t: progress("faces", d, t)) if progress else None,
+        )
         faces: list[tuple[int, dict]] = []
         for i, (status, value) in enumerate(described):
             if status == "failed":
@@ -322,12 +370,27 @@ class DonorBank:
         donors: list[tuple[str, tuple[str, ...], dict]]
         if single:
             donors = [(names[i], (names[i],), d) for i, d in faces]
-            donors += [(f"{names[i]}{MIRROR_SUFFIX}", (names[i],), {**d["mirror"], "mirror_of": row})
-                       for row, (i, d) in enumerate(faces) if d.get("mirror") is not None]
+            donors += [
+                (f"{names[i]}{MIRROR_SUFFIX}", (names[i],), {**d["mirror"], "mirror_of": row})
+                for row, (i, d) in enumerate(faces)
+                if d.get("mirror") is not None
+            ]
         else:
             assert rules is not None  # set above for prototypes
-            donors = _prototypes(faces, files, names, rules, exclude_eyewear, one_member_check, size, quality, model,
-                                 jobs, report, progress)
+            donors = _prototypes(
+                faces,
+                files,
+                names,
+                rules,
+                exclude_eyewear,
+                one_member_check,
+                size,
+                quality,
+                model,
+                jobs,
+                report,
+                progress,
+            )
         bank = cls._assemble(donors, model, size, prototypes_k)
         report.donors = len(bank)
         report.seconds = time.perf_counter() - started
@@ -336,33 +399,68 @@ class DonorBank:
         return bank
 
     @classmethod
-    def _assemble(cls, donors: list[tuple[str, tuple[str, ...], dict]], model: PerceptionModel, size: int,
-                  prototypes_k: int | None) -> "DonorBank":
+    def _assemble(
+        cls,
+        donors: list[tuple[str, tuple[str, ...], dict]],
+        model: PerceptionModel,
+        size: int,
+        prototypes_k: int | None,
+    ) -> "DonorBank":
         jpegs = [np.frombuffer(d.get("jpeg", b""), np.uint8) for _, _, d in donors]
         offsets = np.cumsum([0] + [len(j) for j in jpegs])
-        table = {key: np.stack([d["parts"][key] for _, _, d in donors]) if donors else np.zeros((0, 0), np.float32)
-                 for key in ("dlib", "facenet", "shape", "appearance", "pose", "mouth")}
+        table = {
+            key: np.stack([d["parts"][key] for _, _, d in donors]) if donors else np.zeros((0, 0), np.float32)
+            for key in ("dlib", "facenet", "shape", "appearance", "pose", "mouth")
+        }
         pool = DonorPool.from_features(FeatureTable([name for name, _, _ in donors], table), model)
         meta = {"frame": _FRAME, "size": int(size), "model": model_fingerprint(model), "prototypes_k": prototypes_k}
-        return cls(pool.names, [members for _, members, _ in donors],
-                   np.stack([d["landmarks"] for _, _, d in donors]) if donors else np.zeros((0, 478, 3)),
-                   pool.embeddings, pool.attributes, pool.attribute_names, pool.pose, pool.mouth,
-                   {k: pool.identity[k] for k in RECOGNIZERS}, np.array([d["eyewear"] for _, _, d in donors]),
-                   meta, offsets, np.concatenate(jpegs) if jpegs else np.zeros(0, np.uint8),
-                   mirror_of=np.array([d.get("mirror_of", -1) for _, _, d in donors], np.int64))
+        return cls(
+            pool.names,
+            [members for _, members, _ in donors],
+            np.stack([d["landmarks"] for _, _, d in donors]) if donors else np.zeros((0, 478, 3)),
+            pool.embeddings,
+            pool.attributes,
+            pool.attribute_names,
+            pool.pose,
+            pool.mouth,
+            {k: pool.identity[k] for k in RECOGNIZERS},
+            np.array([d["eyewear"] for _, _, d in donors]),
+            meta,
+            offsets,
+            np.concatenate(jpegs) if jpegs else np.zeros(0, np.uint8),
+            mirror_of=np.array([d.get("mirror_of", -1) for _, _, d in donors], np.int64),
+        )
 
 
-def _prototypes(faces: list[tuple[int, dict]], paths: list[Path], names: list[str], rules: GroupRules,
-                exclude_eyewear: bool, one_member_check: bool, size: int, quality: int, model: PerceptionModel,
-                jobs: int, report: BuildReport, progress) -> list:
+def _prototypes(
+    faces: list[tuple[int, dict]],
+    paths: list[Path],
+    names: list[str],
+    rules: GroupRules,
+    exclude_eyewear: bool,
+    one_member_check: bool,
+    size: int,
+    quality: int,
+    model: PerceptionModel,
+    jobs: int,
+    report: BuildReport,
+    progress,
+) -> list:
     """Group the described faces and average each group in workers; failures are counted in ``report``."""
     if not faces:
         return []
     parts = {key: np.stack([d["parts"][key] for _, d in faces]) for key in faces[0][1]["parts"]}
     embeddings = model.embed(parts)
     attributes = dict(zip(model.attribute_names, model.attributes(parts).T))
-    traits = proto.FaceTraits(embeddings, attributes["age"], attributes["gender"], attributes["skin-color"],
-                              parts["pose"], parts["mouth"][:, 0], np.stack([d["gaze"] for _, d in faces]))
+    traits = proto.FaceTraits(
+        embeddings,
+        attributes["age"],
+        attributes["gender"],
+        attributes["skin-color"],
+        parts["pose"],
+        parts["mouth"][:, 0],
+        np.stack([d["gaze"] for _, d in faces]),
+    )
     eyewear = np.array([d["eyewear"] for _, d in faces])
     # a face the check could not measure (NaN) is kept out too: unknown is not "no glasses"
     glasses = ~(eyewear <= proto.EYEWEAR_THRESHOLD) if exclude_eyewear else np.zeros(len(faces), bool)
@@ -374,12 +472,17 @@ def _prototypes(faces: list[tuple[int, dict]], paths: list[Path], names: list[st
     for number, group in enumerate(groups):
         members = [faces[j] for j in group]
         identity = {r: np.stack([d["parts"][r] for _, d in members]) for r in RECOGNIZERS} if one_member_check else {}
-        tasks.append((_average, ([paths[i] for i, _ in members], [d["landmarks"] for _, d in members], identity, size,
-                                 quality)))
+        tasks.append(
+            (_average, ([paths[i] for i, _ in members], [d["landmarks"] for _, d in members], identity, size, quality))
+        )
         labels.append((f"proto-{number:03d}", tuple(names[i] for i, _ in members)))
-    averaged = run_tasks(tasks, [paths[faces[g[0]][0]] for g in groups], jobs=jobs,
-                         on_failure=lambda i, message: ("failed", message),
-                         progress=(lambda d, t: progress("prototypes", d, t)) if progress else None)
+    averaged = run_tasks(
+        tasks,
+        [paths[faces[g[0]][0]] for g in groups],
+        jobs=jobs,
+        on_failure=lambda i, message: ("failed", message),
+        progress=(lambda d, t: progress("prototypes", d, t)) if progress else None,
+    )
     donors = []
     for (label, member_names), (status, value) in zip(labels, averaged):
         if status == "ok":
@@ -397,15 +500,20 @@ def _landmark_face(landmarks: np.ndarray):
     the 5 keypoints the iris centres, nose tip and mouth corners."""
     points = np.asarray(landmarks, np.float32)[:, :2]
     box = np.concatenate([points.min(axis=0), points.max(axis=0)]).astype(np.float32)
-    return Face(box=box, score=1.0, keypoints=points[[468, 473, 1, 61, 291]].copy(),
-                landmarks=np.asarray(landmarks, np.float32))
+    return Face(
+        box=box, score=1.0, keypoints=points[[468, 473, 1, 61, 291]].copy(), landmarks=np.asarray(landmarks, np.float32)
+    )
 
 
 def _measured(image: np.ndarray, face) -> dict:
     """What the bank keeps of one face with dense landmarks in ``image``: feature parts, eyewear score,
     gaze and landmarks (in ``image`` pixels)."""
-    return {"parts": face_features(image, face).parts, "eyewear": eyewear_score(image, face.landmarks),
-            "gaze": gaze(face.landmarks), "landmarks": face.landmarks.astype(np.float32)}
+    return {
+        "parts": face_features(image, face).parts,
+        "eyewear": eyewear_score(image, face.landmarks),
+        "gaze": gaze(face.landmarks),
+        "landmarks": face.landmarks.astype(np.float32),
+    }
 
 
 def _central_face(image: np.ndarray):
@@ -443,8 +551,9 @@ def _describe(path: Path, size: int, quality: int, mirror: bool = False) -> tupl
         return "failed", error_line(path, exc)
 
 
-def _average(paths: list[Path], landmarks: list[np.ndarray], identity: dict[str, np.ndarray], size: int,
-             quality: int) -> tuple[str, object]:
+def _average(
+    paths: list[Path], landmarks: list[np.ndarray], identity: dict[str, np.ndarray], size: int, quality: int
+) -> tuple[str, object]:
     """("ok", donor) for the average of the main faces of ``paths``, or ("dropped", why).
 
     ``identity``: recognizer -> (k, d) embeddings of the members, for the one-member check (empty: none).
@@ -466,14 +575,20 @@ def _average(paths: list[Path], landmarks: list[np.ndarray], identity: dict[str,
             recognizer = get_recognizer(name)
             verified = np.flatnonzero(np.asarray(recognizer.distance(members, parts[name])) <= recognizer.threshold)
             if len(verified) == 1:
-                return "dropped", (f"one member: {name} verifies the average of {', '.join(p.name for p in paths)} "
-                                   f"as {paths[verified[0]].name} alone")
+                return "dropped", (
+                    f"one member: {name} verifies the average of {', '.join(p.name for p in paths)} "
+                    f"as {paths[verified[0]].name} alone"
+                )
         small = cv2.resize(average, (size, size), interpolation=cv2.INTER_AREA)
         points = face.landmarks.astype(np.float32).copy()
         points[:, :2] = (points[:, :2] + 0.5) * (size / work) - 0.5
         points[:, 2] *= size / work
-        return "ok", {"parts": parts, "eyewear": eyewear_score(average, face.landmarks), "landmarks": points,
-                      "jpeg": _encode(small, quality)}
+        return "ok", {
+            "parts": parts,
+            "eyewear": eyewear_score(average, face.landmarks),
+            "landmarks": points,
+            "jpeg": _encode(small, quality),
+        }
     except Exception as exc:  # noqa: BLE001 - one bad donor must not end the bank build
         return "failed", error_line(paths[0], exc)
 

@@ -11,6 +11,7 @@ similarity warps in and out of it (shared by the bank and the prototypes average
 >>> crop.shape, bool(np.abs(placed - CANONICAL_STABLE).max() < 0.05)
 ((256, 256, 3), True)
 """
+
 from __future__ import annotations
 
 import cv2
@@ -23,14 +24,36 @@ from lookalike.synthesis.transplant import STABLE_INDICES, similarity_fit
 #: after generalized Procrustes alignment, made left-right symmetric, scaled so that the mean face oval
 #: runs from 15% to 83% of the height (forehead top to chin) and centred: the whole face with a margin
 #: of hair and background. The inter-ocular distance is 0.258 of the side (66 px in a 256 crop).
-CANONICAL_STABLE = np.array([
-    (0.3192, 0.3627), (0.4298, 0.3707), (0.5702, 0.3707), (0.6808, 0.3627),  # eye corners 33, 133, 362, 263
-    (0.5, 0.3495), (0.5, 0.3814), (0.5, 0.4111), (0.5, 0.4386),  # nose bridge 168, 6, 197, 195
-    (0.5, 0.15), (0.4224, 0.1521), (0.3569, 0.1633), (0.2960, 0.1873), (0.2562, 0.2241), (0.2309, 0.2703),
-    (0.2174, 0.3199), (0.2124, 0.3817), (0.2145, 0.4409),  # upper oval 10 ... 234
-    (0.5776, 0.1521), (0.6431, 0.1633), (0.7040, 0.1873), (0.7438, 0.2241), (0.7691, 0.2703),
-    (0.7826, 0.3199), (0.7876, 0.3817), (0.7855, 0.4409),  # upper oval 338 ... 454
-], np.float64)
+CANONICAL_STABLE = np.array(
+    [
+        (0.3192, 0.3627),
+        (0.4298, 0.3707),
+        (0.5702, 0.3707),
+        (0.6808, 0.3627),  # eye corners 33, 133, 362, 263
+        (0.5, 0.3495),
+        (0.5, 0.3814),
+        (0.5, 0.4111),
+        (0.5, 0.4386),  # nose bridge 168, 6, 197, 195
+        (0.5, 0.15),
+        (0.4224, 0.1521),
+        (0.3569, 0.1633),
+        (0.2960, 0.1873),
+        (0.2562, 0.2241),
+        (0.2309, 0.2703),
+        (0.2174, 0.3199),
+        (0.2124, 0.3817),
+        (0.2145, 0.4409),  # upper oval 10 ... 234
+        (0.5776, 0.1521),
+        (0.6431, 0.1633),
+        (0.7040, 0.1873),
+        (0.7438, 0.2241),
+        (0.7691, 0.2703),
+        (0.7826, 0.3199),
+        (0.7876, 0.3817),
+        (0.7855, 0.4409),  # upper oval 338 ... 454
+    ],
+    np.float64,
+)
 CANONICAL_STABLE.flags.writeable = False
 
 
@@ -60,8 +83,7 @@ def apply_similarity(matrix: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     return out.astype(np.float32)
 
 
-def warp_similarity(image: np.ndarray, matrix: np.ndarray, size: int, border: int = cv2.BORDER_REPLICATE
-                    ) -> np.ndarray:
+def warp_similarity(image: np.ndarray, matrix: np.ndarray, size: int, border: int = cv2.BORDER_REPLICATE) -> np.ndarray:
     """``image`` warped by a (2, 3) similarity into a ``size`` x ``size`` crop, anti-aliased when shrinking.
 
     A bilinear warp that shrinks skips pixels (aliasing); shrinking is done first with area averaging
@@ -74,8 +96,9 @@ def warp_similarity(image: np.ndarray, matrix: np.ndarray, size: int, border: in
     image = np.ascontiguousarray(image)
     if scale < 0.8:
         height, width = image.shape[:2]
-        small = cv2.resize(image, (max(1, round(width * scale)), max(1, round(height * scale))),
-                           interpolation=cv2.INTER_AREA)
+        small = cv2.resize(
+            image, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA
+        )
         fx, fy = small.shape[1] / width, small.shape[0] / height
         # pixel centres: x_small = (x + 0.5) * f - 0.5, so x = (x_small + 0.5) / f - 0.5
         back = np.array([[1 / fx, 0, 0.5 / fx - 0.5], [0, 1 / fy, 0.5 / fy - 0.5], [0, 0, 1]])

@@ -4,6 +4,7 @@ Strict matches first (the privacy level's perceptual band and every compatibilit
 :class:`~lookalike.donors.pool.Compatibility`), then spares found by relaxing the rules one step at a
 time; each donor says how it matched, and :func:`reported_gaps` what a relaxed match gave up.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -19,8 +20,16 @@ from lookalike.perception import face_features, load_model
 from lookalike.types import Face
 
 
-def choose_donors(image: np.ndarray, face: Face, embeddings: Mapping[str, np.ndarray], bank: DonorBank,
-                  band: tuple[float, float], *, seed: int = 0, limit: int = 8) -> list[tuple[Donor, str]]:
+def choose_donors(
+    image: np.ndarray,
+    face: Face,
+    embeddings: Mapping[str, np.ndarray],
+    bank: DonorBank,
+    band: tuple[float, float],
+    *,
+    seed: int = 0,
+    limit: int = 8,
+) -> list[tuple[Donor, str]]:
     """Donors for one face, best first, each with how strictly it matches (``"strict"`` or what was relaxed).
 
     ``face`` of the RGB ``image`` (the untouched person), ``embeddings`` its embeddings by recognizer.
@@ -40,12 +49,18 @@ def choose_donors(image: np.ndarray, face: Face, embeddings: Mapping[str, np.nda
     steps = [
         ("strict", band, strict),
         ("band widened", (0.5, 1.0), strict),
-        ("band widened, age, skin, pose and ethnicity relaxed", (0.5, 1.0),
-         replace(strict, max_age_gap=25.0, max_skin_gap=30.0, max_pose_gap=30.0, max_ethnicity_gap=25.0)),
+        (
+            "band widened, age, skin, pose and ethnicity relaxed",
+            (0.5, 1.0),
+            replace(strict, max_age_gap=25.0, max_skin_gap=30.0, max_pose_gap=30.0, max_ethnicity_gap=25.0),
+        ),
         # never relaxed: perceived gender and child/adult; the donor's perceived ethnicity within 40 rating
         # points (the lookalike keeps the person's hair, skin tone and surroundings, so it moves less)
-        ("only gender, child/adult, ethnicity within 40 and mouth kept", (0.0, 1.0),
-         Compatibility(max_age_gap=None, max_skin_gap=None, max_pose_gap=None, max_ethnicity_gap=40.0)),
+        (
+            "only gender, child/adult, ethnicity within 40 and mouth kept",
+            (0.0, 1.0),
+            Compatibility(max_age_gap=None, max_skin_gap=None, max_pose_gap=None, max_ethnicity_gap=40.0),
+        ),
     ]
     chosen: list[tuple[Donor, str]] = []
     seen = {name for name, score in zip(bank.names, bank.eyewear) if score > EYEWEAR_THRESHOLD}
@@ -56,7 +71,7 @@ def choose_donors(image: np.ndarray, face: Face, embeddings: Mapping[str, np.nda
         if seed and not chosen and found:
             head = [d for d in found if d.group_distance == found[0].group_distance][:4]
             order = np.random.default_rng(seed).permutation(len(head))
-            found = [head[i] for i in order] + found[len(head):]
+            found = [head[i] for i in order] + found[len(head) :]
         for donor in found:
             chosen.append((donor, label))
             seen.add(donor.name)
@@ -78,9 +93,19 @@ def _with_every_margin(donors: list[Donor], embeddings: Mapping[str, np.ndarray]
     if not missing or not donors:
         return donors
     head, tail = donors[:_REMEASURED], donors[_REMEASURED:]
-    measured = [replace(donor, identity={**donor.identity, **{
-        name: float(get_recognizer(name).distance(bank.donor_embedding(donor.name, name), embeddings[name]))
-        for name in missing}}) for donor in head]
+    measured = [
+        replace(
+            donor,
+            identity={
+                **donor.identity,
+                **{
+                    name: float(get_recognizer(name).distance(bank.donor_embedding(donor.name, name), embeddings[name]))
+                    for name in missing
+                },
+            },
+        )
+        for donor in head
+    ]
     rank = {d.name: i for i, d in enumerate(head)}
     measured.sort(key=lambda d: (*_preference(d), rank[d.name]))
     return measured + tail
@@ -98,9 +123,11 @@ def _identity_margin(donor: Donor) -> float:
     return min(ratios) if ratios else 0.0
 
 
-
 def reported_gaps(donor: Donor) -> dict[str, float]:
     """How the donor is seen against the person (donor minus person, rating points; ``ethnicity``: the
     largest change of any perceived-ethnicity rating), so a relaxed match says what it gave up."""
-    return {name: round(float(value), 1) for name, value in donor.gaps.items()
-            if name in ("age", "gender", "skin-color", "ethnicity") and np.isfinite(value)}
+    return {
+        name: round(float(value), 1)
+        for name, value in donor.gaps.items()
+        if name in ("age", "gender", "skin-color", "ethnicity") and np.isfinite(value)
+    }

@@ -23,6 +23,7 @@ years for adults). They are how people would see a face, never facts about anyon
 'b: similarity 0.90, group female/young (+0), age +2, gender +5, skin-color +2, pose 0°, mouth +0.00,
  dlib 7.07, facenet 1.00'
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -103,8 +104,12 @@ class Compatibility:
 
     def attributes_needed(self) -> tuple[str, ...]:
         """Attributes a pool must have for these checks (perceived ethnicity is checked where present)."""
-        checks = (("gender", self.gender_tolerance), ("age", self.max_age_gap), ("skin-color", self.max_skin_gap),
-                  ("age", True if self.keep_child else None))
+        checks = (
+            ("gender", self.gender_tolerance),
+            ("age", self.max_age_gap),
+            ("skin-color", self.max_skin_gap),
+            ("age", True if self.keep_child else None),
+        )
         return tuple(dict.fromkeys(name for name, value in checks if value is not None))
 
 
@@ -184,29 +189,56 @@ class DonorPool:
         """
         parts, n = table.parts, len(table.names)
         if n == 0:
-            return cls([], np.zeros((0, 0)), np.zeros((0, len(model.attribute_names))), list(model.attribute_names),
-                       np.zeros((0, 3)), np.zeros(0), {k: np.zeros((0, 0)) for k in RECOGNIZERS},
-                       {"model": model_fingerprint(model)})
+            return cls(
+                [],
+                np.zeros((0, 0)),
+                np.zeros((0, len(model.attribute_names))),
+                list(model.attribute_names),
+                np.zeros((0, 3)),
+                np.zeros(0),
+                {k: np.zeros((0, 0)) for k in RECOGNIZERS},
+                {"model": model_fingerprint(model)},
+            )
         has_attributes = model.attribute_weights is not None
         attributes = model.attributes(parts) if has_attributes else np.zeros((n, 0))
-        return cls(list(table.names), model.embed(parts), attributes,
-                   list(model.attribute_names) if has_attributes else [], _part(parts, "pose", n, 3),
-                   _part(parts, "mouth", n, 1)[:, 0], {k: parts[k] for k in RECOGNIZERS},
-                   {"model": model_fingerprint(model)})
+        return cls(
+            list(table.names),
+            model.embed(parts),
+            attributes,
+            list(model.attribute_names) if has_attributes else [],
+            _part(parts, "pose", n, 3),
+            _part(parts, "mouth", n, 1)[:, 0],
+            {k: parts[k] for k in RECOGNIZERS},
+            {"model": model_fingerprint(model)},
+        )
 
     def save(self, path: str | Path) -> Path:
-        return write_archive(path, self.meta | {"format": _FORMAT}, names=np.array(self.names, dtype=str),
-                             embeddings=self.embeddings, attributes=self.attributes,
-                             attribute_names=np.array(self.attribute_names, dtype=str), pose=self.pose,
-                             mouth=self.mouth, recognizers=np.array(list(self.identity), dtype=str),
-                             **{f"identity_{k}": v for k, v in self.identity.items()})
+        return write_archive(
+            path,
+            self.meta | {"format": _FORMAT},
+            names=np.array(self.names, dtype=str),
+            embeddings=self.embeddings,
+            attributes=self.attributes,
+            attribute_names=np.array(self.attribute_names, dtype=str),
+            pose=self.pose,
+            mouth=self.mouth,
+            recognizers=np.array(list(self.identity), dtype=str),
+            **{f"identity_{k}": v for k, v in self.identity.items()},
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> "DonorPool":
         with read_archive(path, "donor pool", format=_FORMAT) as (data, meta):
-            return cls([str(n) for n in data["names"]], data["embeddings"], data["attributes"],
-                       [str(a) for a in data["attribute_names"]], data["pose"], data["mouth"],
-                       {str(k): data[f"identity_{k}"] for k in data["recognizers"]}, meta)
+            return cls(
+                [str(n) for n in data["names"]],
+                data["embeddings"],
+                data["attributes"],
+                [str(a) for a in data["attribute_names"]],
+                data["pose"],
+                data["mouth"],
+                {str(k): data[f"identity_{k}"] for k in data["recognizers"]},
+                meta,
+            )
 
     @classmethod
     def load_or_build(cls, path: str | Path, table, model: PerceptionModel) -> "DonorPool":
@@ -243,8 +275,12 @@ def model_fingerprint(model: PerceptionModel) -> str:
     """A short hash of a model's weights, stable across :meth:`PerceptionModel.save` and ``load``."""
     digest = hashlib.sha256()
     # float32 because that is what a saved model keeps: a loaded copy then hashes like the original
-    arrays = [model.shape_basis, *model.weights, *(model.centers[k] for k in sorted(model.centers)),
-              *(model.scales[k] for k in sorted(model.scales))]
+    arrays = [
+        model.shape_basis,
+        *model.weights,
+        *(model.centers[k] for k in sorted(model.centers)),
+        *(model.scales[k] for k in sorted(model.scales)),
+    ]
     if model.attribute_weights is not None:
         arrays.append(model.attribute_weights)
     for array in arrays:
@@ -296,8 +332,14 @@ class _Probe:
 def _probe(target, pool: DonorPool, model: PerceptionModel | None) -> _Probe:
     if isinstance(target, (int, np.integer, str)):
         i = pool.row(target)
-        return _Probe(pool.embeddings[i], dict(zip(pool.attribute_names, pool.attributes[i].tolist())), pool.pose[i],
-                      float(pool.mouth[i]), {k: v[i] for k, v in pool.identity.items()}, i)
+        return _Probe(
+            pool.embeddings[i],
+            dict(zip(pool.attribute_names, pool.attributes[i].tolist())),
+            pool.pose[i],
+            float(pool.mouth[i]),
+            {k: v[i] for k, v in pool.identity.items()},
+            i,
+        )
     parts = getattr(target, "parts", target)
     if model is None:
         raise ValueError("a target given by its features needs the perception model that embedded the pool")
@@ -308,14 +350,26 @@ def _probe(target, pool: DonorPool, model: PerceptionModel | None) -> _Probe:
     attributes = model.attributes(batch)[0] if model.attribute_weights is not None else np.zeros(0)
     pose = np.asarray(parts["pose"], np.float32).reshape(3) if "pose" in parts else np.full(3, np.nan, np.float32)
     mouth = float(np.asarray(parts["mouth"]).reshape(-1)[0]) if "mouth" in parts else float("nan")
-    return _Probe(model.embed(batch)[0], dict(zip(model.attribute_names, np.asarray(attributes).tolist())), pose,
-                  mouth, {k: np.asarray(parts[k], np.float32) for k in RECOGNIZERS if k in parts})
+    return _Probe(
+        model.embed(batch)[0],
+        dict(zip(model.attribute_names, np.asarray(attributes).tolist())),
+        pose,
+        mouth,
+        {k: np.asarray(parts[k], np.float32) for k in RECOGNIZERS if k in parts},
+    )
 
 
-def select_donors(target: Mapping[str, np.ndarray] | int | str, pool: DonorPool,
-                  model: PerceptionModel | None = None, *, band: tuple[float, float] = DEFAULT_BAND,
-                  compatibility: Compatibility = Compatibility(), rule: Literal["perface", "band"] = "perface",
-                  limit: int | None = 10, exclude: Iterable[str] = ()) -> list[Donor]:
+def select_donors(
+    target: Mapping[str, np.ndarray] | int | str,
+    pool: DonorPool,
+    model: PerceptionModel | None = None,
+    *,
+    band: tuple[float, float] = DEFAULT_BAND,
+    compatibility: Compatibility = Compatibility(),
+    rule: Literal["perface", "band"] = "perface",
+    limit: int | None = 10,
+    exclude: Iterable[str] = (),
+) -> list[Donor]:
     """Candidates of ``pool`` that could stand in for ``target``, best first; [] when none qualifies.
 
     ``target`` is one face: its feature parts (name -> (d,) arrays, as a row of a ``FeatureTable``, or a
@@ -343,8 +397,10 @@ def select_donors(target: Mapping[str, np.ndarray] | int | str, pool: DonorPool,
     needed = set(compatibility.attributes_needed()) | ({"age", "gender"} if rule == "perface" else set())
     missing = sorted(needed - set(pool.attribute_names))
     if missing:
-        raise ValueError(f"the donor pool has no predicted {', '.join(missing)} (a perception model with its attribute "
-                         "regressor makes them); switch those checks off in Compatibility or use rule='band'")
+        raise ValueError(
+            f"the donor pool has no predicted {', '.join(missing)} (a perception model with its attribute "
+            "regressor makes them); switch those checks off in Compatibility or use rule='band'"
+        )
     if len(pool) == 0 or (limit is not None and limit <= 0):
         return []
     probe = _probe(target, pool, model)
@@ -403,9 +459,18 @@ def select_donors(target: Mapping[str, np.ndarray] | int | str, pool: DonorPool,
     donors = []
     for i in order[:limit]:
         group = group_label(column["age"][i], column["gender"][i]) if "age" in column and "gender" in column else ""
-        donors.append(Donor(pool.names[i], int(i), float(similarity[i]), group, float(groups[i]),
-                            {**{k: float(v[i]) for k, v in gaps.items()}, "mouth": float(mouth_gap[i])},
-                            float(pose_gap[i]), {k: float(d[i]) for k, d in distances.items()}))
+        donors.append(
+            Donor(
+                pool.names[i],
+                int(i),
+                float(similarity[i]),
+                group,
+                float(groups[i]),
+                {**{k: float(v[i]) for k, v in gaps.items()}, "mouth": float(mouth_gap[i])},
+                float(pose_gap[i]),
+                {k: float(d[i]) for k, d in distances.items()},
+            )
+        )
     return donors
 
 
@@ -432,8 +497,11 @@ def explain(donor: Donor) -> str:
     parts = [f"{donor.name}: similarity {donor.similarity:.2f}"]
     if donor.group:
         parts.append(f"group {donor.group} ({donor.group_distance:+g})")
-    parts += [f"{name} {signed(donor.gaps[name])}" for name in ("age", "gender", "skin-color", "ethnicity")
-              if name in donor.gaps]
+    parts += [
+        f"{name} {signed(donor.gaps[name])}"
+        for name in ("age", "gender", "skin-color", "ethnicity")
+        if name in donor.gaps
+    ]
     parts.append("pose n/a" if np.isnan(donor.pose_gap) else f"pose {donor.pose_gap:.0f}°")
     if "mouth" in donor.gaps:
         parts.append(f"mouth {signed(donor.gaps['mouth'], 2)}")

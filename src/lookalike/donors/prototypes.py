@@ -28,6 +28,7 @@ Eyewear: glasses of one member leave ghost frames in an average, so faces with e
 >>> group_faces(faces, rules)
 [[0, 1], [2, 3]]
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -41,8 +42,16 @@ from lookalike.donors.canonical import apply_similarity, canonical_transform, wa
 from lookalike.donors.pool import age_group
 from lookalike.synthesis.transplant import laplacian_blend, warp_to_landmarks
 
-__all__ = ["EYEWEAR_THRESHOLD", "FaceTraits", "GroupRules", "average_faces", "compatible_pairs", "eyewear_score",
-           "gaze", "group_faces"]
+__all__ = [
+    "EYEWEAR_THRESHOLD",
+    "FaceTraits",
+    "GroupRules",
+    "average_faces",
+    "compatible_pairs",
+    "eyewear_score",
+    "gaze",
+    "group_faces",
+]
 
 #: :func:`eyewear_score` above this: the face wears glasses (see the function for how it was measured).
 EYEWEAR_THRESHOLD = 20.0
@@ -246,7 +255,7 @@ def eyewear_score(image: np.ndarray, landmarks: np.ndarray) -> float:
     gap = points[362, 0] - points[133, 0]
     x0, x1 = int(round(points[133, 0] + 0.25 * gap)), int(round(points[362, 0] - 0.25 * gap))
     y0, y1 = int(round(points[168, 1] - 0.25 * unit)), int(round(points[6, 1] + 0.1 * unit))
-    patch = lab[max(y0, 0):max(y1, 0), max(x0, 0):max(x1, 0)]
+    patch = lab[max(y0, 0) : max(y1, 0), max(x0, 0) : max(x1, 0)]
     if patch.shape[0] < 5 or patch.shape[1] < 2:
         return float("nan")
     base = cv2.GaussianBlur(patch, (1, 0), sigmaX=0.1, sigmaY=0.05 * unit)
@@ -257,8 +266,9 @@ def eyewear_score(image: np.ndarray, landmarks: np.ndarray) -> float:
 # --------------------------------------------------------------------------------------- averaging
 
 
-def average_faces(images: Sequence[np.ndarray], landmarks: Sequence[np.ndarray], size: int
-                  ) -> tuple[np.ndarray, np.ndarray]:
+def average_faces(
+    images: Sequence[np.ndarray], landmarks: Sequence[np.ndarray], size: int
+) -> tuple[np.ndarray, np.ndarray]:
     """The average of faces in the canonical frame (:func:`~lookalike.donors.bank.canonical_transform`).
 
     Each face's landmarks are similarity-aligned on the stable points to the canonical frame and
@@ -302,8 +312,9 @@ def average_faces(images: Sequence[np.ndarray], landmarks: Sequence[np.ndarray],
         count += coverage > 0
     context = _fill_holes(context, inside)
     full = count == len(images)
-    face_u8 = np.where(full[..., None], np.clip(np.round(face / np.maximum(count, 1)[..., None]), 0, 255),
-                       context).astype(np.uint8)
+    face_u8 = np.where(
+        full[..., None], np.clip(np.round(face / np.maximum(count, 1)[..., None]), 0, 255), context
+    ).astype(np.uint8)
     # A soft edge a little inside the fully covered area: the join falls on skin, not on the mesh border.
     inner = cv2.erode(full.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=max(1, size // 128))
     weight = cv2.GaussianBlur(inner.astype(np.float32), (0, 0), max(size / 128, 1.0)) * full

@@ -4,6 +4,7 @@
 a folder anonymized by anything against its originals; ``write_report`` turns either into
 ``report.json`` and a self-contained ``report.html``. Metric definitions: :data:`METRICS`.
 """
+
 from lookalike.evaluation.measure import EvaluationConfig
 from lookalike.evaluation.report import write_report
 from lookalike.evaluation.runner import EvaluationRun, evaluate_folders, run_benchmark

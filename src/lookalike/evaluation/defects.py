@@ -24,6 +24,7 @@ The fallback kind of a face comes from the method's own record, not from pixels 
 >>> defects.seam, defects.hair, defects.contours   # nothing changed: nothing added
 (0.0, 0.0, 0.0)
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -80,9 +81,12 @@ def face_defects(original: np.ndarray, anonymized: np.ndarray, face: Face) -> De
     after = np.ascontiguousarray(anonymized[y0:y1, x0:x1])
     points: np.ndarray = landmarks[:, :2] - np.array([x0, y0], np.float32)
     labels = region_labels(before.shape, landmarks, offset=(x0, y0))
-    return Defects(seam=_seam(before, after, labels, face.width), hair=_hair(before, after, labels),
-                   frames=_frames(original, anonymized, landmarks),
-                   contours=_contours(before, after, points, face.width))
+    return Defects(
+        seam=_seam(before, after, labels, face.width),
+        hair=_hair(before, after, labels),
+        frames=_frames(original, anonymized, landmarks),
+        contours=_contours(before, after, points, face.width),
+    )
 
 
 def fallback_kind(fallback: str | None) -> str:
@@ -102,8 +106,9 @@ def fallback_kind(fallback: str | None) -> str:
 def _window(face: Face, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
     x0, y0, x1, y1 = (float(v) for v in face.box)
     pad = 0.5 * max(x1 - x0, y1 - y0)
-    return clamp_box((int(np.floor(x0 - pad)), int(np.floor(y0 - pad)), int(np.ceil(x1 + pad)), int(np.ceil(y1 + pad))),
-                     shape)
+    return clamp_box(
+        (int(np.floor(x0 - pad)), int(np.floor(y0 - pad)), int(np.ceil(x1 + pad)), int(np.ceil(y1 + pad))), shape
+    )
 
 
 def _gradient(rgb: np.ndarray) -> np.ndarray:
@@ -129,8 +134,9 @@ def _hair(before: np.ndarray, after: np.ndarray, labels: np.ndarray) -> float | 
     skin = np.isin(labels, _SKIN)
     if skin.sum() < 50:
         return None
-    lightness = [cv2.cvtColor(image, cv2.COLOR_RGB2LAB)[..., 0].astype(np.float32) * (100.0 / 255.0)
-                 for image in (before, after)]
+    lightness = [
+        cv2.cvtColor(image, cv2.COLOR_RGB2LAB)[..., 0].astype(np.float32) * (100.0 / 255.0) for image in (before, after)
+    ]
     reference = float(np.median(lightness[0][skin]))
     shares = []
     for lum in lightness:
@@ -162,8 +168,9 @@ def _contours(before: np.ndarray, after: np.ndarray, points: np.ndarray, width: 
             normal = -normal  # outward
         xs = (point[0] + steps * normal[0]).astype(np.float32)[None]
         ys = (point[1] + steps * normal[1]).astype(np.float32)[None]
-        old, new = (_edges(cv2.remap(grey, xs, ys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)[0])
-                    for grey in greys)
+        old, new = (
+            _edges(cv2.remap(grey, xs, ys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)[0]) for grey in greys
+        )
         new_edges += sum(bool(old.size == 0 or np.abs(old - position).min() > 3) for position in new)
     return float(new_edges / len(oval))
 

@@ -4,6 +4,7 @@ Protection is measured where the original face was, with the original's alignmen
 where the face was), whether or not a detector still finds a face there. Utility is measured on the
 face a detector finds at the same place in the anonymized image.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -120,8 +121,9 @@ def measure_original(rgb: np.ndarray, config: EvaluationConfig) -> OriginalFaces
     thumbs = [thumbnail(rgb, f, config.thumbnail) for f in faces]
     original = OriginalFaces(faces=faces, embeddings=embeddings, thumbnails=thumbs, face_region=region)
     if _perceiving(config):
-        original.perceived = [_perceive(rgb, face, {n: embeddings[n][i] for n in embeddings})
-                              for i, face in enumerate(faces)]
+        original.perceived = [
+            _perceive(rgb, face, {n: embeddings[n][i] for n in embeddings}) for i, face in enumerate(faces)
+        ]
     return original
 
 
@@ -134,13 +136,23 @@ def _perceive(rgb: np.ndarray, face: Face, embeddings: dict[str, np.ndarray]) ->
     if face.landmarks is None:
         return None
     model = load_model()
-    parts = {"dlib": embeddings["dlib"][None], "facenet": embeddings["facenet"][None],
-             "shape": normalized_shape(face.landmarks)[None], "appearance": appearance(rgb, face.landmarks)[None]}
+    parts = {
+        "dlib": embeddings["dlib"][None],
+        "facenet": embeddings["facenet"][None],
+        "shape": normalized_shape(face.landmarks)[None],
+        "appearance": appearance(rgb, face.landmarks)[None],
+    }
     return model.embed(parts)[0], model.attributes(parts)[0]
 
 
-def measure_versions(original_rgb: np.ndarray, original: OriginalFaces, versions: dict[str, np.ndarray],
-                     config: EvaluationConfig, *, whole_image: bool = False) -> dict[str, VariantOutcome]:
+def measure_versions(
+    original_rgb: np.ndarray,
+    original: OriginalFaces,
+    versions: dict[str, np.ndarray],
+    config: EvaluationConfig,
+    *,
+    whole_image: bool = False,
+) -> dict[str, VariantOutcome]:
     """Compare anonymized versions (label -> RGB uint8 image) with their original, face by face.
 
     All versions' faces go through each recognizer in one batch. ``whole_image`` also searches each
@@ -152,8 +164,9 @@ def measure_versions(original_rgb: np.ndarray, original: OriginalFaces, versions
     found: dict[str, list[Face]] = {}
     for label, rgb in versions.items():
         if rgb.shape != original_rgb.shape:
-            outcomes[label] = unmeasured(original, label, "size_mismatch",
-                                         f"anonymized image is {_size(rgb)}, original is {_size(original_rgb)}")
+            outcomes[label] = unmeasured(
+                original, label, "size_mismatch", f"anonymized image is {_size(rgb)}, original is {_size(original_rgb)}"
+            )
             continue
         found[label] = detect_near(rgb, original.faces, config)
         pairs = metrics.pair_faces(original.faces, found[label], config.pair_iou)
@@ -164,8 +177,11 @@ def measure_versions(original_rgb: np.ndarray, original: OriginalFaces, versions
             all(metrics.box_iou(face.box, o.box) < config.pair_iou for o in original.faces) for face in elsewhere
         )
         outcomes[label] = VariantOutcome(
-            label=label, status="measured", extra_faces=extra,
-            faces=[FaceOutcome(index=i, status="measured", detected=j is not None) for i, j in enumerate(pairs)])
+            label=label,
+            status="measured",
+            extra_faces=extra,
+            faces=[FaceOutcome(index=i, status="measured", detected=j is not None) for i, j in enumerate(pairs)],
+        )
         _likeness(original_rgb, original, rgb, outcomes[label], config)
         for face_outcome, face in zip(outcomes[label].faces, original.faces):
             face_outcome.defects = face_defects(original_rgb, rgb, face)
@@ -180,8 +196,9 @@ def measure_versions(original_rgb: np.ndarray, original: OriginalFaces, versions
     return outcomes
 
 
-def _perception(rgb: np.ndarray, original: OriginalFaces, found: list[Face], outcome: VariantOutcome,
-                config: EvaluationConfig) -> None:
+def _perception(
+    rgb: np.ndarray, original: OriginalFaces, found: list[Face], outcome: VariantOutcome, config: EvaluationConfig
+) -> None:
     """Perceptual similarity and predicted attributes of each face still detected (shape from its own mesh)."""
     pairs = metrics.pair_faces(original.faces, found, config.pair_iou)
     for face_outcome, j, reference in zip(outcome.faces, pairs, original.perceived):
@@ -193,8 +210,13 @@ def _perception(rgb: np.ndarray, original: OriginalFaces, found: list[Face], out
             face_outcome.attributes = perceived[1]
 
 
-def _identity(original_rgb: np.ndarray, original: OriginalFaces, versions: dict[str, np.ndarray],
-              outcomes: dict[str, VariantOutcome], config: EvaluationConfig) -> None:
+def _identity(
+    original_rgb: np.ndarray,
+    original: OriginalFaces,
+    versions: dict[str, np.ndarray],
+    outcomes: dict[str, VariantOutcome],
+    config: EvaluationConfig,
+) -> None:
     """Embed every face of every version at its original's place, with its original's alignment."""
     for name in config.recognizers:
         recognizer = get_recognizer(name)
@@ -209,8 +231,13 @@ def _identity(original_rgb: np.ndarray, original: OriginalFaces, versions: dict[
                 outcome.distances[name] = float(distance)
 
 
-def _likeness(original_rgb: np.ndarray, original: OriginalFaces, rgb: np.ndarray, outcome: VariantOutcome,
-              config: EvaluationConfig) -> None:
+def _likeness(
+    original_rgb: np.ndarray,
+    original: OriginalFaces,
+    rgb: np.ndarray,
+    outcome: VariantOutcome,
+    config: EvaluationConfig,
+) -> None:
     """Pixel similarity: SSIM inside each face, SSIM and PSNR outside the enlarged face region."""
     similarity = metrics.ssim_map(original_rgb, rgb)
     for face_outcome, face in zip(outcome.faces, original.faces):
@@ -235,8 +262,13 @@ def detect_near(rgb: np.ndarray, faces: list[Face], config: EvaluationConfig) ->
     """
     # one threshold whichever way the window is turned, so tilted faces are judged like upright ones
     threshold = DetectorConfig().score_threshold if config.threshold is None else config.threshold
-    options: dict[str, Any] = {"coarse_side": SEARCH_SIDE, "max_side": SEARCH_SIDE, "upscale_below": 0,
-               "score_threshold": threshold, "rotated_score_threshold": threshold}
+    options: dict[str, Any] = {
+        "coarse_side": SEARCH_SIDE,
+        "max_side": SEARCH_SIDE,
+        "upscale_below": 0,
+        "score_threshold": threshold,
+        "rotated_score_threshold": threshold,
+    }
     found: list[Face] = []
     for face in faces:
         scale = SEARCH_SIDE * SEARCH_SPAN / max(face.width, face.height, 1.0)
@@ -260,8 +292,12 @@ def detect_near(rgb: np.ndarray, faces: list[Face], config: EvaluationConfig) ->
 
 def unmeasured(original: OriginalFaces, label: str, reason: str, error: str) -> VariantOutcome:
     """A version that could not be compared: every original face is kept, marked with the reason."""
-    return VariantOutcome(label=label, status=reason, error=error,
-                          faces=[FaceOutcome(index=i, status=reason) for i in range(len(original.faces))])
+    return VariantOutcome(
+        label=label,
+        status=reason,
+        error=error,
+        faces=[FaceOutcome(index=i, status=reason) for i in range(len(original.faces))],
+    )
 
 
 def _geometry(outcome: FaceOutcome, original: Face, anonymized: Face) -> None:
@@ -282,8 +318,14 @@ def thumbnail(rgb: np.ndarray, face: Face, side: int) -> bytes:
     scale = side / span
     M = np.array([[scale, 0, side / 2 - scale * cx], [0, scale, side / 2 - scale * cy]], np.float64)
     flags = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    crop = cv2.warpAffine(np.ascontiguousarray(rgb), M, (side, side), flags=flags,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=(128, 128, 128))
+    crop = cv2.warpAffine(
+        np.ascontiguousarray(rgb),
+        M,
+        (side, side),
+        flags=flags,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=(128, 128, 128),
+    )
     ok, data = cv2.imencode(".jpg", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
     return data.tobytes() if ok else b""
 

@@ -12,6 +12,7 @@ inter-ocular distance (iris centre to iris centre), so figures compare across fa
 >>> round(landmark_displacement(points, moved), 3)
 0.1
 """
+
 from __future__ import annotations
 
 import math
@@ -107,14 +108,15 @@ def ssim_map(original: np.ndarray, anonymized: np.ndarray) -> np.ndarray:
     y1, x1 = min(rows[-1] + pad + 1, h), min(cols[-1] + pad + 1, w)
     if min(y1 - y0, x1 - x0) < SSIM_WINDOW:
         y0, x0, y1, x1 = 0, 0, h, w
-    _, part = structural_similarity(grey[0][y0:y1, x0:x1], grey[1][y0:y1, x0:x1], data_range=255,
-                                    win_size=SSIM_WINDOW, full=True)
+    _, part = structural_similarity(
+        grey[0][y0:y1, x0:x1], grey[1][y0:y1, x0:x1], data_range=255, win_size=SSIM_WINDOW, full=True
+    )
     # skimage's map is unreliable within half a window of the crop edge; keep it only where the crop is
     # not the image edge or it is (the image edge is handled the same way as on the full image)
     m = SSIM_WINDOW // 2
     top, left = (0 if y0 == 0 else m), (0 if x0 == 0 else m)
     bottom, right = (y1 - y0) - (0 if y1 == h else m), (x1 - x0) - (0 if x1 == w else m)
-    full[y0 + top:y0 + bottom, x0 + left:x0 + right] = part[top:bottom, left:right]
+    full[y0 + top : y0 + bottom, x0 + left : x0 + right] = part[top:bottom, left:right]
     return full
 
 
@@ -129,10 +131,10 @@ def psnr(original: np.ndarray, anonymized: np.ndarray, where: np.ndarray) -> flo
     if not where.any():
         return None
     diff = original[where].astype(np.float64) - anonymized[where].astype(np.float64)
-    mse = float(np.mean(diff ** 2))
+    mse = float(np.mean(diff**2))
     if mse == 0.0:
         return PSNR_IDENTICAL
-    return min(PSNR_IDENTICAL, 10.0 * math.log10(255.0 ** 2 / mse))
+    return min(PSNR_IDENTICAL, 10.0 * math.log10(255.0**2 / mse))
 
 
 def retrieval_rank(distances_to_gallery: np.ndarray, own_index: int) -> int:

@@ -5,6 +5,7 @@ can be attached to an issue or opened offline. Every string that comes from the 
 messages, labels) is escaped. The plots are drawn on a bare :class:`matplotlib.figure.Figure`, which
 leaves pyplot's global state alone.
 """
+
 from __future__ import annotations
 
 import base64
@@ -26,8 +27,10 @@ _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 _LINESTYLES = ("-", "--", "-.", ":")
 _MIN_GALLERY = 200
 _DAGGER = "\u2020"
-_COUNTING_RULE = ("Faces that could not be measured count as matched, retrieved at rank 1 and not detected; "
-                  "they stay in every denominator.")
+_COUNTING_RULE = (
+    "Faces that could not be measured count as matched, retrieved at rank 1 and not detected; "
+    "they stay in every denominator."
+)
 
 Row = dict[str, Any]
 FaceKey = tuple[str, int, str]
@@ -64,6 +67,7 @@ def plot_distances(report: dict, path: str | Path) -> Path:
 
 # ---------------------------------------------------------------- plots
 
+
 def _tradeoff_figure(report: dict) -> Figure:
     fig = Figure(figsize=(11, 4.5), dpi=120, layout="constrained")
     axes = fig.subplots(1, 2)
@@ -71,16 +75,36 @@ def _tradeoff_figure(report: dict) -> Figure:
     variants = report.get("variants") or []
     colours = _method_colours(variants)
     chance = _get(report, "gallery", "chance_top1")
-    panels = ((lambda v: _get(v, "utility", "face_ssim", "mean"), 1.0,
-               "face SSIM, mean\n(likeness of the face to the original, higher = more alike)"),
-              (lambda v: _get(v, "utility", "detection_rate"), 100.0, "still detected (%)"))
+    panels = (
+        (
+            lambda v: _get(v, "utility", "face_ssim", "mean"),
+            1.0,
+            "face SSIM, mean\n(likeness of the face to the original, higher = more alike)",
+        ),
+        (lambda v: _get(v, "utility", "detection_rate"), 100.0, "still detected (%)"),
+    )
     points: list[list[_Point]] = []
     for ax, (utility, scale, ylabel) in zip(axes, panels):
         _tradeoff_axes(ax, scale, ylabel, chance)
-        points.append([p for r, name in enumerate(recognizers)
-                       for p in _plot_method_curves(ax, variants, name, r, colours, utility, scale)])
-    handles = [Line2D([], [], ls=_LINESTYLES[r % len(_LINESTYLES)], marker=_MARKERS[r % len(_MARKERS)],
-                      color="0.3", lw=0.8, label=name) for r, name in enumerate(recognizers)]
+        points.append(
+            [
+                p
+                for r, name in enumerate(recognizers)
+                for p in _plot_method_curves(ax, variants, name, r, colours, utility, scale)
+            ]
+        )
+    handles = [
+        Line2D(
+            [],
+            [],
+            ls=_LINESTYLES[r % len(_LINESTYLES)],
+            marker=_MARKERS[r % len(_MARKERS)],
+            color="0.3",
+            lw=0.8,
+            label=name,
+        )
+        for r, name in enumerate(recognizers)
+    ]
     handles += [Line2D([], [], ls="", marker="o", color=c, label=m) for m, c in colours.items()]
     if chance is not None:
         handles.append(Line2D([], [], ls=":", color="0.35", label=f"chance ({_pct(chance)})"))
@@ -115,8 +139,15 @@ class _Point:
     colour: Any
 
 
-def _plot_method_curves(ax, variants: list[Row], recognizer: str, index: int, colours: dict[str, Any],
-                        utility: Callable[[Row], float | None], scale: float) -> list[_Point]:
+def _plot_method_curves(
+    ax,
+    variants: list[Row],
+    recognizer: str,
+    index: int,
+    colours: dict[str, Any],
+    utility: Callable[[Row], float | None],
+    scale: float,
+) -> list[_Point]:
     """Points of one recognizer, joined per method in level order so each method reads as a curve."""
     plotted = []
     for method, colour in colours.items():
@@ -129,17 +160,33 @@ def _plot_method_curves(ax, variants: list[Row], recognizer: str, index: int, co
             continue
         xs, ys = [p.x for p in points], [p.y for p in points]
         ax.plot(xs, ys, ls=_LINESTYLES[index % len(_LINESTYLES)], lw=0.8, alpha=0.4, color=colour)
-        ax.plot(xs, ys, ls="", marker=_MARKERS[index % len(_MARKERS)], ms=6, color=colour,
-                markeredgecolor="white", markeredgewidth=0.6)
+        ax.plot(
+            xs,
+            ys,
+            ls="",
+            marker=_MARKERS[index % len(_MARKERS)],
+            ms=6,
+            color=colour,
+            markeredgecolor="white",
+            markeredgewidth=0.6,
+        )
         plotted += points
     return plotted
 
 
 # Label positions tried around a point: offset (points), horizontal and vertical alignment
-_LABEL_SPOTS = ((5, 3, "left", "bottom"), (5, -3, "left", "top"), (-5, 3, "right", "bottom"),
-                (-5, -3, "right", "top"), (0, 7, "center", "bottom"), (0, -7, "center", "top"),
-                (5, 13, "left", "bottom"), (5, -13, "left", "top"), (-5, 13, "right", "bottom"),
-                (-5, -13, "right", "top"))
+_LABEL_SPOTS = (
+    (5, 3, "left", "bottom"),
+    (5, -3, "left", "top"),
+    (-5, 3, "right", "bottom"),
+    (-5, -3, "right", "top"),
+    (0, 7, "center", "bottom"),
+    (0, -7, "center", "top"),
+    (5, 13, "left", "bottom"),
+    (5, -13, "left", "top"),
+    (-5, 13, "right", "bottom"),
+    (-5, -13, "right", "top"),
+)
 
 
 def _annotate_points(ax, points: list[_Point], fontsize: float = 7.0) -> None:
@@ -159,13 +206,24 @@ def _annotate_points(ax, points: list[_Point], fontsize: float = 7.0) -> None:
         x, y = where[cluster[0]]
         width, height = len(text) * fontsize * 0.56 * px_per_pt, fontsize * 1.25 * px_per_pt
         boxes = [_label_box(x, y, spot, width, height, px_per_pt) for spot in _LABEL_SPOTS]
-        inside = [k for k, b in enumerate(boxes)
-                  if b[0] >= frame.x0 and b[2] <= frame.x1 and b[1] >= frame.y0 and b[3] <= frame.y1] or [0]
+        inside = [
+            k
+            for k, b in enumerate(boxes)
+            if b[0] >= frame.x0 and b[2] <= frame.x1 and b[1] >= frame.y0 and b[3] <= frame.y1
+        ] or [0]
         free = [k for k in inside if not any(_overlap(boxes[k], t) for t in taken)]
         k = (free or inside)[0]
         dx, dy, ha, va = _LABEL_SPOTS[k]
-        ax.annotate(text, (points[cluster[0]].x, points[cluster[0]].y), xytext=(dx, dy), textcoords="offset points",
-                    ha=ha, va=va, fontsize=fontsize, color=colour)
+        ax.annotate(
+            text,
+            (points[cluster[0]].x, points[cluster[0]].y),
+            xytext=(dx, dy),
+            textcoords="offset points",
+            ha=ha,
+            va=va,
+            fontsize=fontsize,
+            color=colour,
+        )
         taken.append(boxes[k])
 
 
@@ -182,8 +240,9 @@ def _cluster_label(points: list[_Point]) -> tuple[str, Any]:
     return "; ".join(parts), "0.2"
 
 
-def _label_box(x: float, y: float, spot: tuple, width: float, height: float,
-               px_per_pt: float) -> tuple[float, float, float, float]:
+def _label_box(
+    x: float, y: float, spot: tuple, width: float, height: float, px_per_pt: float
+) -> tuple[float, float, float, float]:
     dx, dy, ha, va = spot
     x0 = x + dx * px_per_pt - {"left": 0.0, "center": width / 2, "right": width}[ha]
     y0 = y + dy * px_per_pt - {"bottom": 0.0, "top": height}[va]
@@ -202,20 +261,29 @@ def _distances_figure(report: dict) -> Figure:
     axes = fig.subplots(1, max(1, len(recognizers)), sharey=True, squeeze=False)[0]
     rows = report.get("per_face") or []
     for ax, name in zip(axes, recognizers):
-        data = [[r[f"{name}_distance"] for r in rows
-                 if r.get("variant") == label and r.get(f"{name}_distance") is not None] for label in labels]
+        data = [
+            [r[f"{name}_distance"] for r in rows if r.get("variant") == label and r.get(f"{name}_distance") is not None]
+            for label in labels
+        ]
         _distance_panel(ax, report, name, labels, data)
     if not recognizers:
         _note(axes[0], "no recognizers in the report")
     counts = [sum(1 for r in rows if r.get("variant") == label) for label in labels]
-    measured = [[sum(1 for r in rows if r.get("variant") == label and r.get(f"{n}_distance") is not None)
-                 for n in recognizers] for label in labels]
+    measured = [
+        [sum(1 for r in rows if r.get("variant") == label and r.get(f"{n}_distance") is not None) for n in recognizers]
+        for label in labels
+    ]
     # n = faces measured of faces counted: an unmeasured face has no distance to draw
-    axes[0].set_yticks(range(len(labels)), [f"{label}\n(n={min(m, default=0)} of {c})"
-                                            for label, m, c in zip(labels, measured, counts)], fontsize=8)
+    axes[0].set_yticks(
+        range(len(labels)),
+        [f"{label}\n(n={min(m, default=0)} of {c})" for label, m, c in zip(labels, measured, counts)],
+        fontsize=8,
+    )
     axes[0].set_ylim(len(labels) - 0.5 if labels else 0.5, -0.5)  # first variant on top
-    handles = [Line2D([], [], color="C3", lw=1.5, label="verification threshold"),
-               Line2D([], [], color="C0", lw=1.5, ls="--", label="median distance to the nearest other person")]
+    handles = [
+        Line2D([], [], color="C3", lw=1.5, label="verification threshold"),
+        Line2D([], [], color="C0", lw=1.5, ls="--", label="median distance to the nearest other person"),
+    ]
     fig.legend(handles=handles, loc="outside lower center", ncol=2, fontsize=8, frameon=False)
     fig.suptitle("Distance of each anonymized face to its own original", fontsize=11)
     return fig
@@ -224,9 +292,16 @@ def _distances_figure(report: dict) -> Figure:
 def _distance_panel(ax, report: dict, name: str, labels: list[str], data: list[list[float]]) -> None:
     filled = [i for i, values in enumerate(data) if values]
     if filled:
-        ax.boxplot([data[i] for i in filled], positions=filled, orientation="horizontal", widths=0.6,
-                   patch_artist=True, boxprops={"facecolor": "#dbe6f3", "edgecolor": "0.3"},
-                   medianprops={"color": "black"}, flierprops={"markersize": 3, "markeredgecolor": "0.4"})
+        ax.boxplot(
+            [data[i] for i in filled],
+            positions=filled,
+            orientation="horizontal",
+            widths=0.6,
+            patch_artist=True,
+            boxprops={"facecolor": "#dbe6f3", "edgecolor": "0.3"},
+            medianprops={"color": "black"},
+            flierprops={"markersize": 3, "markeredgecolor": "0.4"},
+        )
     else:
         _note(ax, "no measured distances")
     threshold = _get(report, "recognizers", name, "threshold")
@@ -269,6 +344,7 @@ def _figure_bytes(fig: Figure) -> bytes:
 
 # ---------------------------------------------------------------- HTML
 
+
 def render_html(run: EvaluationRun, plots: dict[str, bytes], *, examples: int = 6, worst: int = 12) -> str:
     """The report page; ``plots`` maps "tradeoff" and "distances" to PNG bytes (missing ones are skipped)."""
     report = run.report
@@ -276,8 +352,11 @@ def render_html(run: EvaluationRun, plots: dict[str, bytes], *, examples: int = 
     sections = [
         _header(report),
         _section("Summary", _summary_table(report)),
-        _section("Protection and utility", _plot_img(plots.get("tradeoff"), "trade-off plot")
-                 + _plot_img(plots.get("distances"), "distance distributions")),
+        _section(
+            "Protection and utility",
+            _plot_img(plots.get("tradeoff"), "trade-off plot")
+            + _plot_img(plots.get("distances"), "distance distributions"),
+        ),
         _section("Examples", _examples(report, run.thumbnails, faces, examples)),
         _section("Still recognized", _still_recognized(report, run.thumbnails, worst)),
         _section("No longer detected", _not_detected(report, run.thumbnails, worst)),
@@ -285,10 +364,13 @@ def render_html(run: EvaluationRun, plots: dict[str, bytes], *, examples: int = 
         _section("Definitions", _definitions(report)),
     ]
     title = f"lookalike {_e(report.get('kind', 'evaluation'))} report"
-    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"<title>{title}</title><style>{_CSS}</style></head>\n<body><main>\n<h1>{title}</h1>\n"
-            + "\n".join(sections) + "\n</main></body></html>\n")
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{title}</title><style>{_CSS}</style></head>\n<body><main>\n<h1>{title}</h1>\n"
+        + "\n".join(sections)
+        + "\n</main></body></html>\n"
+    )
 
 
 _CSS = """
@@ -320,18 +402,27 @@ code{font-size:.85em}
 
 def _header(report: dict) -> str:
     files = report.get("files") or {}
-    counts = ", ".join(f"{files.get(k, 0)} {text}" for k, text in
-                       (("measured", "measured"), ("no_face", "without a face"), ("failed", "failed")))
-    items = [("kind", report.get("kind")), ("created", report.get("created")),
-             ("command", report.get("command")), ("inputs", _inline_dict(report.get("inputs"))),
-             ("total time", _unit(report.get("seconds_total"), "s", 1)),
-             ("detection", _unit(report.get("detection_seconds_per_image"), "s per image", 3)),
-             ("files", f"{files.get('total', 0)} ({counts})"), ("faces", files.get("faces", 0)),
-             ("gallery", _gallery_text(report))]
-    body = "<dl class=\"meta\">" + "".join(f"<dt>{_e(k)}</dt><dd>{_e(_text(v))}</dd>" for k, v in items) + "</dl>"
+    counts = ", ".join(
+        f"{files.get(k, 0)} {text}"
+        for k, text in (("measured", "measured"), ("no_face", "without a face"), ("failed", "failed"))
+    )
+    items = [
+        ("kind", report.get("kind")),
+        ("created", report.get("created")),
+        ("command", report.get("command")),
+        ("inputs", _inline_dict(report.get("inputs"))),
+        ("total time", _unit(report.get("seconds_total"), "s", 1)),
+        ("detection", _unit(report.get("detection_seconds_per_image"), "s per image", 3)),
+        ("files", f"{files.get('total', 0)} ({counts})"),
+        ("faces", files.get("faces", 0)),
+        ("gallery", _gallery_text(report)),
+    ]
+    body = '<dl class="meta">' + "".join(f"<dt>{_e(k)}</dt><dd>{_e(_text(v))}</dd>" for k, v in items) + "</dl>"
     if (_get(report, "gallery", "faces") or 0) < _MIN_GALLERY:
-        body += (f"<p class=\"warn\">The gallery holds fewer than {_MIN_GALLERY} faces: top-1 retrieval is only "
-                 f"meaningful against a gallery of at least {_MIN_GALLERY} originals.</p>")
+        body += (
+            f'<p class="warn">The gallery holds fewer than {_MIN_GALLERY} faces: top-1 retrieval is only '
+            f"meaningful against a gallery of at least {_MIN_GALLERY} originals.</p>"
+        )
     return body
 
 
@@ -400,11 +491,17 @@ def _summary_columns(recognizers: list[str]) -> list[_Column]:
         )
         for a in ("age", "gender", "skin-color")
     ]
-    outside = [("SSIM mean", "ssim_outside", "mean", 4), ("SSIM min", "ssim_outside", "min", 4),
-               ("PSNR median (dB)", "psnr_outside", "median", 1), ("PSNR min (dB)", "psnr_outside", "min", 1)]
+    outside = [
+        ("SSIM mean", "ssim_outside", "mean", 4),
+        ("SSIM min", "ssim_outside", "min", 4),
+        ("PSNR median (dB)", "psnr_outside", "median", 1),
+        ("PSNR min (dB)", "psnr_outside", "min", 1),
+    ]
     columns += [_Column("outside the face", h, m, ("utility", m, stat), _fixed(d)) for h, m, stat, d in outside]
-    columns += [_Column("outside the face", "extra faces", None, ("utility", "extra_faces"), _text),
-                _Column("speed", "s / face", "seconds_per_face", ("speed", "seconds_per_face"), _fixed(3))]
+    columns += [
+        _Column("outside the face", "extra faces", None, ("utility", "extra_faces"), _text),
+        _Column("speed", "s / face", "seconds_per_face", ("speed", "seconds_per_face"), _fixed(3)),
+    ]
     return columns
 
 
@@ -414,33 +511,51 @@ def _summary_table(report: dict) -> str:
         return "<p>No variants were measured.</p>"
     columns = _summary_columns(_recognizers(report))
     metrics = report.get("metrics") or {}
-    groups = "".join(f"<th colspan=\"{sum(c.group == group for c in columns)}\">{_e(group)}</th>"
-                     for group in dict.fromkeys(c.group for c in columns))
+    groups = "".join(
+        f'<th colspan="{sum(c.group == group for c in columns)}">{_e(group)}</th>'
+        for group in dict.fromkeys(c.group for c in columns)
+    )
     names = "".join(f"<th>{_e(c.heading)}</th>" for c in columns)
     directions = "".join(_direction_cell(metrics.get(c.metric) if c.metric else None) for c in columns)
-    body = "".join("<tr><td>" + columns[0].cell(v) + "</td>"  # the label; numbers right-aligned
-                   + "".join(f"<td class=\"n\">{c.cell(v)}</td>" for c in columns[1:]) + "</tr>" for v in variants)
-    table = (f"<div class=\"wide\"><table><thead><tr>{groups}</tr><tr>{names}</tr><tr class=\"dir\">{directions}"
-             f"</tr></thead><tbody>{body}</tbody></table></div>")
+    body = "".join(
+        "<tr><td>"
+        + columns[0].cell(v)
+        + "</td>"  # the label; numbers right-aligned
+        + "".join(f'<td class="n">{c.cell(v)}</td>' for c in columns[1:])
+        + "</tr>"
+        for v in variants
+    )
+    table = (
+        f'<div class="wide"><table><thead><tr>{groups}</tr><tr>{names}</tr><tr class="dir">{directions}'
+        f"</tr></thead><tbody>{body}</tbody></table></div>"
+    )
     notes = []
     if any(v.get("held_out") for v in variants):
-        notes.append(f"{_DAGGER} held out: the method did not consult this recognizer, so its figures are the "
-                     "honest ones.")
+        notes.append(
+            f"{_DAGGER} held out: the method did not consult this recognizer, so its figures are the honest ones."
+        )
     if any(v.get("held_out") is None for v in variants):
-        notes.append("Which recognizers the anonymizer consulted is unknown (give evaluate --steered-by), so none "
-                     "is marked held out.")
-    notes.append("Rates count every face found in the originals; unmeasured faces count as matched and retrieved "
-                 "(see Problems). Errors are means over the faces still detected.")
-    unmeasured = [f"{_e(v.get('label', ''))}: {_e(_text(v.get('unmeasured_faces')))}"
-                  for v in variants if v.get("unmeasured_faces")]
+        notes.append(
+            "Which recognizers the anonymizer consulted is unknown (give evaluate --steered-by), so none "
+            "is marked held out."
+        )
+    notes.append(
+        "Rates count every face found in the originals; unmeasured faces count as matched and retrieved "
+        "(see Problems). Errors are means over the faces still detected."
+    )
+    unmeasured = [
+        f"{_e(v.get('label', ''))}: {_e(_text(v.get('unmeasured_faces')))}"
+        for v in variants
+        if v.get("unmeasured_faces")
+    ]
     if unmeasured:
         notes.append("Unmeasured faces per variant: " + ", ".join(unmeasured) + ".")
-    return table + "".join(f"<p class=\"muted\">{n}</p>" for n in notes)
+    return table + "".join(f'<p class="muted">{n}</p>' for n in notes)
 
 
 def _held_out_mark(variant: Row, recognizer: str) -> str:
     held = recognizer in (variant.get("held_out") or [])
-    return f"<span title=\"held out\">{_DAGGER}</span>" if held else ""
+    return f'<span title="held out">{_DAGGER}</span>' if held else ""
 
 
 def _direction_cell(metric: dict | None) -> str:
@@ -448,16 +563,17 @@ def _direction_cell(metric: dict | None) -> str:
         return "<th></th>"
     better = str(metric.get("better", ""))
     arrow = {"lower": "\u2193", "higher": "\u2191"}.get(better, "")
-    return f"<th title=\"{_e(metric.get('meaning', ''))}\">{arrow} {_e(better)} is better</th>"
+    return f'<th title="{_e(metric.get("meaning", ""))}">{arrow} {_e(better)} is better</th>'
 
 
 def _plot_img(png: bytes | None, alt: str) -> str:
     if not png:
         return ""
-    return f"<img class=\"plot\" alt=\"{_e(alt)}\" src=\"data:image/png;base64,{base64.b64encode(png).decode()}\">"
+    return f'<img class="plot" alt="{_e(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
 
 
 # ---------------------------------------------------------------- face galleries
+
 
 def _face_index(report: dict) -> dict[FaceKey, Row]:
     return {(r.get("file"), r.get("face"), r.get("variant")): r for r in report.get("per_face") or []}
@@ -499,19 +615,26 @@ def _examples(report: dict, thumbnails: dict[FaceKey, bytes], faces: dict[FaceKe
             row = faces.get((file, face, label)) or {}
             caption = [label, _ranks(row, recognizers)] + ([] if row.get("detected", True) else ["not detected"])
             cells.append(_figure(thumbnails.get((file, face, label)), caption))
-        rows.append("<div class=\"row\">" + "".join(cells) + "</div>")
-    return (f"<p class=\"muted\">{len(chosen)} of {len(measured)} faces, spread evenly over the run; "
-            "#k is the rank of the own original among all originals (1 = recognized).</p>" + "".join(rows))
+        rows.append('<div class="row">' + "".join(cells) + "</div>")
+    return (
+        f'<p class="muted">{len(chosen)} of {len(measured)} faces, spread evenly over the run; '
+        "#k is the rank of the own original among all originals (1 = recognized).</p>" + "".join(rows)
+    )
 
 
 def _still_recognized(report: dict, thumbnails: dict[FaceKey, bytes], limit: int) -> str:
     recognizers = _recognizers(report)
-    found = [r for r in report.get("per_face") or []
-             if any(r.get(f"{n}_rank") == 1 or r.get(f"{n}_match") for n in recognizers)]
+    found = [
+        r
+        for r in report.get("per_face") or []
+        if any(r.get(f"{n}_rank") == 1 or r.get(f"{n}_match") for n in recognizers)
+    ]
     found.sort(key=lambda r: _severity(r, report, recognizers))
     shown = _pick(found, thumbnails, limit)
-    intro = ("Faces whose own original is still the nearest (rank 1) or still verified as the same person by a "
-             "recognizer, most severe first, the worst of each variant before the second worst of any.")
+    intro = (
+        "Faces whose own original is still the nearest (rank 1) or still verified as the same person by a "
+        "recognizer, most severe first, the worst of each variant before the second worst of any."
+    )
     return _cards(intro, found, shown, thumbnails, recognizers, "No anonymized face is still recognized.")
 
 
@@ -520,10 +643,13 @@ def _not_detected(report: dict, thumbnails: dict[FaceKey, bytes], limit: int) ->
     # the most alike to the original first: a barely changed face the detector loses says most about the method
     lost.sort(key=lambda r: -(r.get("face_ssim") if r.get("face_ssim") is not None else -1.0))
     shown = _pick(lost, thumbnails, limit)
-    intro = ("Anonymized faces the detector no longer finds at their place, the most alike to the original "
-             "(face SSIM) first, the first of each variant before the second of any.")
-    return _cards(intro, lost, shown, thumbnails, _recognizers(report),
-                  "Every measured anonymized face is still detected.")
+    intro = (
+        "Anonymized faces the detector no longer finds at their place, the most alike to the original "
+        "(face SSIM) first, the first of each variant before the second of any."
+    )
+    return _cards(
+        intro, lost, shown, thumbnails, _recognizers(report), "Every measured anonymized face is still detected."
+    )
 
 
 def _severity(row: Row, report: dict, recognizers: list[str]) -> tuple:
@@ -540,19 +666,24 @@ def _severity(row: Row, report: dict, recognizers: list[str]) -> tuple:
 def _pick(rows: list[Row], thumbnails: dict[FaceKey, bytes], limit: int) -> list[Row]:
     """Up to ``limit`` rows with both thumbnails, keeping order within a variant but taking turns across
     variants, so a single weak variant does not fill the whole list."""
-    usable = [r for r in rows if (r.get("file"), r.get("face"), ORIGINAL) in thumbnails
-              and (r.get("file"), r.get("face"), r.get("variant")) in thumbnails]
+    usable = [
+        r
+        for r in rows
+        if (r.get("file"), r.get("face"), ORIGINAL) in thumbnails
+        and (r.get("file"), r.get("face"), r.get("variant")) in thumbnails
+    ]
     turn: dict[str, int] = {}
     keyed = []
     for position, row in enumerate(usable):
         variant = str(row.get("variant"))
         keyed.append((turn.get(variant, 0), position, row))
         turn[variant] = turn.get(variant, 0) + 1
-    return [row for *_, row in sorted(keyed, key=lambda t: t[:2])[:max(0, limit)]]
+    return [row for *_, row in sorted(keyed, key=lambda t: t[:2])[: max(0, limit)]]
 
 
-def _cards(intro: str, found: list[Row], shown: list[Row], thumbnails: dict[FaceKey, bytes],
-           recognizers: list[str], empty: str) -> str:
+def _cards(
+    intro: str, found: list[Row], shown: list[Row], thumbnails: dict[FaceKey, bytes], recognizers: list[str], empty: str
+) -> str:
     if not found:
         return f"<p>{_e(empty)}</p>"
     total = f"{len(found)} face version{'s' if len(found) != 1 else ''} in all; showing {len(shown)}."
@@ -568,10 +699,15 @@ def _cards(intro: str, found: list[Row], shown: list[Row], thumbnails: dict[Face
             lines.append(f"{_e(name)} #{_e(_text(rank))}, d={_e(_num(distance, 3))}{verdict}")
         lines.append("detected" if row.get("detected") else "not detected")
         lines.append(f"face SSIM {_e(_num(row.get('face_ssim'), 3))}")
-        cards.append("<div class=\"card\">" + _img(thumbnails.get((file, face, ORIGINAL)), "original")
-                     + _img(thumbnails.get((file, face, label)), str(label))
-                     + "<div class=\"txt\">" + "<br>".join(lines) + "</div></div>")
-    return f"<p>{_e(intro)} {_e(total)}</p><div class=\"cards\">" + "".join(cards) + "</div>"
+        cards.append(
+            '<div class="card">'
+            + _img(thumbnails.get((file, face, ORIGINAL)), "original")
+            + _img(thumbnails.get((file, face, label)), str(label))
+            + '<div class="txt">'
+            + "<br>".join(lines)
+            + "</div></div>"
+        )
+    return f'<p>{_e(intro)} {_e(total)}</p><div class="cards">' + "".join(cards) + "</div>"
 
 
 def _figure(jpeg: bytes | None, caption: list[str]) -> str:
@@ -581,9 +717,10 @@ def _figure(jpeg: bytes | None, caption: list[str]) -> str:
 
 def _img(jpeg: bytes | None, alt: str) -> str:
     if not jpeg:
-        return "<div class=\"missing\">no image</div>"
-    return (f"<img width=\"112\" height=\"112\" alt=\"{_e(alt)}\" "
-            f"src=\"data:image/jpeg;base64,{base64.b64encode(jpeg).decode()}\">")
+        return '<div class="missing">no image</div>'
+    return (
+        f'<img width="112" height="112" alt="{_e(alt)}" src="data:image/jpeg;base64,{base64.b64encode(jpeg).decode()}">'
+    )
 
 
 def _ranks(row: Row, recognizers: list[str]) -> str:
@@ -597,6 +734,7 @@ def _face_name(file: Any, face: Any) -> str:
 
 # ---------------------------------------------------------------- problems and definitions
 
+
 def _problems(report: dict) -> str:
     rows = []
     for entry in report.get("per_file") or []:
@@ -605,37 +743,59 @@ def _problems(report: dict) -> str:
         for label, version in (entry.get("variants") or {}).items():
             if version.get("status") != "measured":
                 rows.append((entry.get("file"), label, version.get("status"), version.get("error")))
-    rows += [(path, "", "unpaired", "anonymized file without an original")
-             for path in report.get("unpaired_anonymized") or []]
-    rows += [(path, "", "skipped", "not an image file (by its suffix); not counted")
-             for path in report.get("skipped_non_images") or []]
-    rule = f"<p class=\"muted\">{_e(_COUNTING_RULE)}</p>"
+    rows += [
+        (path, "", "unpaired", "anonymized file without an original")
+        for path in report.get("unpaired_anonymized") or []
+    ]
+    rows += [
+        (path, "", "skipped", "not an image file (by its suffix); not counted")
+        for path in report.get("skipped_non_images") or []
+    ]
+    rule = f'<p class="muted">{_e(_COUNTING_RULE)}</p>'
     if report.get("kind") == "evaluate" and report.get("unpaired_anonymized") is None:
-        rule += ('<p class="muted">Unpaired anonymized files are not looked for when only some originals are read '
-                 '(--limit).</p>')
+        rule += (
+            '<p class="muted">Unpaired anonymized files are not looked for when only some originals are read '
+            "(--limit).</p>"
+        )
     if not rows:
         return "<p>none</p>" + rule
     body = "".join("<tr>" + "".join(f"<td>{_e(_text(cell))}</td>" for cell in row) + "</tr>" for row in rows)
-    return ("<div class=\"wide\"><table><thead><tr><th>file</th><th>variant</th><th>status</th><th>error</th>"
-            f"</tr></thead><tbody>{body}</tbody></table></div>" + rule)
+    return (
+        '<div class="wide"><table><thead><tr><th>file</th><th>variant</th><th>status</th><th>error</th>'
+        f"</tr></thead><tbody>{body}</tbody></table></div>" + rule
+    )
 
 
 def _definitions(report: dict) -> str:
     metrics = report.get("metrics") or {}
     recognizers = report.get("recognizers") or {}
-    parts = ["<h3>Metrics</h3>", _table(["metric", "better", "meaning"],
-                                        [(f"<code>{_e(k)}</code>", _e(m.get("better")), _e(m.get("meaning")))
-                                         for k, m in metrics.items()])]
-    parts += ["<h3>Recognizers</h3>", _table(["recognizer", "threshold", "distance"],
-                                             [(_e(k), _e(_text(r.get("threshold"))), _e(r.get("distance")))
-                                              for k, r in recognizers.items()])]
+    parts = [
+        "<h3>Metrics</h3>",
+        _table(
+            ["metric", "better", "meaning"],
+            [(f"<code>{_e(k)}</code>", _e(m.get("better")), _e(m.get("meaning"))) for k, m in metrics.items()],
+        ),
+    ]
+    parts += [
+        "<h3>Recognizers</h3>",
+        _table(
+            ["recognizer", "threshold", "distance"],
+            [(_e(k), _e(_text(r.get("threshold"))), _e(r.get("distance"))) for k, r in recognizers.items()],
+        ),
+    ]
     if report.get("config"):
-        parts += ["<h3>Settings</h3>", _table(["setting", "value"],
-                                              [(_e(k), _e("None" if v is None else _text(v)))
-                                               for k, v in report["config"].items()])]
+        parts += [
+            "<h3>Settings</h3>",
+            _table(
+                ["setting", "value"],
+                [(_e(k), _e("None" if v is None else _text(v))) for k, v in report["config"].items()],
+            ),
+        ]
     if report.get("software"):
-        parts += ["<h3>Software</h3>", _table(["component", "version"],
-                                              [(_e(k), _e(_text(v))) for k, v in report["software"].items()])]
+        parts += [
+            "<h3>Software</h3>",
+            _table(["component", "version"], [(_e(k), _e(_text(v))) for k, v in report["software"].items()]),
+        ]
     return "".join(parts)
 
 
@@ -645,15 +805,16 @@ def _table(head: list[str], rows: list[tuple[str, ...]]) -> str:
         return "<p>none</p>"
     header = "".join(f"<th>{_e(h)}</th>" for h in head)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<div class=\"wide\"><table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table></div>"
+    return f'<div class="wide"><table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
 def _section(title: str, body: str) -> str:
     anchor = title.lower().replace(" ", "-")
-    return f"<section id=\"{_e(anchor)}\"><h2>{_e(title)}</h2>\n{body}</section>"
+    return f'<section id="{_e(anchor)}"><h2>{_e(title)}</h2>\n{body}</section>'
 
 
 # ---------------------------------------------------------------- formatting
+
 
 def _recognizers(report: dict) -> list[str]:
     return list(report.get("recognizers") or {})

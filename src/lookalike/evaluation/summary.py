@@ -6,6 +6,7 @@ A face whose anonymized version could not be measured (file missing or unreadabl
 method failed) counts as matched, retrieved at rank 1 and not detected, because nothing shows it is
 protected; it is left out of distance and geometry averages, whose ``n`` says how many faces they cover.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -22,10 +23,16 @@ from lookalike.perception import load_model
 
 #: Every metric in the report, with its direction; the report and the docs are generated from this.
 METRICS: dict[str, tuple[str, str]] = {
-    "match_rate": ("lower", "share of faces whose anonymized version the recognizer still verifies as the "
-                            "same person as its own original (distance <= the recognizer's threshold)"),
-    "top1_rate": ("lower", "share of faces whose own original is the nearest of all originals in the gallery "
-                           "(chance level: 1 / gallery size)"),
+    "match_rate": (
+        "lower",
+        "share of faces whose anonymized version the recognizer still verifies as the "
+        "same person as its own original (distance <= the recognizer's threshold)",
+    ),
+    "top1_rate": (
+        "lower",
+        "share of faces whose own original is the nearest of all originals in the gallery "
+        "(chance level: 1 / gallery size)",
+    ),
     "top5_rate": ("lower", "share of faces whose own original is among the 5 nearest originals"),
     "median_rank": ("higher", "median rank of the own original among all originals (1 = nearest)"),
     "distance": ("higher", "identity distance between the anonymized face and its own original"),
@@ -35,22 +42,42 @@ METRICS: dict[str, tuple[str, str]] = {
     "mouth_error": ("lower", "absolute change of the inner-lip gap, in inter-ocular distances"),
     "eye_error": ("lower", "absolute change of the mean eyelid gap, in inter-ocular distances"),
     "face_ssim": ("higher", "SSIM inside the face ellipse: pixel-level likeness of the face to the original"),
-    "perceptual_similarity": ("higher", "learned perceptual similarity (PerFace head, 0..1) of the anonymized face to "
-                                        "the original, on faces still detected"),
-    "attribute_mad": ("lower", "mean absolute change of each predicted human-perceived attribute (0-100 rating "
-                               "scale: age, gender, skin colour, hair colour, long hair, happy), faces still detected"),
-    "attribute_correlation": ("higher", "correlation across faces between each predicted attribute of the original "
-                                        "and of the anonymized face"),
-    "fallback_rate": ("lower", "share of faces the method says it fell back on a stronger method for (it could not "
-                               "reach its target otherwise)"),
+    "perceptual_similarity": (
+        "higher",
+        "learned perceptual similarity (PerFace head, 0..1) of the anonymized face to "
+        "the original, on faces still detected",
+    ),
+    "attribute_mad": (
+        "lower",
+        "mean absolute change of each predicted human-perceived attribute (0-100 rating "
+        "scale: age, gender, skin colour, hair colour, long hair, happy), faces still detected",
+    ),
+    "attribute_correlation": (
+        "higher",
+        "correlation across faces between each predicted attribute of the original and of the anonymized face",
+    ),
+    "fallback_rate": (
+        "lower",
+        "share of faces the method says it fell back on a stronger method for (it could not "
+        "reach its target otherwise)",
+    ),
     "fallback_kinds": ("lower", "faces by what the method fell back to: none, blurred lookalike, blur, solid"),
-    "seam": ("lower", "edge energy added on the skin, chin, jaw and just outside the face outline, relative to the "
-                      "original's there (0: none; seams, patches, outlines, foreign texture add it)"),
-    "hair": ("lower", "share of forehead and cheek skin much darker than the person's skin that the original did not "
-                      "have (strands or a band of a donor's fringe)"),
+    "seam": (
+        "lower",
+        "edge energy added on the skin, chin, jaw and just outside the face outline, relative to the "
+        "original's there (0: none; seams, patches, outlines, foreign texture add it)",
+    ),
+    "hair": (
+        "lower",
+        "share of forehead and cheek skin much darker than the person's skin that the original did not "
+        "have (strands or a band of a donor's fringe)",
+    ),
     "frames": ("higher", "faces with glasses: share of the frames' evidence across the nose bridge kept (1: all)"),
-    "contours": ("lower", "strong edges per outline point, walking through the cheek and jaw outline, that the "
-                          "original has nowhere near (a second jaw line or outline)"),
+    "contours": (
+        "lower",
+        "strong edges per outline point, walking through the cheek and jaw outline, that the "
+        "original has nowhere near (a second jaw line or outline)",
+    ),
     "ssim_outside": ("higher", "SSIM outside the enlarged face region, per image (1 = untouched)"),
     "psnr_outside": ("higher", "PSNR outside the enlarged face region, dB, per image (100 = identical)"),
     "seconds_per_face": ("lower", "the method's own time per face (detection shared by all methods excluded)"),
@@ -69,8 +96,12 @@ class ImageOutcome:
     seconds: float = 0.0  # detection, landmarks and embedding of the original
 
 
-def summarize(images: list[ImageOutcome], labels: list[str], recognizers: tuple[str, ...],
-              steering: dict[str, tuple[str, ...] | None] | None = None) -> dict:
+def summarize(
+    images: list[ImageOutcome],
+    labels: list[str],
+    recognizers: tuple[str, ...],
+    steering: dict[str, tuple[str, ...] | None] | None = None,
+) -> dict:
     """Ranks, per-face rows and one aggregate row per label; JSON-ready.
 
     ``steering`` maps a label to the recognizers its method consulted (None: unknown).
@@ -85,14 +116,25 @@ def summarize(images: list[ImageOutcome], labels: list[str], recognizers: tuple[
             continue
         for label in labels:
             variant = image.variants.get(label)
-            for outcome in (variant.faces if variant else []):
-                row = {"file": image.file, "face": outcome.index, "variant": label, "status": outcome.status,
-                       "box": [round(float(v), 1) for v in image.original.faces[outcome.index].box],
-                       "detected": outcome.detected}
+            for outcome in variant.faces if variant else []:
+                row = {
+                    "file": image.file,
+                    "face": outcome.index,
+                    "variant": label,
+                    "status": outcome.status,
+                    "box": [round(float(v), 1) for v in image.original.faces[outcome.index].box],
+                    "detected": outcome.detected,
+                }
                 for name in recognizers:
                     row.update(_protection(name, outcome, gallery[name], owners.index((image.file, outcome.index))))
-                for key in ("landmark_error", "pose_error", "mouth_error", "eye_error", "face_ssim",
-                            "perceptual_similarity"):
+                for key in (
+                    "landmark_error",
+                    "pose_error",
+                    "mouth_error",
+                    "eye_error",
+                    "face_ssim",
+                    "perceptual_similarity",
+                ):
                     value = getattr(outcome, key)
                     row[key] = None if value is None else round(value, 4)
                 row["fallback"] = outcome.fallback
@@ -122,11 +164,16 @@ def summarize(images: list[ImageOutcome], labels: list[str], recognizers: tuple[
             }
         )
     return {
-        "gallery": {"faces": len(owners), "chance_top1": round(1.0 / len(owners), 5) if owners else None,
-                    "nearest_other_original": {n: _stats(_nearest_other(gallery[n], n)) for n in recognizers}},
+        "gallery": {
+            "faces": len(owners),
+            "chance_top1": round(1.0 / len(owners), 5) if owners else None,
+            "nearest_other_original": {n: _stats(_nearest_other(gallery[n], n)) for n in recognizers},
+        },
         "files": _file_counts(images),
         "detection_seconds_per_image": _mean([i.seconds for i in images if i.original is not None]),
-        "variants": variants, "per_file": per_file, "per_face": per_face,
+        "variants": variants,
+        "per_file": per_file,
+        "per_face": per_face,
     }
 
 
@@ -147,8 +194,11 @@ def _protection(name: str, outcome, gallery: np.ndarray, own: int) -> dict:
     distances = np.atleast_1d(recognizer.distance(gallery, outcome.embeddings[name][None]))
     rank = retrieval_rank(distances, own)
     distance = outcome.distances[name]
-    return {f"{name}_distance": round(distance, 4), f"{name}_rank": rank,
-            f"{name}_match": recognizer.matches_distance(distance)}
+    return {
+        f"{name}_distance": round(distance, 4),
+        f"{name}_rank": rank,
+        f"{name}_match": recognizer.matches_distance(distance),
+    }
 
 
 def _nearest_other(gallery: np.ndarray, name: str) -> list[float]:
@@ -241,19 +291,31 @@ def _speed_summary(outcomes: list[VariantOutcome]) -> dict:
     timed = [o for o in outcomes if o.seconds is not None]
     faces = sum(len(o.faces) for o in timed)
     total = sum(o.seconds for o in timed if o.seconds is not None)
-    return {"seconds_per_face": round(total / faces, 4) if faces else None,
-            "seconds_per_image": round(total / len(timed), 4) if timed else None}
+    return {
+        "seconds_per_face": round(total / faces, 4) if faces else None,
+        "seconds_per_image": round(total / len(timed), 4) if timed else None,
+    }
 
 
 def _file_row(image: ImageOutcome, labels: list[str]) -> dict:
-    row: dict[str, Any] = {"file": image.file, "status": image.status, "error": image.error,
-           "faces": len(image.original.faces) if image.original else 0, "variants": {}}
+    row: dict[str, Any] = {
+        "file": image.file,
+        "status": image.status,
+        "error": image.error,
+        "faces": len(image.original.faces) if image.original else 0,
+        "variants": {},
+    }
     for label in labels:
         v = image.variants.get(label)
         if v is not None:
-            row["variants"][label] = {"status": v.status, "error": v.error, "extra_faces": v.extra_faces,
-                                      "ssim_outside": _round(v.ssim_outside), "psnr_outside": _round(v.psnr_outside),
-                                      "seconds": _round(v.seconds)}
+            row["variants"][label] = {
+                "status": v.status,
+                "error": v.error,
+                "extra_faces": v.extra_faces,
+                "ssim_outside": _round(v.ssim_outside),
+                "psnr_outside": _round(v.psnr_outside),
+                "seconds": _round(v.seconds),
+            }
     return row
 
 
@@ -269,9 +331,15 @@ def _stats(values: list[float]) -> dict:
     if not values:
         return {"n": 0, "mean": None, "median": None, "p10": None, "p90": None, "min": None, "max": None}
     v = np.asarray(values, np.float64)
-    return {"n": int(v.size), "mean": _round(v.mean()), "median": _round(np.median(v)),
-            "p10": _round(np.percentile(v, 10)), "p90": _round(np.percentile(v, 90)),
-            "min": _round(v.min()), "max": _round(v.max())}
+    return {
+        "n": int(v.size),
+        "mean": _round(v.mean()),
+        "median": _round(np.median(v)),
+        "p10": _round(np.percentile(v, 10)),
+        "p90": _round(np.percentile(v, 90)),
+        "min": _round(v.min()),
+        "max": _round(v.max()),
+    }
 
 
 def _rate(count: int, n: int) -> float | None:

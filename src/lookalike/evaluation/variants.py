@@ -4,6 +4,7 @@ steering recognizers), with the settings that make it.
 >>> [v.label for v in variants("blur", [0.1, 0.15])]
 ['blur 0.1', 'blur 0.15']
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -81,6 +82,7 @@ def variant(method: MethodSpec | str, level: str | float | int | None = None) ->
             f"method {self.name!r}: level {level!r} is not a valid {self.level_field} ({problem})"
         ) from None
     return Variant(self, value)
+
 
 def variants(method: MethodSpec | str, levels: list | tuple | None = None) -> list[Variant]:
     """``method`` at each of ``levels`` (default: its :attr:`~MethodSpec.default_levels`, or its one setting)."""

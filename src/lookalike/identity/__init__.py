@@ -4,6 +4,7 @@
 >>> available_recognizers()
 ('dlib', 'facenet', 'mobileface')
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -41,8 +42,9 @@ def resolve_steering(steer: str) -> tuple[str, ...]:
     names = tuple(dict.fromkeys(part.strip() for part in str(steer).split("+") if part.strip()))
     unknown = [name for name in names if name not in _FACTORIES]
     if not names or unknown:
-        raise ValueError(f"steer: expected all, both, or recognizer names joined by '+' among "
-                         f"{', '.join(_FACTORIES)}; got {steer!r}")
+        raise ValueError(
+            f"steer: expected all, both, or recognizer names joined by '+' among {', '.join(_FACTORIES)}; got {steer!r}"
+        )
     return names
 
 

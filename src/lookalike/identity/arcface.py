@@ -13,6 +13,7 @@ order) and its constants, read back by :func:`load_graph` into a :class:`~lookal
 >>> np.allclose(kp @ M[:, :2].T + M[:, 2], ARCFACE_TEMPLATE, atol=1e-6)
 True
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -33,8 +34,9 @@ INPUT_SIZE = 112
 #: InsightFace's 112x112 alignment template (``insightface.utils.face_align.arcface_dst``): the five points
 #: in image-left to image-right order, which is :data:`lookalike.types.KEYPOINT_NAMES` order (the subject's
 #: right eye is on the image's left).
-ARCFACE_TEMPLATE = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
-                             [41.5493, 92.3655], [70.7299, 92.2041]], np.float64)
+ARCFACE_TEMPLATE = np.array(
+    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]], np.float64
+)
 
 #: Box fallback (keypoints missing or degenerate): where the detector's box lands in the crop, as
 #: (x0, y0, x1, y1) in crop pixels. Mean over OMI faces 1-600 of ``lookalike.detect``'s boxes mapped through
@@ -70,8 +72,9 @@ def load_graph(path: str | Path) -> tuple[GraphModule, dict]:
     """The network stored in a converted ``.npz`` (float32, eval mode, no gradients) and its ``meta``."""
     path = Path(path)
     if not path.is_file():
-        raise ModelNotAvailableError(f"{path}: recognizer weights missing; make them with "
-                                     "scripts/make_human_recognizers.py")
+        raise ModelNotAvailableError(
+            f"{path}: recognizer weights missing; make them with scripts/make_human_recognizers.py"
+        )
     with read_archive(path, "recognizer weights", format=FORMAT) as (data, meta):
         constants = {name: data[f"c{i:03d}"] for i, name in enumerate(meta["constants"])}
     net = GraphModule(meta["nodes"], constants, meta["input"], meta["output"]).eval()
@@ -145,5 +148,13 @@ class TfjsRecognizer(ThresholdVerification):
         return cosine_distance(a, b)
 
 
-__all__ = ["ARCFACE_TEMPLATE", "BOX_IN_CROP", "INPUT_SIZE", "ModelNotAvailableError", "TfjsRecognizer",
-           "alignment_matrix", "invert_affine", "load_graph"]
+__all__ = [
+    "ARCFACE_TEMPLATE",
+    "BOX_IN_CROP",
+    "INPUT_SIZE",
+    "ModelNotAvailableError",
+    "TfjsRecognizer",
+    "alignment_matrix",
+    "invert_affine",
+    "load_graph",
+]

@@ -1,4 +1,5 @@
 """The interface every face recognizer implements."""
+
 from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
@@ -94,5 +95,5 @@ def embed_in_batches(network, standardize, crops: np.ndarray, batch_size: int, e
     out = []
     with torch.inference_mode():
         for i in range(0, len(crops), batch_size):
-            out.append(network(standardize(crops[i:i + batch_size])).float().cpu().numpy())
+            out.append(network(standardize(crops[i : i + batch_size])).float().cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, embedding_size), np.float32)

@@ -1,4 +1,5 @@
 """Identity distance between the main faces of two images, under each recognizer."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,6 +20,12 @@ def compare_main_faces(path_a: str | Path, path_b: str | Path, recognizers: tupl
         recognizer = get_recognizer(name)
         a, b = (recognizer.embed(rgb, face) for rgb, face in faces)
         distance = float(recognizer.distance(a, b))
-        rows.append({"recognizer": name, "distance": round(distance, 4), "threshold": recognizer.threshold,
-                     "same": recognizer.matches_distance(distance)})
+        rows.append(
+            {
+                "recognizer": name,
+                "distance": round(distance, 4),
+                "threshold": recognizer.threshold,
+                "same": recognizer.matches_distance(distance),
+            }
+        )
     return rows

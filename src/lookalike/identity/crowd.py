@@ -19,6 +19,7 @@ the second is the attacker's view. :meth:`ReferenceCrowd.protects` asks for one 
 >>> crowd.rank(anonymized, original, "dlib"), crowd.retrieval_rank(anonymized, original, "dlib")
 (2, 3)
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -105,8 +106,9 @@ class ReferenceCrowd:
         )
         return int(((to_original < gap) & keep).sum())
 
-    def retrieval_rank(self, probe: np.ndarray, original: np.ndarray, recognizer: str, *,
-                       exclude: Iterable[str] = ()) -> int:
+    def retrieval_rank(
+        self, probe: np.ndarray, original: np.ndarray, recognizer: str, *, exclude: Iterable[str] = ()
+    ) -> int:
         """How many crowd faces are nearer to ``probe`` than ``original`` is: the original's 0-based rank
         when the crowd plus the original is searched with the anonymized face (0: found first)."""
         _, keep = self._others(original, recognizer, exclude)
@@ -115,17 +117,30 @@ class ReferenceCrowd:
         )
         return int(((self.distances(probe, recognizer) < gap) & keep).sum())
 
-    def ranks(self, probe: Mapping[str, np.ndarray], original: Mapping[str, np.ndarray], *,
-              exclude: Iterable[str] = ()) -> dict[str, dict[str, int]]:
+    def ranks(
+        self, probe: Mapping[str, np.ndarray], original: Mapping[str, np.ndarray], *, exclude: Iterable[str] = ()
+    ) -> dict[str, dict[str, int]]:
         """For every recognizer of the crowd that both faces have embeddings for:
         ``{"rank": ..., "retrieval_rank": ...}``."""
         exclude = tuple(exclude)
-        return {name: {"rank": self.rank(probe[name], original[name], name, exclude=exclude),
-                       "retrieval_rank": self.retrieval_rank(probe[name], original[name], name, exclude=exclude)}
-                for name in self.recognizers if name in probe and name in original}
+        return {
+            name: {
+                "rank": self.rank(probe[name], original[name], name, exclude=exclude),
+                "retrieval_rank": self.retrieval_rank(probe[name], original[name], name, exclude=exclude),
+            }
+            for name in self.recognizers
+            if name in probe and name in original
+        }
 
-    def protects(self, probe: Mapping[str, np.ndarray], original: Mapping[str, np.ndarray], k: int, *,
-                 criterion: Literal["both", "rank", "retrieval"] = "both", exclude: Iterable[str] = ()) -> bool:
+    def protects(
+        self,
+        probe: Mapping[str, np.ndarray],
+        original: Mapping[str, np.ndarray],
+        k: int,
+        *,
+        criterion: Literal["both", "rank", "retrieval"] = "both",
+        exclude: Iterable[str] = (),
+    ) -> bool:
         """Whether the anonymized face is hidden among at least ``k`` crowd faces for every recognizer.
 
         ``criterion`` "rank" checks :meth:`rank`, "retrieval" :meth:`retrieval_rank`, "both" (default)
@@ -143,20 +158,33 @@ class ReferenceCrowd:
 
     def save(self, path: str | Path) -> Path:
         """Write the crowd as one ``.npz`` (float16 embeddings: ample for ranks, half the size)."""
-        return write_archive(path, self.meta | {"format": _FORMAT}, names=np.array(self.names, dtype=str),
-                             recognizers=np.array(list(self.embeddings), dtype=str),
-                             **{f"embeddings_{k}": v.astype(np.float16) for k, v in self.embeddings.items()})
+        return write_archive(
+            path,
+            self.meta | {"format": _FORMAT},
+            names=np.array(self.names, dtype=str),
+            recognizers=np.array(list(self.embeddings), dtype=str),
+            **{f"embeddings_{k}": v.astype(np.float16) for k, v in self.embeddings.items()},
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> "ReferenceCrowd":
         with read_archive(path, "crowd", format=_FORMAT) as (data, meta):
-            return cls([str(n) for n in data["names"]],
-                       {str(k): data[f"embeddings_{k}"].astype(np.float32) for k in data["recognizers"]}, meta)
+            return cls(
+                [str(n) for n in data["names"]],
+                {str(k): data[f"embeddings_{k}"].astype(np.float32) for k in data["recognizers"]},
+                meta,
+            )
 
     @classmethod
-    def build(cls, paths: Sequence[str | Path], *, names: Sequence[str] | None = None, jobs: int = 1,
-              recognizers: Sequence[str] | None = None,
-              progress: Callable[[int, int], None] | None = None) -> "ReferenceCrowd":
+    def build(
+        cls,
+        paths: Sequence[str | Path],
+        *,
+        names: Sequence[str] | None = None,
+        jobs: int = 1,
+        recognizers: Sequence[str] | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> "ReferenceCrowd":
         """Embed the largest face of each image with every recognizer (default: all available).
 
         Images without a face are left out and listed in ``skipped``, images that could not be read (or
@@ -167,8 +195,13 @@ class ReferenceCrowd:
         if len(names) != len(files):
             raise ValueError("give one name per path")
         recognizers = tuple(recognizers or available_recognizers())
-        results = run_tasks([(_embed_main_face, (path, recognizers)) for path in files], files, jobs=jobs,
-                            progress=progress, on_failure=lambda i, message: ("failed", message))
+        results = run_tasks(
+            [(_embed_main_face, (path, recognizers)) for path in files],
+            files,
+            jobs=jobs,
+            progress=progress,
+            on_failure=lambda i, message: ("failed", message),
+        )
         kept, rows = [], []
         skipped: dict[str, str] = {}
         failed: dict[str, str] = {}
@@ -178,10 +211,12 @@ class ReferenceCrowd:
                 rows.append(value)
             else:
                 (failed if status == "failed" else skipped)[name] = value
-        embeddings = {r: np.stack([row[r] for row in rows]) if rows else np.zeros((0, 0), np.float32)
-                      for r in recognizers}
-        return cls(kept, embeddings, {"embedded": len(kept), "failed": len(failed), "no_face": len(skipped)}, skipped,
-                   failed)
+        embeddings = {
+            r: np.stack([row[r] for row in rows]) if rows else np.zeros((0, 0), np.float32) for r in recognizers
+        }
+        return cls(
+            kept, embeddings, {"embedded": len(kept), "failed": len(failed), "no_face": len(skipped)}, skipped, failed
+        )
 
 
 def _embed_main_face(path: Path, recognizers: tuple[str, ...]) -> tuple[str, object]:

@@ -4,6 +4,7 @@ Weights come from the installed ``face_recognition_models`` package. Its ``__ini
 ``pkg_resources``, which new setuptools no longer ship, so the model files are found through the
 package's import spec instead of importing it.
 """
+
 from __future__ import annotations
 
 import importlib.util

@@ -17,6 +17,7 @@ benchmarks/results/recognizers_threshold.json, ``--normalisations``). Alignment:
 >>> rec.embed(np.zeros((512, 512, 3), np.uint8), face).shape
 (256,)
 """
+
 from __future__ import annotations
 
 from lookalike.identity.arcface import TfjsRecognizer

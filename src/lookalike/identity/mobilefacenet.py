@@ -12,6 +12,7 @@ make them with ``scripts/make_human_recognizers.py <models folder> --models mobi
 Upstream network (our reading of the graph, not stated by the package): sirius-ai/MobileFaceNet_TF
 (TensorFlow MobileFaceNet, ArcFace loss, MS1M, 112x112 ArcFace-aligned input).
 """
+
 from __future__ import annotations
 
 from lookalike.identity.arcface import TfjsRecognizer

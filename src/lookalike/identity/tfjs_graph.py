@@ -26,6 +26,7 @@ tensor([[4., 6., 6., 4.],
         [6., 9., 9., 6.],
         [4., 6., 6., 4.]])
 """
+
 from __future__ import annotations
 
 import base64
@@ -39,15 +40,48 @@ import torch.nn.functional as F
 from torch import nn
 
 #: Ops :class:`GraphModule` runs (TensorFlow names).
-SUPPORTED_OPS = frozenset({
-    "Placeholder", "Const", "Identity", "Conv2D", "_FusedConv2D", "DepthwiseConv2dNative",
-    "FusedDepthwiseConv2dNative", "BiasAdd", "Relu", "Relu6", "Abs", "Neg", "Add", "AddV2", "Sub", "Mul",
-    "RealDiv", "Maximum", "Minimum", "Square", "Sqrt", "Rsqrt", "Sum", "Mean", "Squeeze", "Reshape", "Pad",
-    "MatMul", "Prelu",
-})
+SUPPORTED_OPS = frozenset(
+    {
+        "Placeholder",
+        "Const",
+        "Identity",
+        "Conv2D",
+        "_FusedConv2D",
+        "DepthwiseConv2dNative",
+        "FusedDepthwiseConv2dNative",
+        "BiasAdd",
+        "Relu",
+        "Relu6",
+        "Abs",
+        "Neg",
+        "Add",
+        "AddV2",
+        "Sub",
+        "Mul",
+        "RealDiv",
+        "Maximum",
+        "Minimum",
+        "Square",
+        "Sqrt",
+        "Rsqrt",
+        "Sum",
+        "Mean",
+        "Squeeze",
+        "Reshape",
+        "Pad",
+        "MatMul",
+        "Prelu",
+    }
+)
 
-_DTYPES = {"float32": np.float32, "int32": np.int32, "float16": np.float16, "uint8": np.uint8,
-           "uint16": np.uint16, "bool": np.bool_}
+_DTYPES = {
+    "float32": np.float32,
+    "int32": np.int32,
+    "float16": np.float16,
+    "uint8": np.uint8,
+    "uint16": np.uint16,
+    "bool": np.bool_,
+}
 
 
 def _attr_s(attr: dict, key: str) -> str | None:
@@ -150,8 +184,11 @@ def read_tfjs_graph(model_json: str | Path) -> tuple[list[dict], dict[str, np.nd
     for name in outputs:
         visit(name)
     placeholders = [n["name"] for n in nodes if n["op"] == "Placeholder"]
-    info = {"inputs": placeholders, "outputs": outputs,
-            **{k: doc[k] for k in ("generatedBy", "convertedBy") if doc.get(k)}}
+    info = {
+        "inputs": placeholders,
+        "outputs": outputs,
+        **{k: doc[k] for k in ("generatedBy", "convertedBy") if doc.get(k)},
+    }
     return nodes, constants, info
 
 

@@ -12,6 +12,7 @@ processed by the same pipeline as the probe).
 >>> [view.name for view in VIEWS]
 ['aligned', 'mirrored', 'jpeg75', 'box', 'shifted']
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -51,15 +52,19 @@ class View:
         width = box[2] - box[0]
         moved = centre + self.shift * width
         corners = moved + (box.reshape(2, 2) - centre) * self.box_scale
-        keypoints = (np.full((5, 2), np.nan, np.float32) if not self.keypoints else
-                     (moved + (np.asarray(face.keypoints, np.float64) - centre) * self.box_scale).astype(np.float32))
+        keypoints = (
+            np.full((5, 2), np.nan, np.float32)
+            if not self.keypoints
+            else (moved + (np.asarray(face.keypoints, np.float64) - centre) * self.box_scale).astype(np.float32)
+        )
         return replace(face, box=corners.reshape(4).astype(np.float32), keypoints=keypoints)
 
     def image(self, image: np.ndarray) -> np.ndarray:
         if not self.jpeg:
             return image
-        ok, data = cv2.imencode(".jpg", cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2BGR),
-                                [cv2.IMWRITE_JPEG_QUALITY, self.jpeg])
+        ok, data = cv2.imencode(
+            ".jpg", cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, self.jpeg]
+        )
         return cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB) if ok else image
 
 
@@ -94,8 +99,9 @@ def views_named(names: tuple[str, ...]) -> tuple[View, ...]:
     return tuple(by_name[n] for n in names)
 
 
-def view_embeddings(recognizer, image: np.ndarray, face: Face, reference: np.ndarray | None = None,
-                    views: tuple[View, ...] = VIEWS) -> np.ndarray:
+def view_embeddings(
+    recognizer, image: np.ndarray, face: Face, reference: np.ndarray | None = None, views: tuple[View, ...] = VIEWS
+) -> np.ndarray:
     """(len(views), d) embeddings of ``face`` in ``image`` under each view, in one batch.
 
     ``reference``: the untouched image whose face geometry decides where landmark-based recognizers cut

@@ -1,4 +1,5 @@
 """Image input and output: formats, orientation, metadata, atomic writes; the project's own data archives."""
+
 from lookalike.io.archives import read_archive, write_archive
 from lookalike.io.images import (
     DEFAULT_MAX_PIXELS,

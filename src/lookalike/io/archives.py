@@ -9,6 +9,7 @@
 ...     data["values"].tolist(), meta["note"]
 ([0, 1, 2], 'demo')
 """
+
 from __future__ import annotations
 
 import io

@@ -16,11 +16,12 @@ The sound track is a generated tone, so the tests can check it comes out bit-ide
 >>> len(frames), frames[0].shape
 (5, (120, 160, 3))
 """
+
 from __future__ import annotations
 
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, cast
 
 import cv2
 import numpy as np
@@ -47,8 +48,15 @@ def _background(size: tuple[int, int], seed: int) -> np.ndarray:
     return np.clip(255 * (0.5 * noise + 0.5 * ramp) * tint, 0, 255).astype(np.uint8)
 
 
-def _paste(canvas: np.ndarray, portrait: np.ndarray, cx: float, cy: float, height: float, squeeze: float = 1.0,
-           roll: float = 0.0) -> None:
+def _paste(
+    canvas: np.ndarray,
+    portrait: np.ndarray,
+    cx: float,
+    cy: float,
+    height: float,
+    squeeze: float = 1.0,
+    roll: float = 0.0,
+) -> None:
     """Draw ``portrait`` centred at (cx, cy), ``height`` pixels tall, squeezed horizontally and turned by
     ``roll`` degrees; an elliptic soft edge so it reads as a head, not a pasted rectangle."""
     ph, pw = portrait.shape[:2]
@@ -66,8 +74,9 @@ def _paste(canvas: np.ndarray, portrait: np.ndarray, cx: float, cy: float, heigh
     canvas[:] = np.clip(canvas * (1 - alpha) + warped * alpha, 0, 255).astype(np.uint8)
 
 
-def scenario_frames(name: str, size: tuple[int, int] = (320, 240), count: int = 48,
-                    portraits: list[np.ndarray] | None = None) -> Iterator[np.ndarray]:
+def scenario_frames(
+    name: str, size: tuple[int, int] = (320, 240), count: int = 48, portraits: list[np.ndarray] | None = None
+) -> Iterator[np.ndarray]:
     """The frames (RGB uint8, ``size`` = (width, height)) of one scenario (see the module docstring)."""
     if name not in SCENARIOS:
         raise ValueError(f"unknown scenario {name!r}; choose from {', '.join(SCENARIOS)}")
@@ -97,14 +106,24 @@ def scenario_frames(name: str, size: tuple[int, int] = (320, 240), count: int = 
                 _paste(canvas, first, width * 0.4, height * 0.5, height * 0.6)
         elif name == "turn":
             phase = np.sin(2 * np.pi * t)
-            _paste(canvas, first, width * 0.5, height * 0.5, height * 0.6, squeeze=1.0 - 0.35 * abs(phase),
-                   roll=25 * phase)
+            _paste(
+                canvas, first, width * 0.5, height * 0.5, height * 0.6, squeeze=1.0 - 0.35 * abs(phase), roll=25 * phase
+            )
         yield canvas
 
 
-def make_clip(path: str | Path, scenario: str = "pan", *, size: tuple[int, int] = (320, 240), fps: float = 24,
-              seconds: float = 2.0, audio: bool = True, rotation: int = 0,
-              portraits: list[np.ndarray] | None = None, metadata: dict[str, str] | None = None) -> Path:
+def make_clip(
+    path: str | Path,
+    scenario: str = "pan",
+    *,
+    size: tuple[int, int] = (320, 240),
+    fps: float = 24,
+    seconds: float = 2.0,
+    audio: bool = True,
+    rotation: int = 0,
+    portraits: list[np.ndarray] | None = None,
+    metadata: dict[str, str] | None = None,
+) -> Path:
     """Write a scenario as a clip; the container follows ``path``'s suffix (MP4, MOV, MKV, WebM, AVI).
 
     ``rotation``: stored turned by that many degrees with a display matrix saying so (as phones write),
@@ -131,7 +150,7 @@ def make_clip(path: str | Path, scenario: str = "pan", *, size: tuple[int, int] 
     sound = None
     if audio:
         codec, rate_hz = {"webm": ("libopus", 48000), "avi": ("libmp3lame", 44100)}.get(fmt, ("aac", 44100))
-        sound = container.add_stream(codec, rate=rate_hz)
+        sound = cast("av.audio.stream.AudioStream", container.add_stream(codec, rate=rate_hz))
         sound.layout = "mono"
     for frame_rgb in scenario_frames(scenario, size, count, portraits):
         pixels = np.ascontiguousarray(np.rot90(frame_rgb, -(rotation // 90))) if rotation else frame_rgb
@@ -139,15 +158,15 @@ def make_clip(path: str | Path, scenario: str = "pan", *, size: tuple[int, int] 
     container.mux(video.encode(None))
     if sound is not None:
         rate_hz = sound.codec_context.sample_rate
-        samples = (0.2 * np.sin(2 * np.pi * 440 * np.arange(int(count / float(rate) * rate_hz)) / rate_hz))
+        samples = 0.2 * np.sin(2 * np.pi * 440 * np.arange(int(count / float(rate) * rate_hz)) / rate_hz)
         chunk = sound.codec_context.frame_size or 1024
-        wanted = sound.codec_context.format.name
+        wanted = sound.codec_context.format.name if sound.codec_context.format is not None else "fltp"
         resampler = None if wanted == "fltp" else av.AudioResampler(format=wanted, layout="mono", rate=rate_hz)
         for start in range(0, len(samples), chunk):
-            block = samples[start:start + chunk].astype(np.float32)[None]
+            block = samples[start : start + chunk].astype(np.float32)[None]
             frame = av.AudioFrame.from_ndarray(block, format="fltp", layout="mono")
             frame.sample_rate, frame.pts = rate_hz, start
-            for converted in (resampler.resample(frame) if resampler else [frame]):
+            for converted in resampler.resample(frame) if resampler else [frame]:
                 container.mux(sound.encode(converted))
         container.mux(sound.encode(None))
     container.close()

@@ -19,6 +19,7 @@ there (which fails if the name exists, so a file that appeared meanwhile is neve
 ``overwrite``, renamed over it. A crash never leaves a half-written file under a final name; a
 temporary left by a killed process is removed by the next run (:func:`remove_stale_temporaries`).
 """
+
 from __future__ import annotations
 
 import errno
@@ -43,8 +44,14 @@ if TYPE_CHECKING:
     from PIL import ImageFile, TiffImagePlugin
 
 #: File formats read and written; the key is Pillow's format name.
-SUPPORTED_FORMATS = {"JPEG": (".jpg", ".jpeg", ".jpe"), "MPO": (), "PNG": (".png",), "WEBP": (".webp",),
-                     "TIFF": (".tif", ".tiff"), "BMP": (".bmp",)}
+SUPPORTED_FORMATS = {
+    "JPEG": (".jpg", ".jpeg", ".jpe"),
+    "MPO": (),
+    "PNG": (".png",),
+    "WEBP": (".webp",),
+    "TIFF": (".tif", ".tiff"),
+    "BMP": (".bmp",),
+}
 IMAGE_SUFFIXES = frozenset(s for suffixes in SUPPORTED_FORMATS.values() for s in suffixes)
 
 #: Default cap on pixels per image; a decompression bomb is refused before it is decoded.
@@ -59,12 +66,55 @@ _EXIF_IFD, _GPS_IFD = 0x8769, 0x8825
 #: notes, XMP (tag 700), IPTC (33723), Photoshop resources (34377), free-text comments, TIFF layout tags.
 KEPT_EXIF_TAGS = {
     "IFD0": frozenset({0x010F, 0x0110, 0x011A, 0x011B, 0x0128, 0x0132}),  # make, model, resolution, date
-    "Exif": frozenset({
-        0x829A, 0x829D, 0x8822, 0x8827, 0x8830, 0x8832, 0x9000, 0x9003, 0x9004, 0x9010, 0x9011, 0x9012,
-        0x9201, 0x9202, 0x9203, 0x9204, 0x9205, 0x9206, 0x9207, 0x9208, 0x9209, 0x920A, 0x9290, 0x9291,
-        0x9292, 0xA001, 0xA20E, 0xA20F, 0xA210, 0xA215, 0xA217, 0xA401, 0xA402, 0xA403, 0xA404, 0xA405,
-        0xA406, 0xA407, 0xA408, 0xA409, 0xA40A, 0xA40C, 0xA432, 0xA433, 0xA434,
-    }),  # exposure, aperture, ISO, dates and offsets, flash, focal length, white balance, lens
+    "Exif": frozenset(
+        {
+            0x829A,
+            0x829D,
+            0x8822,
+            0x8827,
+            0x8830,
+            0x8832,
+            0x9000,
+            0x9003,
+            0x9004,
+            0x9010,
+            0x9011,
+            0x9012,
+            0x9201,
+            0x9202,
+            0x9203,
+            0x9204,
+            0x9205,
+            0x9206,
+            0x9207,
+            0x9208,
+            0x9209,
+            0x920A,
+            0x9290,
+            0x9291,
+            0x9292,
+            0xA001,
+            0xA20E,
+            0xA20F,
+            0xA210,
+            0xA215,
+            0xA217,
+            0xA401,
+            0xA402,
+            0xA403,
+            0xA404,
+            0xA405,
+            0xA406,
+            0xA407,
+            0xA408,
+            0xA409,
+            0xA40A,
+            0xA40C,
+            0xA432,
+            0xA433,
+            0xA434,
+        }
+    ),  # exposure, aperture, ISO, dates and offsets, flash, focal length, white balance, lens
 }
 
 #: Temporary files this module writes: ``.NAME.lookalike-PID-RANDOM.tmp`` beside the target.
@@ -127,19 +177,26 @@ def load_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Loaded
             with Image.open(path) as img:
                 fmt = img.format or ""
                 if fmt not in SUPPORTED_FORMATS:
-                    raise ImageError(path, f"unsupported image format {fmt or 'unknown'} "
-                                           f"(supported: JPEG, PNG, WebP, TIFF, BMP)")
+                    raise ImageError(
+                        path, f"unsupported image format {fmt or 'unknown'} (supported: JPEG, PNG, WebP, TIFF, BMP)"
+                    )
                 width, height = img.size
                 if width * height > max_pixels:
-                    raise ImageError(path, f"image too large: {width}x{height} = {width * height / 1e6:.0f} MP, "
-                                           f"above the limit of {max_pixels / 1e6:.0f} MP (raise --max-pixels "
-                                           f"if you trust this file)")
+                    raise ImageError(
+                        path,
+                        f"image too large: {width}x{height} = {width * height / 1e6:.0f} MP, "
+                        f"above the limit of {max_pixels / 1e6:.0f} MP (raise --max-pixels "
+                        f"if you trust this file)",
+                    )
                 if width == 0 or height == 0:
                     raise ImageError(path, "image has no pixels")
                 frames = getattr(img, "n_frames", 1)
                 if frames > 1 and fmt != "MPO":  # MPO: the primary picture comes first; the rest are previews
-                    raise ImageError(path, f"has {frames} frames or pages; multi-frame images are not supported "
-                                           f"(split it into single images first)")
+                    raise ImageError(
+                        path,
+                        f"has {frames} frames or pages; multi-frame images are not supported "
+                        f"(split it into single images first)",
+                    )
                 encoder = _encoder_hints_of(img)  # before load(), which may close the file
                 img.load()
                 metadata = _metadata_of(img)
@@ -156,14 +213,34 @@ def load_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Loaded
     except Image.DecompressionBombError as exc:
         found = re.search(r"\((\d+) pixels\)", str(exc))
         size = f"{int(found.group(1)) / 1e6:.0f} MP" if found else "too many pixels"
-        raise ImageError(path, f"image too large: {size}, above the limit of {max_pixels / 1e6:.0f} MP "
-                               f"(refused as a decompression bomb before decoding)") from None
-    except (OSError, SyntaxError, ValueError, struct.error, EOFError,
-            TypeError, KeyError, IndexError, ZeroDivisionError, OverflowError) as exc:  # decoders on broken headers
+        raise ImageError(
+            path,
+            f"image too large: {size}, above the limit of {max_pixels / 1e6:.0f} MP "
+            f"(refused as a decompression bomb before decoding)",
+        ) from None
+    except (
+        OSError,
+        SyntaxError,
+        ValueError,
+        struct.error,
+        EOFError,
+        TypeError,
+        KeyError,
+        IndexError,
+        ZeroDivisionError,
+        OverflowError,
+    ) as exc:  # decoders on broken headers
         raise ImageError(path, f"corrupt or truncated image ({_first_line(exc)})") from None
     fmt = "JPEG" if fmt == "MPO" else fmt
-    return LoadedImage(rgb=_working_rgb(native, mode, encoder), native=native, mode=mode, format=fmt, path=path,
-                       metadata=metadata, encoder=encoder)
+    return LoadedImage(
+        rgb=_working_rgb(native, mode, encoder),
+        native=native,
+        mode=mode,
+        format=fmt,
+        path=path,
+        metadata=metadata,
+        encoder=encoder,
+    )
 
 
 def image_from_array(array: np.ndarray) -> LoadedImage:
@@ -218,8 +295,15 @@ def compose_native(image: LoadedImage, rgb: np.ndarray, mask: np.ndarray) -> np.
     return out
 
 
-def save_image(image: LoadedImage, pixels: np.ndarray, path: str | Path, *, keep_metadata: bool = False,
-               protected: frozenset[Path] = frozenset(), overwrite: bool = False) -> Path:
+def save_image(
+    image: LoadedImage,
+    pixels: np.ndarray,
+    path: str | Path,
+    *,
+    keep_metadata: bool = False,
+    protected: frozenset[Path] = frozenset(),
+    overwrite: bool = False,
+) -> Path:
     """Write native ``pixels`` (same shape and dtype as ``image.native``) in the original's format, atomically.
 
     Refuses to replace an existing file unless ``overwrite``, and never writes over the image's own source
@@ -236,8 +320,9 @@ def encode_image(image: LoadedImage, pixels: np.ndarray, path: str | Path, *, ke
     """The bytes :func:`save_image` would write to ``path`` (its suffix picks the format)."""
     path = Path(path)
     if pixels.shape != image.native.shape or pixels.dtype != image.native.dtype:
-        raise ValueError(f"pixels {pixels.shape} {pixels.dtype} do not match the image's "
-                         f"{image.native.shape} {image.native.dtype}")
+        raise ValueError(
+            f"pixels {pixels.shape} {pixels.dtype} do not match the image's {image.native.shape} {image.native.dtype}"
+        )
     return _encode(pixels, image, _format_for(path, image.format), keep_metadata, path)
 
 
@@ -261,8 +346,9 @@ def check_target(path: str | Path, protected: frozenset[Path] = frozenset(), ove
         raise ImageError(path, "output already exists (use --overwrite to replace it)")
 
 
-def publish_bytes(path: str | Path, payload: bytes, *, overwrite: bool = False,
-                  protected: frozenset[Path] = frozenset()) -> Path:
+def publish_bytes(
+    path: str | Path, payload: bytes, *, overwrite: bool = False, protected: frozenset[Path] = frozenset()
+) -> Path:
     """Write a new file atomically without ever replacing one: never an input (``protected``), never an
     existing file unless ``overwrite``, also when the file appears while this one is being written."""
     path = Path(path)
@@ -271,8 +357,9 @@ def publish_bytes(path: str | Path, payload: bytes, *, overwrite: bool = False,
     return path
 
 
-def publish_file(tmp: str | Path, path: str | Path, *, overwrite: bool = False,
-                 protected: frozenset[Path] = frozenset()) -> Path:
+def publish_file(
+    tmp: str | Path, path: str | Path, *, overwrite: bool = False, protected: frozenset[Path] = frozenset()
+) -> Path:
     """Publish a finished temporary file (written beside ``path`` under this module's temporary name, as a
     video writer does) under ``path``, with the rules of :func:`publish_bytes`; the temporary is gone after,
     published or not. For outputs too large to hold as bytes."""
@@ -331,6 +418,7 @@ def copy_image(image: LoadedImage, path: str | Path, **options) -> Path:
 
 # --- reading helpers --------------------------------------------------------------------------------
 
+
 def _check_readable(path: Path) -> None:
     try:
         path.stat()
@@ -364,13 +452,13 @@ def _native_pixels(img: Image.Image, encoder: dict | None = None) -> tuple[np.nd
     elif mode == "P" and fmt == "PNG" and encoder is not None:  # palette PNG stays a palette PNG
         palette = np.zeros((256, 3), np.uint8)
         entries = np.asarray(img.getpalette("RGB") or [], np.uint8).reshape(-1, 3)[:256]
-        palette[:len(entries)] = entries
+        palette[: len(entries)] = entries
         alpha = np.full(256, 255, np.uint8)
         transparency = img.info.get("transparency")
         if isinstance(transparency, int) and 0 <= transparency < 256:
             alpha[transparency] = 0
         elif isinstance(transparency, bytes):
-            alpha[:len(transparency[:256])] = np.frombuffer(transparency[:256], np.uint8)
+            alpha[: len(transparency[:256])] = np.frombuffer(transparency[:256], np.uint8)
         encoder.update(palette=palette, palette_alpha=alpha)
         return np.array(img), "P"
     elif mode == "F":
@@ -397,8 +485,10 @@ def _float_pixels(pixels: np.ndarray) -> np.ndarray:
         raise ImageError(None, "floating-point pixels include NaN or infinity (not supported)")
     low, high = float(pixels.min()), float(pixels.max())
     if low < 0 or high > 65535:
-        raise ImageError(None, f"floating-point pixels range from {low:g} to {high:g}, outside 0..1, 0..255 "
-                               f"and 0..65535 (not supported)")
+        raise ImageError(
+            None,
+            f"floating-point pixels range from {low:g} to {high:g}, outside 0..1, 0..255 and 0..65535 (not supported)",
+        )
     scale = 65535.0 if high <= 1.0 else 257.0 if high <= 255.0 else 1.0
     return np.rint(pixels * scale).astype(np.uint16)
 
@@ -470,9 +560,15 @@ def _png_colour_type(path: Path) -> int | None:
 
 
 def _apply_orientation(pixels: np.ndarray, orientation: int) -> np.ndarray:
-    ops = {2: lambda p: p[:, ::-1], 3: lambda p: p[::-1, ::-1], 4: lambda p: p[::-1],
-           5: lambda p: np.swapaxes(p, 0, 1), 6: lambda p: np.rot90(p, -1), 7: lambda p: np.rot90(p, -1)[::-1],
-           8: lambda p: np.rot90(p, 1)}
+    ops = {
+        2: lambda p: p[:, ::-1],
+        3: lambda p: p[::-1, ::-1],
+        4: lambda p: p[::-1],
+        5: lambda p: np.swapaxes(p, 0, 1),
+        6: lambda p: np.rot90(p, -1),
+        7: lambda p: np.rot90(p, -1)[::-1],
+        8: lambda p: np.rot90(p, 1),
+    }
     return ops.get(orientation, lambda p: p)(pixels)
 
 
@@ -511,8 +607,11 @@ def _metadata_of(img: Image.Image) -> dict:
             if img.info.get(key):
                 meta[key] = img.info[key]
         if img.format == "PNG":
-            meta["png_text"] = {k: v for k, v in getattr(img, "text", {}).items()
-                                if k in KEPT_PNG_TEXT and isinstance(v, str) and len(v) <= _PNG_TEXT_LIMIT}
+            meta["png_text"] = {
+                k: v
+                for k, v in getattr(img, "text", {}).items()
+                if k in KEPT_PNG_TEXT and isinstance(v, str) and len(v) <= _PNG_TEXT_LIMIT
+            }
     except Exception:  # noqa: BLE001 - metadata is best effort: unreadable metadata is dropped, the pixels still load
         meta = {}
     return meta
@@ -527,8 +626,12 @@ def _encoder_hints_of(img: Image.Image) -> dict:
         except Exception:  # noqa: BLE001 - encoder hints are best effort: the save falls back to defaults
             pass
     # only general-purpose codecs: fax (group3/4) and JPEG-in-TIFF do not fit every output mode
-    if img.format == "TIFF" and img.info.get("compression") in ("tiff_lzw", "tiff_deflate", "tiff_adobe_deflate",
-                                                                 "packbits"):
+    if img.format == "TIFF" and img.info.get("compression") in (
+        "tiff_lzw",
+        "tiff_deflate",
+        "tiff_adobe_deflate",
+        "packbits",
+    ):
         hints["compression"] = img.info["compression"]
     if img.format == "WEBP" and _is_lossless_webp(img):
         hints["lossless"] = True
@@ -558,6 +661,7 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 # --- writing helpers --------------------------------------------------------------------------------
+
 
 def _format_for(path: Path, default: str) -> str:
     return _SUFFIX_TO_FORMAT.get(path.suffix.lower(), default)
@@ -628,8 +732,13 @@ def _encode(native: np.ndarray, image: LoadedImage, fmt: str, keep_metadata: boo
 
 def _convert_for_format(pil: Image.Image, fmt: str) -> Image.Image:
     """The closest mode a format can store (e.g. JPEG has no alpha: an RGBA input written as .jpg)."""
-    allowed = {"JPEG": ("L", "RGB", "CMYK"), "BMP": ("L", "RGB", "RGBA"), "WEBP": ("RGB", "RGBA"),
-               "PNG": ("L", "LA", "RGB", "RGBA", "I;16", "P"), "TIFF": ("L", "LA", "RGB", "RGBA", "CMYK", "I;16")}
+    allowed = {
+        "JPEG": ("L", "RGB", "CMYK"),
+        "BMP": ("L", "RGB", "RGBA"),
+        "WEBP": ("RGB", "RGBA"),
+        "PNG": ("L", "LA", "RGB", "RGBA", "I;16", "P"),
+        "TIFF": ("L", "LA", "RGB", "RGBA", "CMYK", "I;16"),
+    }
     if pil.mode in allowed.get(fmt, (pil.mode,)):
         return pil
     if pil.mode == "P":
@@ -687,8 +796,12 @@ def _png_grey_alpha_16(native: np.ndarray) -> bytes:
     rows = np.ascontiguousarray(native.astype(">u2")).reshape(height, width * 2)
     raw = np.concatenate([np.zeros((height, 1), np.uint8), rows.view(np.uint8).reshape(height, -1)], axis=1)
     header = struct.pack(">IIBBBBB", width, height, 16, 4, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw.tobytes(), 6))
-            + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw.tobytes(), 6))
+        + chunk(b"IEND", b"")
+    )
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:

@@ -18,6 +18,7 @@ everything that is not the picture carried over unchanged or dropped on purpose.
 >>> is_video_path(Path("clip.MP4")), is_video_path(Path("photo.jpg"))
 (True, False)
 """
+
 from __future__ import annotations
 
 import os
@@ -118,10 +119,17 @@ def _info(path: Path, container) -> VideoInfo:
     stream = container.streams.video[0]
     context = stream.codec_context
     rate = stream.average_rate or stream.guessed_rate or stream.base_rate or Fraction(30)
-    return VideoInfo(path=path, width=context.width, height=context.height, fps=Fraction(rate),
-                     frames=stream.frames or None, rotation=_rotation(path), codec=context.name,
-                     audio_codecs=tuple(a.codec_context.name for a in container.streams.audio),
-                     time_base=Fraction(stream.time_base) if stream.time_base else Fraction(1, 90000))
+    return VideoInfo(
+        path=path,
+        width=context.width,
+        height=context.height,
+        fps=Fraction(rate),
+        frames=stream.frames or None,
+        rotation=_rotation(path),
+        codec=context.name,
+        audio_codecs=tuple(a.codec_context.name for a in container.streams.audio),
+        time_base=Fraction(stream.time_base) if stream.time_base else Fraction(1, 90000),
+    )
 
 
 def _rotation(path: Path) -> int:
@@ -196,10 +204,15 @@ class VideoReader:
         if self.truncated is None and self.info.frames and self.frames_read < self.info.frames:
             self.truncated = f"ends after frame {self.frames_read} of the {self.info.frames} the container lists"
         end = _video_end(video)
-        if self.truncated is None and end is not None and self._last_time is not None \
-                and self._last_time < end - 2.0 / float(self.info.fps):
-            self.truncated = (f"ends after frame {self.frames_read} at {self._last_time:.2f} s of the {end:.2f} s "
-                              f"the container lists")
+        if (
+            self.truncated is None
+            and end is not None
+            and self._last_time is not None
+            and self._last_time < end - 2.0 / float(self.info.fps)
+        ):
+            self.truncated = (
+                f"ends after frame {self.frames_read} at {self._last_time:.2f} s of the {end:.2f} s the container lists"
+            )
 
     def _frame(self, frame, turns: int) -> VideoFrame:
         rgb = frame.to_ndarray(format="rgb24")
@@ -227,8 +240,9 @@ class VideoWriter:
         self.info = info
         self.target = Path(target)
         self.target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.target.name}.lookalike-{os.getpid()}-", suffix=".tmp",
-                                   dir=self.target.parent)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{self.target.name}.lookalike-{os.getpid()}-", suffix=".tmp", dir=self.target.parent
+        )
         os.close(fd)
         self.tmp = Path(tmp)
         self.format = VIDEO_FORMATS.get(self.target.suffix.lower(), "mp4")
@@ -367,9 +381,13 @@ def clip_timing(path: str | Path) -> ClipTiming:
         for packet in container.demux(container.streams.video[0], *container.streams.audio):
             if packet.stream.type == "audio":
                 if packet.size:
-                    timing.audio.append((audio_index[packet.stream.index],
-                                         int(packet.pts if packet.pts is not None else -1),
-                                         hashlib.sha256(bytes(packet)).hexdigest()))
+                    timing.audio.append(
+                        (
+                            audio_index[packet.stream.index],
+                            int(packet.pts if packet.pts is not None else -1),
+                            hashlib.sha256(bytes(packet)).hexdigest(),
+                        )
+                    )
                 continue
             for frame in packet.decode():
                 timing.frames.append(round(float(frame.time), 6))

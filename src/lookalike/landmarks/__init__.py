@@ -1,5 +1,6 @@
 """Dense landmarks (478 FaceMesh points), named facial regions, the partition of the face into regions
 (:mod:`~lookalike.landmarks.partition`, what saliency ranks and synthesis regenerates) and head pose."""
+
 from lookalike.landmarks.facemesh import FaceMeshLandmarker, LandmarkConfig, add_landmarks, default_landmarker
 from lookalike.landmarks.mesh import mesh_neighbours, mesh_triangles
 from lookalike.landmarks.partition import CANONICAL_ORDER, FEATURE_OF, FEATURES, SALIENCY_REGIONS, region_labels

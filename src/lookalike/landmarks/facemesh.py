@@ -5,6 +5,7 @@ crop around the box, turned so the eyes are level (this is what lets a tilted or
 meshed), then the points are mapped back into image coordinates. A mesh whose eyes land far from the
 detector's eye keypoints belongs to another face and is rejected.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -63,7 +64,8 @@ class FaceMeshLandmarker:
                 import mediapipe as mp
 
                 self._mesh = mp.solutions.face_mesh.FaceMesh(
-                    static_image_mode=True, max_num_faces=2, refine_landmarks=True, min_detection_confidence=0.3)
+                    static_image_mode=True, max_num_faces=2, refine_landmarks=True, min_detection_confidence=0.3
+                )
         return self._mesh
 
     def landmarks(self, image: np.ndarray, face: Face) -> np.ndarray | None:
@@ -81,8 +83,14 @@ class FaceMeshLandmarker:
         )
         window = matrix.copy()
         window[:, 2] += matrix[:, :2] @ np.array([x0, y0], np.float64)
-        crop = cv2.warpAffine(np.ascontiguousarray(image[y0:y1, x0:x1]), window, (cfg.crop_size, cfg.crop_size),
-                              flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+        crop = cv2.warpAffine(
+            np.ascontiguousarray(image[y0:y1, x0:x1]),
+            window,
+            (cfg.crop_size, cfg.crop_size),
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=(0, 0, 0),
+        )
         with self._lock:
             # the first call prints mediapipe's C++ start-up warnings, which say nothing to our users
             with _quiet_native_stderr() if not self._warm else contextlib.nullcontext():

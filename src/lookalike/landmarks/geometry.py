@@ -7,6 +7,7 @@
 >>> interocular(points), mouth_opening(points)
 (40.0, 0.25)
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -33,6 +34,8 @@ def mouth_opening(landmarks: np.ndarray, unit: float | None = None) -> float:
 
 def eye_opening(landmarks: np.ndarray, unit: float | None = None) -> float:
     """Mean eyelid gap of both eyes, in ``unit`` pixels (default: this face's inter-ocular distance)."""
-    gaps = [np.linalg.norm(np.asarray(landmarks[a, :2], np.float64) - np.asarray(landmarks[b, :2], np.float64))
-            for a, b in EYELIDS]
+    gaps = [
+        np.linalg.norm(np.asarray(landmarks[a, :2], np.float64) - np.asarray(landmarks[b, :2], np.float64))
+        for a, b in EYELIDS
+    ]
     return float(np.mean(gaps) / max(unit or interocular(landmarks), 1e-6))

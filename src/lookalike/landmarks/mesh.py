@@ -9,6 +9,7 @@ not part of it.
 >>> sorted(mesh_neighbours()[1])[:3]
 [4, 19, 44]
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -57,8 +58,16 @@ def ring_distance(sources: tuple[int, ...] | list[int]) -> np.ndarray:
 def mesh_triangles() -> np.ndarray:
     """(T, 3) vertex indices of the mesh triangles, sorted (read from mediapipe on first use)."""
     neighbours = mesh_neighbours()
-    cliques = sorted({tuple(sorted((a, b, c))) for a in neighbours for b in neighbours[a] if b > a
-                      for c in neighbours[a] & neighbours[b] if c > b})
+    cliques = sorted(
+        {
+            tuple(sorted((a, b, c)))
+            for a in neighbours
+            for b in neighbours[a]
+            if b > a
+            for c in neighbours[a] & neighbours[b]
+            if c > b
+        }
+    )
     edge_count: dict[tuple[int, int], int] = {}
     for a, b, c in cliques:
         for edge in ((a, b), (b, c), (a, c)):

@@ -11,6 +11,7 @@ are the subject's, as in :mod:`lookalike.landmarks.regions`.
 >>> int((vertex_labels() >= 0).sum())
 468
 """
+
 from __future__ import annotations
 
 from collections import deque
@@ -59,8 +60,20 @@ FEATURES: dict[str, tuple[str, ...]] = {
 FEATURE_OF: dict[str, str] = {region: feature for feature, regions in FEATURES.items() for region in regions}
 
 #: The order a person would neutralise features in without saliency ("canonical order" baseline).
-CANONICAL_ORDER: tuple[str, ...] = ("right_eye", "left_eye", "nose", "mouth", "right_eyebrow", "left_eyebrow",
-                                    "right_cheek", "left_cheek", "chin", "forehead", "right_jaw", "left_jaw")
+CANONICAL_ORDER: tuple[str, ...] = (
+    "right_eye",
+    "left_eye",
+    "nose",
+    "mouth",
+    "right_eyebrow",
+    "left_eyebrow",
+    "right_cheek",
+    "left_cheek",
+    "chin",
+    "forehead",
+    "right_jaw",
+    "left_jaw",
+)
 
 
 #: Regions whose seeds are first grown by this many mesh edges: the eye contours are the lid margins, and
@@ -144,4 +157,4 @@ def region_labels(
 def region_areas(labels: np.ndarray) -> np.ndarray:
     """Pixel count of each region in a label map, in :data:`SALIENCY_REGIONS` order."""
     counts = np.bincount(labels[labels >= 0].ravel(), minlength=len(SALIENCY_REGIONS))
-    return counts[:len(SALIENCY_REGIONS)].astype(np.float64)
+    return counts[: len(SALIENCY_REGIONS)].astype(np.float64)

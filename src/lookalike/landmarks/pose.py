@@ -5,6 +5,7 @@ own axes can be read straight off the mesh: across the eyes, and from forehead t
 relative to the camera is the head pose. Sign conventions, as a viewer sees the image: yaw > 0 when the
 face turns toward the image's right, pitch > 0 when it looks up, roll > 0 when it tilts clockwise.
 """
+
 from __future__ import annotations
 
 import math

@@ -14,6 +14,7 @@ similarity judgments.
 >>> round(perceptual_similarity(image, face, image[:, ::-1].copy(), detect(image[:, ::-1].copy())[0]), 1) >= 0.9
 True
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -44,11 +45,23 @@ def embed_face(image: np.ndarray, face: Face, model: PerceptionModel | None = No
     return model.embed({k: v[None] for k, v in parts.items()})[0]
 
 
-def perceptual_similarity(image_a: np.ndarray, face_a: Face, image_b: np.ndarray, face_b: Face,
-                          model: PerceptionModel | None = None) -> float:
+def perceptual_similarity(
+    image_a: np.ndarray, face_a: Face, image_b: np.ndarray, face_b: Face, model: PerceptionModel | None = None
+) -> float:
     """How alike two faces look, 0..1 (1: the same look; 0.5: unrelated; see :func:`.model.similarity`)."""
     return float(similarity(embed_face(image_a, face_a, model), embed_face(image_b, face_b, model)))
 
 
-__all__ = ["DEFAULT_MODEL", "EXTRAS", "PARTS", "FaceFeatures", "FeatureError", "PerceptionModel", "embed_face",
-           "face_features", "load_model", "perceptual_similarity", "similarity"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "EXTRAS",
+    "PARTS",
+    "FaceFeatures",
+    "FeatureError",
+    "PerceptionModel",
+    "embed_face",
+    "face_features",
+    "load_model",
+    "perceptual_similarity",
+    "similarity",
+]

@@ -3,6 +3,7 @@
 A cache file remembers each image's size and modification time, so a changed or new image is computed
 again and the rest are read back.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -36,8 +37,14 @@ class FeatureTable:
         return FeatureTable(list(names), {k: v[rows] for k, v in self.parts.items()})
 
 
-def extract_features(paths: list[Path], names: list[str] | None = None, *, jobs: int = 1,
-                     cache: Path | None = None, progress: Callable[[int, int], None] | None = None) -> FeatureTable:
+def extract_features(
+    paths: list[Path],
+    names: list[str] | None = None,
+    *,
+    jobs: int = 1,
+    cache: Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> FeatureTable:
     """Features of the largest face of each image; ``names`` label them (default: the paths).
 
     Images that cannot be read, have no face, or whose face has no dense landmarks are in ``skipped``.
@@ -47,8 +54,9 @@ def extract_features(paths: list[Path], names: list[str] | None = None, *, jobs:
     cached = _read_cache(cache) if cache else {}
     todo = [i for i, (name, stamp) in enumerate(zip(names, stamps)) if cached.get(name, (None,))[0] != stamp]
     tasks = [(_features_of, (paths[i],)) for i in todo]
-    computed = run_tasks(tasks, [paths[i] for i in todo], jobs=jobs, progress=progress,
-                         on_failure=lambda k, message: (None, message))
+    computed = run_tasks(
+        tasks, [paths[i] for i in todo], jobs=jobs, progress=progress, on_failure=lambda k, message: (None, message)
+    )
     for i, (parts, reason) in zip(todo, computed):
         cached[names[i]] = (stamps[i], parts, reason)
     if cache and todo:
@@ -106,7 +114,12 @@ def _write_cache(path: Path, cached: dict) -> None:
     ok = np.array([cached[n][1] is not None for n in names])
     good = [cached[n][1] for n in names if cached[n][1] is not None]
     buffer = io.BytesIO()
-    np.savez(buffer, names=np.array(names), stamps=np.array([cached[n][0] for n in names]),
-             reasons=np.array([cached[n][2] or "" for n in names]), ok=ok,
-             **{p: np.stack([g[p] for g in good]) if good else np.zeros((0, 0), np.float32) for p in _ALL})
+    np.savez(
+        buffer,
+        names=np.array(names),
+        stamps=np.array([cached[n][0] for n in names]),
+        reasons=np.array([cached[n][2] or "" for n in names]),
+        ok=ok,
+        **{p: np.stack([g[p] for g in good]) if good else np.zeros((0, 0), np.float32) for p in _ALL},
+    )
     write_bytes_atomic(path, buffer.getvalue())

@@ -12,6 +12,7 @@ CIELAB colour of named regions, read from the image under the region masks.
 >>> {name: part.shape for name, part in features.parts.items()}
 {'dlib': (128,), 'facenet': (512,), 'shape': (956,), 'appearance': (24,), 'pose': (3,), 'mouth': (1,)}
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -58,8 +59,10 @@ def face_features(image: np.ndarray, face: Face, embeddings: Mapping[str, np.nda
     if face.landmarks is None:
         raise FeatureError("no dense landmarks for this face (too small, or seen in profile)")
     known = embeddings or {}
-    parts = {name: np.asarray(known[name] if name in known else get_recognizer(name).embed(image, face), np.float32)
-             for name in ("dlib", "facenet")}
+    parts = {
+        name: np.asarray(known[name] if name in known else get_recognizer(name).embed(image, face), np.float32)
+        for name in ("dlib", "facenet")
+    }
     parts["shape"] = normalized_shape(face.landmarks)
     parts["appearance"] = appearance(image, face.landmarks)
     pose = face.pose

@@ -7,6 +7,7 @@ uses the cosine triplet loss of PerFace, ``max(0, cos(a, n) - cos(a, p) + margin
 
 Inference is plain numpy, so a trained head is a small ``.npz`` file and torch is needed only to train.
 """
+
 from __future__ import annotations
 
 import io
@@ -29,8 +30,8 @@ class PerceptionModel:
 
     centers: dict[str, np.ndarray]
     scales: dict[str, np.ndarray]
-    shape_basis: np.ndarray            # (956, k) PCA directions, whitened
-    weights: list[np.ndarray]          # W1, b1, W2, b2
+    shape_basis: np.ndarray  # (956, k) PCA directions, whitened
+    weights: list[np.ndarray]  # W1, b1, W2, b2
     meta: dict = field(default_factory=dict)
     attribute_names: list[str] = field(default_factory=list)
     attribute_weights: np.ndarray | None = None  # (D + 1, A): ridge regression on the inputs, bias last
@@ -66,9 +67,13 @@ class PerceptionModel:
         buffer = io.BytesIO()
         if self.attribute_weights is not None:
             arrays["attribute_weights"] = self.attribute_weights
-        np.savez_compressed(buffer, shape_basis=self.shape_basis.astype(np.float32), meta=json.dumps(self.meta),
-                            attribute_names=json.dumps(self.attribute_names),
-                            **{k: v.astype(np.float32) for k, v in arrays.items()})
+        np.savez_compressed(
+            buffer,
+            shape_basis=self.shape_basis.astype(np.float32),
+            meta=json.dumps(self.meta),
+            attribute_names=json.dumps(self.attribute_names),
+            **{k: v.astype(np.float32) for k, v in arrays.items()},
+        )
         return write_bytes_atomic(path, buffer.getvalue())
 
     @classmethod
@@ -78,8 +83,15 @@ class PerceptionModel:
             scales = {k: data[f"scale_{k}"].astype(np.float64) for k in PARTS}
             weights = [data[f"w{i}"].astype(np.float64) for i in range(4)]
             attributes = data["attribute_weights"].astype(np.float64) if "attribute_weights" in data else None
-            return cls(centers, scales, data["shape_basis"].astype(np.float64), weights, json.loads(str(data["meta"])),
-                       json.loads(str(data["attribute_names"])), attributes)
+            return cls(
+                centers,
+                scales,
+                data["shape_basis"].astype(np.float64),
+                weights,
+                json.loads(str(data["meta"])),
+                json.loads(str(data["attribute_names"])),
+                attributes,
+            )
 
 
 def similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray | float:
@@ -111,9 +123,20 @@ def fit_preprocessing(
     return centers, scales, basis
 
 
-def train_head(parts: dict[str, np.ndarray], triplets: np.ndarray, *, epochs: int = 60, hidden: int = 256,
-               out: int = 64, margin: float = 0.1, lr: float = 1e-3, weight_decay: float = 1e-3,
-               dropout: float = 0.2, seed: int = 0, meta: dict | None = None) -> PerceptionModel:
+def train_head(
+    parts: dict[str, np.ndarray],
+    triplets: np.ndarray,
+    *,
+    epochs: int = 60,
+    hidden: int = 256,
+    out: int = 64,
+    margin: float = 0.1,
+    lr: float = 1e-3,
+    weight_decay: float = 1e-3,
+    dropout: float = 0.2,
+    seed: int = 0,
+    meta: dict | None = None,
+) -> PerceptionModel:
     """Train on ``triplets`` (T, 3) row indices into ``parts`` (anchor, positive, negative).
 
     The same data and ``seed`` give the same head on any run (training uses one thread).
@@ -136,14 +159,15 @@ def _train(parts, triplets, epochs, hidden, out, margin, lr, weight_decay, dropo
     centers, scales, basis = fit_preprocessing(parts)
     model = PerceptionModel(centers, scales, basis, [], meta or {})
     x = torch.tensor(model.inputs(parts), dtype=torch.float32)
-    net = torch.nn.Sequential(torch.nn.Linear(x.shape[1], hidden), torch.nn.ReLU(), torch.nn.Dropout(dropout),
-                              torch.nn.Linear(hidden, out))
+    net = torch.nn.Sequential(
+        torch.nn.Linear(x.shape[1], hidden), torch.nn.ReLU(), torch.nn.Dropout(dropout), torch.nn.Linear(hidden, out)
+    )
     optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay)
     index = torch.tensor(np.asarray(triplets), dtype=torch.long)
     for _ in range(epochs):
         order = torch.tensor(rng.permutation(len(index)))
         for start in range(0, len(index), 512):
-            batch = index[order[start:start + 512]]
+            batch = index[order[start : start + 512]]
             e = torch.nn.functional.normalize(net(x), dim=1)
             a, p, n = e[batch[:, 0]], e[batch[:, 1]], e[batch[:, 2]]
             loss = torch.relu((a * n).sum(1) - (a * p).sum(1) + margin).mean()
@@ -152,13 +176,25 @@ def _train(parts, triplets, epochs, hidden, out, margin, lr, weight_decay, dropo
             optimizer.step()
     net.eval()
     first, last = cast(torch.nn.Linear, net[0]), cast(torch.nn.Linear, net[3])
-    model.weights = [first.weight.detach().numpy().T.astype(np.float64), first.bias.detach().numpy().astype(np.float64),
-                     last.weight.detach().numpy().T.astype(np.float64), last.bias.detach().numpy().astype(np.float64)]
+    model.weights = [
+        first.weight.detach().numpy().T.astype(np.float64),
+        first.bias.detach().numpy().astype(np.float64),
+        last.weight.detach().numpy().T.astype(np.float64),
+        last.bias.detach().numpy().astype(np.float64),
+    ]
     return model
 
 
-def fit_attributes(model: PerceptionModel, parts: dict[str, np.ndarray], ratings: np.ndarray, names: list[str], *,
-                   alphas: tuple[float, ...] = (0.1, 0.3, 1, 3, 10, 30, 100), folds: int = 5, seed: int = 0) -> dict:
+def fit_attributes(
+    model: PerceptionModel,
+    parts: dict[str, np.ndarray],
+    ratings: np.ndarray,
+    names: list[str],
+    *,
+    alphas: tuple[float, ...] = (0.1, 0.3, 1, 3, 10, 30, 100),
+    folds: int = 5,
+    seed: int = 0,
+) -> dict:
     """Fit ``model``'s attribute regressor (ridge, on the metric's inputs) to (N, A) mean ratings.
 
     The ridge strength is chosen by ``folds``-fold cross-validation on these faces only. Returns the

@@ -3,6 +3,7 @@
 Every triplet is accounted for: used, or skipped with a reason (malformed row, image missing, no face
 or no landmarks in an image, outside the requested faces).
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -35,8 +36,14 @@ class TripletData:
     examples: dict[str, str] = field(default_factory=dict)
 
     def summary(self) -> dict:
-        return {"source": self.source, "kind": self.kind, "used": int(len(self.triplets)),
-                "skipped": dict(self.skipped), "examples": self.examples, "faces": len(self.table.names)}
+        return {
+            "source": self.source,
+            "kind": self.kind,
+            "used": int(len(self.triplets)),
+            "skipped": dict(self.skipped),
+            "examples": self.examples,
+            "faces": len(self.table.names),
+        }
 
 
 def parse_faces(text: str | None) -> tuple[int, int] | None:
@@ -53,9 +60,18 @@ def parse_faces(text: str | None) -> tuple[int, int] | None:
     return int(low), int(high)
 
 
-def load_triplets(path: str | Path, images: str | Path, *, faces: tuple[int, int] | None = None, jobs: int = 1,
-                  cache: Path | None = None, per_anchor: int = 60, margin: float = 1.0, seed: int = 0,
-                  progress=None) -> TripletData:
+def load_triplets(
+    path: str | Path,
+    images: str | Path,
+    *,
+    faces: tuple[int, int] | None = None,
+    jobs: int = 1,
+    cache: Path | None = None,
+    per_anchor: int = 60,
+    margin: float = 1.0,
+    seed: int = 0,
+    progress=None,
+) -> TripletData:
     """Read (or, for a ratings file, generate) triplets and the features of every image they name."""
     path, images = Path(path), Path(images)
     if not images.is_dir():
@@ -119,8 +135,11 @@ def train(data: TripletData, **options) -> PerceptionModel:
     """Train a head on ``data`` (options: see :func:`~lookalike.perception.model.train_head`)."""
     if len(data.triplets) == 0:
         raise ValueError(f"{data.source}: no usable triplets ({dict(data.skipped)})")
-    meta = {"trained_on": data.summary(), "loss": "cosine triplet, margin 0.1",
-            "license": "derived from the data it was trained on; the default head: OMI, CC BY-NC-SA 4.0"}
+    meta = {
+        "trained_on": data.summary(),
+        "loss": "cosine triplet, margin 0.1",
+        "license": "derived from the data it was trained on; the default head: OMI, CC BY-NC-SA 4.0",
+    }
     return train_head(data.table.parts, data.triplets, meta=meta, **options)
 
 
@@ -140,7 +159,7 @@ def agreement(data: TripletData, model: PerceptionModel | None) -> dict[str, flo
 
 def _euclidean(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, np.float64)
-    sq = (x ** 2).sum(1)
+    sq = (x**2).sum(1)
     return np.sqrt(np.maximum(sq[:, None] + sq[None] - 2 * x @ x.T, 0.0))
 
 

@@ -22,6 +22,7 @@ Rows naming missing images and malformed rows are counted and reported, never us
 >>> rows.triplets
 [('a.jpg', 'b.jpg', 'c.jpg'), ('b.jpg', 'a.jpg', 'c.jpg')]
 """
+
 from __future__ import annotations
 
 import csv
@@ -36,9 +37,23 @@ import numpy as np
 #: OMI attributes that describe how a face looks (not what people infer from it: trustworthy, smart ...).
 #: Age, gender, build, skin and hair, expression, grooming, and the perceived-ethnicity ratings, which
 #: carry much of what people see as facial similarity across groups.
-APPEARANCE_ATTRIBUTES = ("age", "gender", "weight", "skin-color", "hair-color", "long-haired", "happy",
-                         "well-groomed", "asian", "middle-eastern", "hispanic", "islander", "native", "black",
-                         "white")
+APPEARANCE_ATTRIBUTES = (
+    "age",
+    "gender",
+    "weight",
+    "skin-color",
+    "hair-color",
+    "long-haired",
+    "happy",
+    "well-groomed",
+    "asian",
+    "middle-eastern",
+    "hispanic",
+    "islander",
+    "native",
+    "black",
+    "white",
+)
 
 Triplet = tuple[str, str, str]
 
@@ -98,8 +113,10 @@ def read_judgments(source: str | Path | TextIO, label: str | None = None) -> Jud
             a, b = [cells[i] for i in range(3) if i != odd]
             judgments.triplets += [(a, b, cells[odd]), (b, a, cells[odd])]
         return judgments
-    raise ValueError(f"{label}: unknown header {','.join(rows[0])!r}; expected anchor,positive,negative or "
-                     f"image1,image2,image3,odd (or ratings, with a stimulus or image column)")
+    raise ValueError(
+        f"{label}: unknown header {','.join(rows[0])!r}; expected anchor,positive,negative or "
+        f"image1,image2,image3,odd (or ratings, with a stimulus or image column)"
+    )
 
 
 def _odd_index(cells: list[str]) -> int | None:
@@ -142,8 +159,15 @@ def usable_attributes(ratings: Ratings, wanted: tuple[str, ...] = APPEARANCE_ATT
     return [a for a in wanted if a in ratings.attributes] or list(ratings.attributes)
 
 
-def triplets_from_ratings(ratings: Ratings, faces: list[str], *, per_anchor: int = 60, margin: float = 1.0,
-                          attributes: tuple[str, ...] = APPEARANCE_ATTRIBUTES, seed: int = 0) -> list[Triplet]:
+def triplets_from_ratings(
+    ratings: Ratings,
+    faces: list[str],
+    *,
+    per_anchor: int = 60,
+    margin: float = 1.0,
+    attributes: tuple[str, ...] = APPEARANCE_ATTRIBUTES,
+    seed: int = 0,
+) -> list[Triplet]:
     """Triplets among ``faces`` only (so a split by face stays a split), from distances in z-scored
     attribute space: keep (a, p, n) when d(a, n) - d(a, p) >= ``margin`` (in standard deviations).
     The space is :func:`usable_attributes`.

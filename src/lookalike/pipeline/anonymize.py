@@ -6,6 +6,7 @@
 >>> len(result.faces), result.faces[0].method
 (1, 'pixelate')
 """
+
 from __future__ import annotations
 
 import time
@@ -119,9 +120,14 @@ class FaceRecord:
     lookalike: LookalikeRecord | None = None
 
     def to_dict(self, with_landmarks: bool = False) -> dict:
-        out = {"index": self.index, "status": self.status, "method": self.method,
-               **self.face.to_dict(with_landmarks=with_landmarks), "mask": self.mask,
-               "landmarks_found": self.face.landmarks is not None}
+        out = {
+            "index": self.index,
+            "status": self.status,
+            "method": self.method,
+            **self.face.to_dict(with_landmarks=with_landmarks),
+            "mask": self.mask,
+            "landmarks_found": self.face.landmarks is not None,
+        }
         if self.verification:
             out["verification"] = self.verification
         if self.fallback:
@@ -145,9 +151,14 @@ class AnonymizationResult:
         return {"faces": [f.to_dict(with_landmarks) for f in self.faces], "seconds": round(self.seconds, 3)}
 
 
-def anonymize(image: np.ndarray | LoadedImage, method: Method | None = None,
-              config: AnonymizeConfig | None = None, *, faces: list[Face] | None = None,
-              **options) -> AnonymizationResult:
+def anonymize(
+    image: np.ndarray | LoadedImage,
+    method: Method | None = None,
+    config: AnonymizeConfig | None = None,
+    *,
+    faces: list[Face] | None = None,
+    **options,
+) -> AnonymizationResult:
     """Detect and anonymize every face.
 
     ``image`` is an array (grey, RGB or RGBA; uint8 or uint16) or a :class:`~lookalike.io.LoadedImage`.
@@ -170,9 +181,12 @@ def anonymize(image: np.ndarray | LoadedImage, method: Method | None = None,
     feather = [config.feather * 2.0 * e.a for e in ellipses]
     mask = ellipse_mask(rgb.shape, ellipses, feather=max(feather, default=0.0))
     blended = _blend(rgb, treated, mask)
-    records = [FaceRecord(index=i, face=f, method=config.method, mask={"ellipse": e.to_dict()})
-               for i, (f, e) in enumerate(zip(faces, ellipses))]
+    records = [
+        FaceRecord(index=i, face=f, method=config.method, mask={"ellipse": e.to_dict()})
+        for i, (f, e) in enumerate(zip(faces, ellipses))
+    ]
     if config.verify:
+
         def fill(recognizable: list[FaceRecord]) -> np.ndarray:
             nonlocal treated
             treated = apply_classic(treated, [ellipses[r.index] for r in recognizable], "solid", params)
@@ -180,12 +194,14 @@ def anonymize(image: np.ndarray | LoadedImage, method: Method | None = None,
 
         blended = _fail_closed(rgb, blended, records, config, fill)
     native = compose_native(loaded, treated, mask)
-    return AnonymizationResult(image=native, mask=mask, faces=records, seconds=time.perf_counter() - started,
-                               rgb=blended)
+    return AnonymizationResult(
+        image=native, mask=mask, faces=records, seconds=time.perf_counter() - started, rgb=blended
+    )
 
 
-def _anonymize_lookalike(loaded: LoadedImage, faces: list[Face], config: AnonymizeConfig,
-                         started: float) -> AnonymizationResult:
+def _anonymize_lookalike(
+    loaded: LoadedImage, faces: list[Face], config: AnonymizeConfig, started: float
+) -> AnonymizationResult:
     """Each face in turn, on the image as the faces before it left it (overlapping faces stay changed)."""
     # loaded here, not at the top: the loop's models and assets cost seconds that the classic methods,
     # and the command line's start, should not pay
@@ -199,25 +215,52 @@ def _anonymize_lookalike(loaded: LoadedImage, faces: list[Face], config: Anonymi
     records = []
     for index, face in enumerate(faces):
         if spec.kind == "swap":
-            outcome = swap_face(treated, face, seed=config.seed + index, bank=bank, crowd=crowd, original=rgb,
-                                mask_scale=config.mask_scale)
+            outcome = swap_face(
+                treated,
+                face,
+                seed=config.seed + index,
+                bank=bank,
+                crowd=crowd,
+                original=rgb,
+                mask_scale=config.mask_scale,
+            )
         else:
             level = get_privacy(config.privacy)
-            outcome = lookalike_face(treated, face, privacy=checked_swap_level(level) if spec.swaps_only else level,
-                                     steer=config.steer, target_distance=config.target_distance,
-                                     seed=config.seed + index, bank=bank, crowd=crowd, original=rgb,
-                                     mask_scale=config.mask_scale)
+            outcome = lookalike_face(
+                treated,
+                face,
+                privacy=checked_swap_level(level) if spec.swaps_only else level,
+                steer=config.steer,
+                target_distance=config.target_distance,
+                seed=config.seed + index,
+                bank=bank,
+                crowd=crowd,
+                original=rgb,
+                mask_scale=config.mask_scale,
+            )
         x0, y0, x1, y1 = outcome.box
         before = treated[y0:y1, x0:x1]
         changed = (outcome.image != before).any(axis=-1)
         treated[y0:y1, x0:x1] = outcome.image
         mask[y0:y1, x0:x1] = np.maximum(mask[y0:y1, x0:x1], np.where(changed, 1.0, outcome.mask))
         details = outcome.record
-        verification = {name: {k: v[k] for k in ("distance", "threshold", "match")}
-                        for name, v in (details.recognizers or {}).items()}
-        records.append(FaceRecord(index=index, face=face, method=config.method, mask={"box": list(outcome.box)},
-                                  verification=verification, fallback=details.fallback, lookalike=details))
+        verification = {
+            name: {k: v[k] for k in ("distance", "threshold", "match")}
+            for name, v in (details.recognizers or {}).items()
+        }
+        records.append(
+            FaceRecord(
+                index=index,
+                face=face,
+                method=config.method,
+                mask={"box": list(outcome.box)},
+                verification=verification,
+                fallback=details.fallback,
+                lookalike=details,
+            )
+        )
     if config.verify:
+
         def fill(recognizable: list[FaceRecord]) -> np.ndarray:
             nonlocal mask
             ellipses = [face_ellipse(r.face, config.mask_scale) for r in recognizable]
@@ -227,12 +270,14 @@ def _anonymize_lookalike(loaded: LoadedImage, faces: list[Face], config: Anonymi
 
         treated = _fail_closed(rgb, treated, records, config, fill, crowd=crowd)
     native = compose_native(loaded, treated, mask)
-    return AnonymizationResult(image=native, mask=mask, faces=records, seconds=time.perf_counter() - started,
-                               rgb=treated)
+    return AnonymizationResult(
+        image=native, mask=mask, faces=records, seconds=time.perf_counter() - started, rgb=treated
+    )
 
 
-def _fail_closed(original: np.ndarray, anonymized: np.ndarray, records: list[FaceRecord], config: AnonymizeConfig,
-                 fill, crowd=None) -> np.ndarray:
+def _fail_closed(
+    original: np.ndarray, anonymized: np.ndarray, records: list[FaceRecord], config: AnonymizeConfig, fill, crowd=None
+) -> np.ndarray:
     """Measure every face with the ``--verify`` recognizers; the faces one still matches get the strongest
     method (``fill(records)`` returns the image with them filled solid), say so, and are measured again.
     Returns the anonymized image as it now is.
@@ -291,8 +336,13 @@ def _blend(original: np.ndarray, treated: np.ndarray, mask: np.ndarray) -> np.nd
     return out
 
 
-def _verify(original: np.ndarray, anonymized: np.ndarray, records: list[FaceRecord], names: tuple[str, ...],
-            with_embeddings: bool = False) -> dict[int, dict[str, tuple[np.ndarray, np.ndarray]]] | None:
+def _verify(
+    original: np.ndarray,
+    anonymized: np.ndarray,
+    records: list[FaceRecord],
+    names: tuple[str, ...],
+    with_embeddings: bool = False,
+) -> dict[int, dict[str, tuple[np.ndarray, np.ndarray]]] | None:
     """Embed each face before and after at the original face's position (an attacker knows where it was).
     With ``with_embeddings``: ``{face index: {recognizer: (before, after)}}``."""
     embeddings: dict[int, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
@@ -302,9 +352,10 @@ def _verify(original: np.ndarray, anonymized: np.ndarray, records: list[FaceReco
             before = recognizer.embed(original, record.face)
             after = recognizer.embed(anonymized, record.face)
             distance = float(recognizer.distance(before, after))
-            record.verification[name] = {"distance": round(distance, 4), "threshold": recognizer.threshold,
-                                         "match": recognizer.matches_distance(distance)}
+            record.verification[name] = {
+                "distance": round(distance, 4),
+                "threshold": recognizer.threshold,
+                "match": recognizer.matches_distance(distance),
+            }
             embeddings.setdefault(record.index, {})[name] = (before, after)
     return embeddings if with_embeddings else None
-
-

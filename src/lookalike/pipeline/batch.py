@@ -11,6 +11,7 @@ input path, size and SHA-256, output path and SHA-256, status, the settings that
 an interrupted run can be resumed: files recorded as done with the same settings and the same input
 are skipped, the rest redone.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -63,8 +64,14 @@ class FileResult:
     warning: str | None = None
 
     def to_dict(self) -> dict:
-        out = {"source": self.source, "output": self.output, "status": self.status, "faces": self.faces,
-               "error": self.error, "seconds": round(self.seconds, 3)}
+        out: dict[str, object] = {
+            "source": self.source,
+            "output": self.output,
+            "status": self.status,
+            "faces": self.faces,
+            "error": self.error,
+            "seconds": round(self.seconds, 3),
+        }
         if self.video is not None:
             out["video"] = self.video
         if self.warning is not None:
@@ -120,8 +127,9 @@ class BatchReport:
         }
 
 
-def collect_inputs(paths: Iterable[str | Path], exclude: Path | Iterable[Path] | None = None, *,
-                   videos: bool = False) -> tuple[list[InputFile], list[str]]:
+def collect_inputs(
+    paths: Iterable[str | Path], exclude: Path | Iterable[Path] | None = None, *, videos: bool = False
+) -> tuple[list[InputFile], list[str]]:
     """Expand files and folders (recursively) into inputs with their output-relative paths.
 
     A file given by name keeps its name; files found in a folder keep their path inside it. Files in
@@ -154,11 +162,19 @@ def collect_inputs(paths: Iterable[str | Path], exclude: Path | Iterable[Path] |
     return inputs, skipped
 
 
-def anonymize_files(inputs: list[InputFile], output_dir: Path, config: AnonymizeConfig | None = None, *,
-                    keep_metadata: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS, overwrite: bool = False,
-                    resume: bool = False, on_file: Callable[[FileResult], None] | None = None,
-                    on_frames: Callable[[InputFile, int, int | None], None] | None = None,
-                    video_options=None) -> BatchReport:
+def anonymize_files(
+    inputs: list[InputFile],
+    output_dir: Path,
+    config: AnonymizeConfig | None = None,
+    *,
+    keep_metadata: bool = False,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    overwrite: bool = False,
+    resume: bool = False,
+    on_file: Callable[[FileResult], None] | None = None,
+    on_frames: Callable[[InputFile, int, int | None], None] | None = None,
+    video_options=None,
+) -> BatchReport:
     """Anonymize every input into ``output_dir``; ``on_file`` is called after each file (progress), and
     ``on_frames(input, done, total)`` after each frame of a clip (``total`` None if the container does
     not say). ``video_options``: :class:`~lookalike.pipeline.video.VideoOptions` for clips.
@@ -176,8 +192,14 @@ def anonymize_files(inputs: list[InputFile], output_dir: Path, config: Anonymize
     report = BatchReport(planned=len(inputs))
     protected = frozenset(resolved(i.source) for i in inputs)
     claimed: dict[Path, Path] = {}
-    writing = {"keep_metadata": keep_metadata, "protected": protected, "overwrite": overwrite, "resume": resume,
-               "on_frames": on_frames, "video_options": video_options}
+    writing = {
+        "keep_metadata": keep_metadata,
+        "protected": protected,
+        "overwrite": overwrite,
+        "resume": resume,
+        "on_frames": on_frames,
+        "video_options": video_options,
+    }
     try:
         for item in inputs:
             result = _process_one(item, output_dir, config, max_pixels, writing, claimed, manifest)
@@ -189,8 +211,14 @@ def anonymize_files(inputs: list[InputFile], output_dir: Path, config: Anonymize
     return report
 
 
-def check_manifest(inputs: list[InputFile], output_dir: Path, config: AnonymizeConfig, *, keep_metadata: bool = False,
-                   overwrite: bool = False) -> "Manifest":
+def check_manifest(
+    inputs: list[InputFile],
+    output_dir: Path,
+    config: AnonymizeConfig,
+    *,
+    keep_metadata: bool = False,
+    overwrite: bool = False,
+) -> "Manifest":
     """The output folder's manifest; :class:`ManifestConflict` if it records some of ``inputs`` made with
     other settings, unless ``overwrite``."""
     manifest = Manifest(Path(output_dir), settings_of(config, keep_metadata))
@@ -238,20 +266,29 @@ class Manifest:
     def check_settings(self, sources: Iterable[Path]) -> None:
         """Raise :class:`ManifestConflict` when the latest record of any of ``sources`` has other settings."""
         latest = {r["input"]: r for r in self.records}
-        others = [latest[str(s)] for s in sources
-                  if str(s) in latest and latest[str(s)].get("settings_key") != self.key]
+        others = [
+            latest[str(s)] for s in sources if str(s) in latest and latest[str(s)].get("settings_key") != self.key
+        ]
         if others:
             before = others[-1].get("settings") or {}
             changed = [f"{k} {before.get(k)!r} -> {v!r}" for k, v in self.settings.items() if before.get(k) != v]
-            raise ManifestConflict(f"{self.path}: {len(others)} of these inputs were written here with other settings "
-                                   f"({', '.join(changed) or 'unknown'}); use --overwrite to redo them with these")
+            raise ManifestConflict(
+                f"{self.path}: {len(others)} of these inputs were written here with other settings "
+                f"({', '.join(changed) or 'unknown'}); use --overwrite to redo them with these"
+            )
 
     def done(self, source: Path, size: int, digest: str, target: Path) -> bool:
         """Whether ``target`` holds the output this manifest records for these input bytes and settings."""
-        made = {r.get("output_sha256") for r in self.records
-                if r["input"] == str(source) and r.get("input_sha256") == digest and r.get("input_size") == size
-                and r.get("settings_key") == self.key and r.get("output") == str(resolved(target))
-                and r.get("status") in ("writing", *_DONE)}
+        made = {
+            r.get("output_sha256")
+            for r in self.records
+            if r["input"] == str(source)
+            and r.get("input_sha256") == digest
+            and r.get("input_size") == size
+            and r.get("settings_key") == self.key
+            and r.get("output") == str(resolved(target))
+            and r.get("status") in ("writing", *_DONE)
+        }
         made.discard(None)
         if not made:
             return False
@@ -292,15 +329,27 @@ def _sha256(path: Path) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
-def _process_video(item: InputFile, target: Path, config: AnonymizeConfig, writing: dict, manifest: Manifest,
-                   entry: dict, started: float) -> FileResult:
+def _process_video(
+    item: InputFile,
+    target: Path,
+    config: AnonymizeConfig,
+    writing: dict,
+    manifest: Manifest,
+    entry: dict,
+    started: float,
+) -> FileResult:
     """One clip: anonymized into a temporary beside ``target``, recorded, then published (never clobbering)."""
     from lookalike.io.images import publish_file
     from lookalike.pipeline.video import anonymize_clip
 
     on_frames = writing.get("on_frames")
-    clip = anonymize_clip(item.source, target, config, writing.get("video_options"),
-                          on_frame=(lambda done, total: on_frames(item, done, total)) if on_frames else None)
+    clip = anonymize_clip(
+        item.source,
+        target,
+        config,
+        writing.get("video_options"),
+        on_frame=(lambda done, total: on_frames(item, done, total)) if on_frames else None,
+    )
     try:
         entry["output_sha256"] = clip.sha256
         manifest.append({**entry, "status": "writing"})
@@ -309,15 +358,33 @@ def _process_video(item: InputFile, target: Path, config: AnonymizeConfig, writi
         clip.tmp.unlink(missing_ok=True)
     status = "anonymized" if clip.tracks else "no_face"
     seconds = time.perf_counter() - started
-    warning = f"{item.source}: truncated clip, {clip.truncated}; the frames before were written" if clip.truncated else None
-    manifest.append({**entry, "status": status, "faces": len(clip.tracks), "frames": clip.frames,
-                     "truncated": clip.truncated, "seconds": round(seconds, 3)})
-    return FileResult(str(item.source), str(target), status, clip.tracks, seconds=seconds, video=clip.summary(),
-                      warning=warning)
+    warning = (
+        f"{item.source}: truncated clip, {clip.truncated}; the frames before were written" if clip.truncated else None
+    )
+    manifest.append(
+        {
+            **entry,
+            "status": status,
+            "faces": len(clip.tracks),
+            "frames": clip.frames,
+            "truncated": clip.truncated,
+            "seconds": round(seconds, 3),
+        }
+    )
+    return FileResult(
+        str(item.source), str(target), status, clip.tracks, seconds=seconds, video=clip.summary(), warning=warning
+    )
 
 
-def _process_one(item: InputFile, output_dir: Path, config: AnonymizeConfig, max_pixels: int, writing: dict,
-                 claimed: dict[Path, Path], manifest: Manifest) -> FileResult:
+def _process_one(
+    item: InputFile,
+    output_dir: Path,
+    config: AnonymizeConfig,
+    max_pixels: int,
+    writing: dict,
+    claimed: dict[Path, Path],
+    manifest: Manifest,
+) -> FileResult:
     started = time.perf_counter()
     target = output_dir / item.relative
     source = resolved(item.source)
@@ -327,31 +394,35 @@ def _process_one(item: InputFile, output_dir: Path, config: AnonymizeConfig, max
             raise ImageError(item.source, "folder cannot be read (permission denied?)")
         key = resolved(target)
         if key in claimed:
-            raise ImageError(item.source, f"output {target} would also be written from {claimed[key]}; "
-                                          f"rename one of them")
+            raise ImageError(
+                item.source, f"output {target} would also be written from {claimed[key]}; rename one of them"
+            )
         claimed[key] = item.source
         try:
             entry["input_size"], entry["input_sha256"] = _sha256(item.source)
         except OSError:
             pass  # load_image says why, in one line
-        if writing["resume"] and "input_sha256" in entry and manifest.done(
-                source, entry["input_size"], entry["input_sha256"], target):
+        if (
+            writing["resume"]
+            and "input_sha256" in entry
+            and manifest.done(source, entry["input_size"], entry["input_sha256"], target)
+        ):
             return FileResult(str(item.source), str(target), "done_before", seconds=time.perf_counter() - started)
         check_target(target, writing["protected"], writing["overwrite"])  # before decoding: fails fast
         if is_video_path(item.source):
             return _process_video(item, target, config, writing, manifest, entry, started)
         image = load_image(item.source, max_pixels=max_pixels)
         result = anonymize(image, config=config)
-        payload = encode_image(image, result.image if result.faces else image.native, target,
-                               keep_metadata=writing["keep_metadata"])
+        payload = encode_image(
+            image, result.image if result.faces else image.native, target, keep_metadata=writing["keep_metadata"]
+        )
         entry["output_sha256"] = hashlib.sha256(payload).hexdigest()
         manifest.append({**entry, "status": "writing"})
         publish_bytes(target, payload, overwrite=writing["overwrite"], protected=writing["protected"])
         status = "anonymized" if result.faces else "no_face"
         seconds = time.perf_counter() - started
         manifest.append({**entry, "status": status, "faces": len(result.faces), "seconds": round(seconds, 3)})
-        return FileResult(str(item.source), str(target), status, [f.to_dict() for f in result.faces],
-                          seconds=seconds)
+        return FileResult(str(item.source), str(target), status, [f.to_dict() for f in result.faces], seconds=seconds)
     except Exception as exc:  # noqa: BLE001 - one odd file must not end the batch; nothing was written for it
         line = error_line(item.source, exc)
         seconds = time.perf_counter() - started

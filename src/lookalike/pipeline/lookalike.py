@@ -25,6 +25,7 @@ cheapest recognizer first, the others only for candidates it passes; a candidate
 is then seen under the attacker views the loop checks (:data:`~lookalike.identity.views.CHECKED_VIEWS`)
 and kept only if it passes under the worst of them.
 """
+
 from __future__ import annotations
 
 import time
@@ -163,8 +164,9 @@ class _Views:
 
     def original(self, name: str) -> np.ndarray:
         if name not in self._originals:
-            self._originals[name] = view_embeddings(get_recognizer(name), self.reference, self.face, self.reference,
-                                                    self.views)
+            self._originals[name] = view_embeddings(
+                get_recognizer(name), self.reference, self.face, self.reference, self.views
+            )
         return self._originals[name]
 
     def probe(self, name: str, image: np.ndarray) -> np.ndarray:
@@ -197,8 +199,14 @@ class _Target:
 class _Check:
     """The steering rule: rank >= k both ways and distance beyond threshold for every steering recognizer."""
 
-    def __init__(self, crowd: ReferenceCrowd, steering: tuple[str, ...], k: int, target_distance: float,
-                 views: tuple[View, ...] = CHECKED_VIEWS) -> None:
+    def __init__(
+        self,
+        crowd: ReferenceCrowd,
+        steering: tuple[str, ...],
+        k: int,
+        target_distance: float,
+        views: tuple[View, ...] = CHECKED_VIEWS,
+    ) -> None:
         self.crowd, self.steering, self.k, self.factor, self.views = crowd, steering, k, target_distance, views
         #: the steering recognizers in the order a candidate is screened: the cheapest first (mobileface
         #: embeds in about a tenth of FaceNet's or dlib's time), so most failing candidates cost little
@@ -209,8 +217,10 @@ class _Check:
             return False
         if name not in self.crowd.recognizers:
             return False  # no evidence is no protection
-        return (self.crowd.rank(probe, original, name) >= self.k
-                and self.crowd.retrieval_rank(probe, original, name) >= self.k)
+        return (
+            self.crowd.rank(probe, original, name) >= self.k
+            and self.crowd.retrieval_rank(probe, original, name) >= self.k
+        )
 
     def passes_views(self, image: np.ndarray, views: _Views) -> tuple[bool, dict]:
         """Whether ``image`` (a candidate window) passes for every steering recognizer under *every*
@@ -232,8 +242,13 @@ class _Check:
                 entries.append((min(rank, retrieval), distance, view.name, rank, retrieval))
             low, distance, view_name, rank, retrieval = min(entries)
             nearest = min(e[1] for e in entries)
-            worst[name] = {"view": view_name, "distance": round(distance, 4), "rank": rank,
-                           "retrieval_rank": retrieval, "nearest_distance": round(nearest, 4)}
+            worst[name] = {
+                "view": view_name,
+                "distance": round(distance, 4),
+                "rank": rank,
+                "retrieval_rank": retrieval,
+                "nearest_distance": round(nearest, 4),
+            }
             if low < self.k or recognizer.matches_distance(nearest, self.factor):
                 return False, worst
         return True, worst
@@ -246,8 +261,10 @@ class _Check:
         for name in self.steering:
             if name not in probes:
                 continue
-            ranks = (self.crowd.rank(probes[name], originals[name], name),
-                     self.crowd.retrieval_rank(probes[name], originals[name], name))
+            ranks = (
+                self.crowd.rank(probes[name], originals[name], name),
+                self.crowd.retrieval_rank(probes[name], originals[name], name),
+            )
             total += min(min(ranks) / max(self.k, 1), 1.0)
         return total
 
@@ -258,8 +275,12 @@ class _Check:
                 continue
             recognizer = get_recognizer(name)
             distance = float(recognizer.distance(probes[name], originals[name]))
-            entry: dict[str, Any] = {"distance": round(distance, 4), "threshold": recognizer.threshold,
-                     "match": recognizer.matches_distance(distance), "steered": name in self.steering}
+            entry: dict[str, Any] = {
+                "distance": round(distance, 4),
+                "threshold": recognizer.threshold,
+                "match": recognizer.matches_distance(distance),
+                "steered": name in self.steering,
+            }
             if name in self.crowd.recognizers:
                 entry.update(self.crowd.ranks({name: probes[name]}, {name: originals[name]})[name])
                 others = self.crowd.distances(originals[name], name)
@@ -347,9 +368,16 @@ def lookalike_face(
     return outcome
 
 
-def swap_face(image: np.ndarray, face: Face, *, seed: int = 0, bank: DonorBank | None = None,
-              crowd: ReferenceCrowd | None = None, original: np.ndarray | None = None,
-              mask_scale: float = DEFAULT_MASK_SCALE) -> LookalikeOutcome:
+def swap_face(
+    image: np.ndarray,
+    face: Face,
+    *,
+    seed: int = 0,
+    bank: DonorBank | None = None,
+    crowd: ReferenceCrowd | None = None,
+    original: np.ndarray | None = None,
+    mask_scale: float = DEFAULT_MASK_SCALE,
+) -> LookalikeOutcome:
     """The full-swap baseline: the whole face regenerated from the first suitable donor, without a loop.
 
     What classic face replacement does; there for comparison (``--method swap``). Nothing checks that the
@@ -358,18 +386,43 @@ def swap_face(image: np.ndarray, face: Face, *, seed: int = 0, bank: DonorBank |
     started = time.perf_counter()
     bank = bank if bank is not None else load_bank()
     crowd = crowd if crowd is not None else load_crowd()
-    job = _Job(image, image if original is None else original, face, _Check(crowd, (), 0, 1.0),
-               LookalikeRecord(steer=[]), mask_scale)
+    job = _Job(
+        image,
+        image if original is None else original,
+        face,
+        _Check(crowd, (), 0, 1.0),
+        LookalikeRecord(steer=[]),
+        mask_scale,
+    )
     problem = _unsuitable(face)
     target = job.target = _measure(image, job.original, face, saliency=False) if problem is None else None
-    donors = (choose_donors(target.reference, target.face, target.embeddings, bank, get_privacy(DEFAULT_PRIVACY).band,
-                            seed=seed, limit=1) if target else [])
+    donors = (
+        choose_donors(
+            target.reference,
+            target.face,
+            target.embeddings,
+            bank,
+            get_privacy(DEFAULT_PRIVACY).band,
+            seed=seed,
+            limit=1,
+        )
+        if target
+        else []
+    )
     candidate = None
     if target is not None and donors:
         donor, match = donors[0]
         donor_image, donor_landmarks = bank.donor_image(donor.name)
-        candidate = regenerate(target.window, target.landmarks, donor_image, donor_landmarks, SALIENCY_REGIONS,
-                               1.0, outline=True, config=RegenerationConfig(**STYLES["strong"][0]))
+        candidate = regenerate(
+            target.window,
+            target.landmarks,
+            donor_image,
+            donor_landmarks,
+            SALIENCY_REGIONS,
+            1.0,
+            outline=True,
+            config=RegenerationConfig(**STYLES["strong"][0]),
+        )
         if _covers_face(candidate, target):
             job.record.keep_candidate(donor, match, candidate, "strong")
             job.record.attempts = 1
@@ -379,8 +432,9 @@ def swap_face(image: np.ndarray, face: Face, *, seed: int = 0, bank: DonorBank |
         outcome = _fallbacks(job, reason=problem or "no compatible donor in the bank")
         outcome.record.reached = None  # nothing was asked of the swap
     else:
-        outcome = _finish(job, target, candidate.paste(target.window), candidate.mask, candidate.box, {},
-                          geometry_of=candidate)
+        outcome = _finish(
+            job, target, candidate.paste(target.window), candidate.mask, candidate.box, {}, geometry_of=candidate
+        )
     outcome.record.seconds = round(time.perf_counter() - started, 3)
     return outcome
 
@@ -392,11 +446,16 @@ def _loop(job: _Job, level: PrivacyLevel, bank: DonorBank, seed: int) -> Lookali
     """Step by step of the level's schedule (least change first), each step with its donors in one batch."""
     target, check, record = job.target, job.check, job.record
     assert target is not None
-    donors = choose_donors(target.reference, target.face, target.embeddings, bank, level.band, seed=seed,
-                           limit=level.most_donors)
-    record.saliency = ("computed" if target.saliency is not None else
-                       "not needed (the level regenerates the whole face)" if not level.needs_saliency else
-                       "unavailable: canonical order")
+    donors = choose_donors(
+        target.reference, target.face, target.embeddings, bank, level.band, seed=seed, limit=level.most_donors
+    )
+    record.saliency = (
+        "computed"
+        if target.saliency is not None
+        else "not needed (the level regenerates the whole face)"
+        if not level.needs_saliency
+        else "unavailable: canonical order"
+    )
     attempts = 0
     closest: list[_Tried] = []  # the failing candidates the fallback blurs, closest to passing first
     images: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -415,24 +474,52 @@ def _loop(job: _Job, level: PrivacyLevel, bank: DonorBank, seed: int) -> Lookali
         # donors in small batches: most faces pass with one of the first, and each candidate costs a synthesis
         for start in range(0, min(count, len(donors)), BATCH):
             batch = []
-            for donor, match in donors[start:min(count, start + BATCH)]:
+            for donor, match in donors[start : min(count, start + BATCH)]:
                 if donor.name not in images:
                     images[donor.name] = bank.donor_image(donor.name)
                 donor_image, donor_landmarks = images[donor.name]
-                batch.append((donor, match, regenerate(target.window, target.landmarks, donor_image,
-                                                       donor_landmarks, regions, morph, outline=outline,
-                                                       config=RegenerationConfig(**options))))
+                batch.append(
+                    (
+                        donor,
+                        match,
+                        regenerate(
+                            target.window,
+                            target.landmarks,
+                            donor_image,
+                            donor_landmarks,
+                            regions,
+                            morph,
+                            outline=outline,
+                            config=RegenerationConfig(**options),
+                        ),
+                    )
+                )
             attempts += len(batch)
             passing, probes, worst = _first_passing(target, [c for _, _, c in batch], check)
             if passing is not None:
                 donor, match, candidate = batch[passing]
                 record.keep_candidate(donor, match, candidate, style)
                 record.attempts, record.fallback, record.reached, record.views = attempts, None, True, worst
-                return _finish(job, target, candidate.paste(target.window), candidate.mask, candidate.box,
-                               probes[passing], geometry_of=candidate)
+                return _finish(
+                    job,
+                    target,
+                    candidate.paste(target.window),
+                    candidate.mask,
+                    candidate.box,
+                    probes[passing],
+                    geometry_of=candidate,
+                )
             for i, ((donor, match, candidate), probe) in enumerate(zip(batch, probes)):
-                closest.append(_Tried(check.progress(probe, target.embeddings), attempts - len(batch) + i, donor,
-                                      match, candidate, style))
+                closest.append(
+                    _Tried(
+                        check.progress(probe, target.embeddings),
+                        attempts - len(batch) + i,
+                        donor,
+                        match,
+                        candidate,
+                        style,
+                    )
+                )
             # ties go to the earlier (least changed) candidate
             closest = sorted(closest, key=lambda c: (-c.progress, c.order))[:BLURRED_CANDIDATES]
     record.attempts = attempts
@@ -447,8 +534,9 @@ def _loop(job: _Job, level: PrivacyLevel, bank: DonorBank, seed: int) -> Lookali
     return _fallbacks(job, reason=reason)
 
 
-def _first_passing(target: _Target, candidates: list[Regeneration], check: _Check
-                   ) -> tuple[int | None, list[dict[str, np.ndarray]], dict]:
+def _first_passing(
+    target: _Target, candidates: list[Regeneration], check: _Check
+) -> tuple[int | None, list[dict[str, np.ndarray]], dict]:
     """The index of the first candidate every steering recognizer passes under every attacker view (None
     if none does), every candidate's embeddings so far (cheapest recognizer first; the next only for
     candidates the first passes), and the worst views of the candidate kept.
@@ -474,8 +562,9 @@ def _first_passing(target: _Target, candidates: list[Regeneration], check: _Chec
     return None, probes, {}
 
 
-def _blurred_lookalike(job: _Job, target: _Target, candidates: list[Regeneration]
-                       ) -> tuple[LookalikeOutcome, int] | None:
+def _blurred_lookalike(
+    job: _Job, target: _Target, candidates: list[Regeneration]
+) -> tuple[LookalikeOutcome, int] | None:
     """The closest candidates, blurred more and more (:data:`~lookalike.synthesis.blurred.LOOKALIKE_BLURS`,
     each blur tried on every candidate before the next), until the check passes: the outcome and which
     candidate it is."""
@@ -493,12 +582,12 @@ def _blurred_lookalike(job: _Job, target: _Target, candidates: list[Regeneration
                 passed, worst = check.passes_views(out, target.views)
                 if not passed:
                     continue
-                job.record.fallback = (f"blurred lookalike ({step.describe()}; no lookalike reached the level "
-                                       "unblurred)")
+                job.record.fallback = f"blurred lookalike ({step.describe()}; no lookalike reached the level unblurred)"
                 job.record.reached, job.record.views = True, worst
                 whole = (0, 0, out.shape[1], out.shape[0])
-                return _finish(job, target, out, np.maximum(blurred.changed, weight), whole, probes,
-                               geometry_of=blurred.candidate), which
+                return _finish(
+                    job, target, out, np.maximum(blurred.changed, weight), whole, probes, geometry_of=blurred.candidate
+                ), which
     return None
 
 
@@ -536,8 +625,15 @@ def _fallbacks(job: _Job, reason: str) -> LookalikeOutcome:
     return LookalikeOutcome(out, mask, box, record)
 
 
-def _finish(job: _Job, target: _Target, window: np.ndarray, mask: np.ndarray, box_in_window: tuple[int, int, int, int],
-            probes: dict[str, np.ndarray], geometry_of: Regeneration | None = None) -> LookalikeOutcome:
+def _finish(
+    job: _Job,
+    target: _Target,
+    window: np.ndarray,
+    mask: np.ndarray,
+    box_in_window: tuple[int, int, int, int],
+    probes: dict[str, np.ndarray],
+    geometry_of: Regeneration | None = None,
+) -> LookalikeOutcome:
     """Embeddings the steering did not need are measured for the record; perceptual similarity too."""
     record = job.record
     missing = tuple(n for n in RECOGNIZERS if n not in probes)
@@ -567,8 +663,9 @@ def _finish(job: _Job, target: _Target, window: np.ndarray, mask: np.ndarray, bo
 # ------------------------------------------------------------------------------------------ helpers
 
 
-def _embed(image: np.ndarray, face: Face, reference: np.ndarray, names: tuple[str, ...] = RECOGNIZERS
-           ) -> dict[str, np.ndarray]:
+def _embed(
+    image: np.ndarray, face: Face, reference: np.ndarray, names: tuple[str, ...] = RECOGNIZERS
+) -> dict[str, np.ndarray]:
     """The recognizers' embeddings of ``face`` in ``image``, aligned as in ``reference`` (the original)."""
     out = {}
     for name in names:
@@ -589,8 +686,13 @@ def _unsuitable(face: Face) -> str | None:
     return None
 
 
-def _measure(image: np.ndarray, original: np.ndarray, face: Face, saliency: bool = True,
-             checked: tuple[View, ...] = CHECKED_VIEWS) -> _Target:
+def _measure(
+    image: np.ndarray,
+    original: np.ndarray,
+    face: Face,
+    saliency: bool = True,
+    checked: tuple[View, ...] = CHECKED_VIEWS,
+) -> _Target:
     assert face.landmarks is not None
     x0, y0, x1, y1 = face_box_window(image.shape, face.landmarks, 0.6)
     window = np.ascontiguousarray(image[y0:y1, x0:x1])
@@ -629,9 +731,17 @@ def _union(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> tuple[
 # ------------------------------------------------------------------------------------------- replay
 
 
-def replay_lookalike(image: np.ndarray, face: Face, record: dict, *, bank: DonorBank | None = None,
-                     crowd: ReferenceCrowd | None = None, original: np.ndarray | None = None,
-                     mask_scale: float = DEFAULT_MASK_SCALE, check: bool = False) -> LookalikeOutcome:
+def replay_lookalike(
+    image: np.ndarray,
+    face: Face,
+    record: dict,
+    *,
+    bank: DonorBank | None = None,
+    crowd: ReferenceCrowd | None = None,
+    original: np.ndarray | None = None,
+    mask_scale: float = DEFAULT_MASK_SCALE,
+    check: bool = False,
+) -> LookalikeOutcome:
     """``face`` anonymized as ``record`` (the :meth:`LookalikeRecord.to_dict` of what :func:`lookalike_face`
     or :func:`swap_face` returned for the same person in another image: an earlier frame of a clip) says,
     with no donor search and no loop: the same donor, regions, morph, style and blur on this face's
@@ -665,8 +775,16 @@ def replay_lookalike(image: np.ndarray, face: Face, record: dict, *, bank: Donor
         window = np.ascontiguousarray(image[y0:y1, x0:x1])
         local = face.translated(-x0, -y0)
         assert local.landmarks is not None
-        candidate = regenerate(window, local.landmarks, donor_image, donor_landmarks, tuple(record["regions"]),
-                               float(record["morph"]), outline=outline, config=RegenerationConfig(**options))
+        candidate = regenerate(
+            window,
+            local.landmarks,
+            donor_image,
+            donor_landmarks,
+            tuple(record["regions"]),
+            float(record["morph"]),
+            outline=outline,
+            config=RegenerationConfig(**options),
+        )
         step = _blur_step(fallback)
         if step is not None:
             blurred = BlurredLookalike(window, candidate, local.width)
@@ -704,12 +822,18 @@ def _blur_step(fallback: str) -> LookalikeBlur | None:
     return LOOKALIKE_BLURS[-1]  # not recognised: the strongest
 
 
-def _whole_face_window(image: np.ndarray, face: Face, mask_scale: float) -> tuple[Ellipse, float, tuple[int, int, int, int]]:
+def _whole_face_window(
+    image: np.ndarray, face: Face, mask_scale: float
+) -> tuple[Ellipse, float, tuple[int, int, int, int]]:
     """The face ellipse of the whole-face fallbacks, its feather, and the window they change."""
     ellipse = face_ellipse(face, mask_scale)
     corners = np.array([[face.box[0], face.box[1]], [face.box[2], face.box[3]]], np.float32)
     feather = 0.08 * ellipse.a
-    return ellipse, feather, _union(face_box_window(image.shape, corners, 0.6), _ellipse_box(image.shape, ellipse, feather))
+    return (
+        ellipse,
+        feather,
+        _union(face_box_window(image.shape, corners, 0.6), _ellipse_box(image.shape, ellipse, feather)),
+    )
 
 
 def _classic_outcome(image: np.ndarray, face: Face, method: str, sigma: float, mask_scale: float) -> LookalikeOutcome:
@@ -723,15 +847,26 @@ def _classic_outcome(image: np.ndarray, face: Face, method: str, sigma: float, m
     return LookalikeOutcome(blend_under_mask(crop, treated, mask), mask, box)
 
 
-def _replay_check(outcome: LookalikeOutcome, image: np.ndarray, original: np.ndarray, face: Face, record: dict,
-                  crowd: ReferenceCrowd | None) -> None:
+def _replay_check(
+    outcome: LookalikeOutcome,
+    image: np.ndarray,
+    original: np.ndarray,
+    face: Face,
+    record: dict,
+    crowd: ReferenceCrowd | None,
+) -> None:
     """The loop's check (distance beyond the threshold, k crowd faces both ways, the level's views) on a
     replayed face, measured in the window around it; fills ``reached``, ``views`` and ``recognizers``."""
     crowd = crowd if crowd is not None else load_crowd()
     level = PRIVACY_LEVELS.get(str(record.get("privacy", "")).split(" (")[0])
     views = views_named(level.views) if level is not None else CHECKED_VIEWS
-    check = _Check(crowd, resolve_steering("+".join(record["steer"])), int(record.get("k") or 1),
-                   float(record.get("target_distance") or 1.0), views)
+    check = _Check(
+        crowd,
+        resolve_steering("+".join(record["steer"])),
+        int(record.get("k") or 1),
+        float(record.get("target_distance") or 1.0),
+        views,
+    )
     corners = np.array([[face.box[0], face.box[1]], [face.box[2], face.box[3]]], np.float32)
     x0, y0, x1, y1 = _union(face_box_window(image.shape, corners, 0.6), outcome.box)
     pasted = image.copy()

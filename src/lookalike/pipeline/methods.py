@@ -11,6 +11,7 @@ A new method registers a :class:`MethodSpec` here and is then accepted everywher
 >>> method_names()
 ('blur', 'pixelate', 'solid', 'lookalike', 'swap', 'checked-swap')
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -51,19 +52,44 @@ class MethodSpec:
 
 
 METHODS: dict[str, MethodSpec] = {
-    "blur": MethodSpec("blur", "Gaussian blur inside the face ellipse", "classic", "blur_sigma",
-                       "Gaussian sigma as a fraction of the face width", (0.025, 0.05, 0.1, 0.15)),
-    "pixelate": MethodSpec("pixelate", "pixelation inside the face ellipse", "classic", "pixel_blocks",
-                           "blocks across the face width (fewer: coarser)", (16, 8)),
+    "blur": MethodSpec(
+        "blur",
+        "Gaussian blur inside the face ellipse",
+        "classic",
+        "blur_sigma",
+        "Gaussian sigma as a fraction of the face width",
+        (0.025, 0.05, 0.1, 0.15),
+    ),
+    "pixelate": MethodSpec(
+        "pixelate",
+        "pixelation inside the face ellipse",
+        "classic",
+        "pixel_blocks",
+        "blocks across the face width (fewer: coarser)",
+        (16, 8),
+    ),
     "solid": MethodSpec("solid", "solid fill of the face ellipse", "classic"),
-    "lookalike": MethodSpec("lookalike", "identity regions regenerated from donors until recognizers no longer match",
-                            "loop", "privacy", f"privacy level: {privacy_help()}", tuple(PRIVACY_LEVELS),
-                            steered_by=available_recognizers()),
+    "lookalike": MethodSpec(
+        "lookalike",
+        "identity regions regenerated from donors until recognizers no longer match",
+        "loop",
+        "privacy",
+        f"privacy level: {privacy_help()}",
+        tuple(PRIVACY_LEVELS),
+        steered_by=available_recognizers(),
+    ),
     "swap": MethodSpec("swap", "baseline: the whole face replaced by one donor's, without any check", "swap"),
-    "checked-swap": MethodSpec("checked-swap", "baseline: whole-face swaps from one donor after another, checked and "
-                               "falling back as lookalike does at the same level", "loop", "privacy",
-                               f"privacy level: {privacy_help()}", ("medium",),
-                               steered_by=available_recognizers(), swaps_only=True),
+    "checked-swap": MethodSpec(
+        "checked-swap",
+        "baseline: whole-face swaps from one donor after another, checked and "
+        "falling back as lookalike does at the same level",
+        "loop",
+        "privacy",
+        f"privacy level: {privacy_help()}",
+        ("medium",),
+        steered_by=available_recognizers(),
+        swaps_only=True,
+    ),
 }
 
 

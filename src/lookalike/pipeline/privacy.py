@@ -9,6 +9,7 @@ lists it.
 >>> checked_swap_level(get_privacy("medium")).schedule
 ((1.0, 1.0, 'strong', 18),)
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -49,18 +50,30 @@ class PrivacyLevel:
 
 
 PRIVACY_LEVELS: dict[str, PrivacyLevel] = {
-    "low": PrivacyLevel("low", 1, (0.80, 0.98), ((0.6, 0.5, "natural", 2), (1.0, 1.0, "natural", 2),
-                                                 (1.0, 1.0, "strong", 6)),
-                        description="no recognizer takes the face for the person, and the person is not the "
-                                    "nearest of the crowd (k = 1)"),
-    "medium": PrivacyLevel("medium", 10, (0.70, 0.97), ((1.0, 1.0, "natural", 2), (1.0, 1.0, "strong", 4),
-                                                       (1.0, 1.4, "stronger", 6), (1.0, 1.8, "strongest", 6)),
-                           description="hidden among at least 10 crowd faces for each recognizer (default)"),
-    "high": PrivacyLevel("high", 20, (0.60, 0.95), ((1.0, 1.0, "strong", 4), (1.0, 1.4, "stronger", 6),
-                                                   (1.0, 1.8, "strongest", 8)),
-                         description="hidden among at least 20 crowd faces for each recognizer, under every "
-                                     "attacker view (box crops with the hair and outline included)",
-                         views=("aligned", "mirrored", "jpeg75", "box", "shifted")),
+    "low": PrivacyLevel(
+        "low",
+        1,
+        (0.80, 0.98),
+        ((0.6, 0.5, "natural", 2), (1.0, 1.0, "natural", 2), (1.0, 1.0, "strong", 6)),
+        description="no recognizer takes the face for the person, and the person is not the "
+        "nearest of the crowd (k = 1)",
+    ),
+    "medium": PrivacyLevel(
+        "medium",
+        10,
+        (0.70, 0.97),
+        ((1.0, 1.0, "natural", 2), (1.0, 1.0, "strong", 4), (1.0, 1.4, "stronger", 6), (1.0, 1.8, "strongest", 6)),
+        description="hidden among at least 10 crowd faces for each recognizer (default)",
+    ),
+    "high": PrivacyLevel(
+        "high",
+        20,
+        (0.60, 0.95),
+        ((1.0, 1.0, "strong", 4), (1.0, 1.4, "stronger", 6), (1.0, 1.8, "strongest", 8)),
+        description="hidden among at least 20 crowd faces for each recognizer, under every "
+        "attacker view (box crops with the hair and outline included)",
+        views=("aligned", "mirrored", "jpeg75", "box", "shifted"),
+    ),
 }
 DEFAULT_PRIVACY = "medium"
 
@@ -98,5 +111,9 @@ def checked_swap_level(level: PrivacyLevel) -> PrivacyLevel:
     but every candidate is the whole face from one donor as the swap makes it (no partial change, no
     stronger styles). Comparing it with the level itself is comparing at equal protection."""
     tried = sum(count for *_, count in level.schedule)
-    return replace(level, name=f"{level.name} (checked swap)", schedule=((1.0, 1.0, "strong", tried),),
-                   description=f"full swaps from up to {tried} donors, checked as at {level.name}")
+    return replace(
+        level,
+        name=f"{level.name} (checked swap)",
+        schedule=((1.0, 1.0, "strong", tried),),
+        description=f"full swaps from up to {tried} donors, checked as at {level.name}",
+    )

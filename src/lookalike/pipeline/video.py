@@ -35,6 +35,7 @@ backfilled or predicted (and why), which fell back (and why), its lookalike and 
 >>> len(out), len(anonymizer.records()), anonymizer.records()[0]["frames"]
 (6, 1, '0-5')
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -155,12 +156,19 @@ class VideoAnonymizer:
     the records only).
     """
 
-    def __init__(self, config: AnonymizeConfig | None = None, options: VideoOptions | None = None, *,
-                 method: str | None = None, **overrides) -> None:
+    def __init__(
+        self,
+        config: AnonymizeConfig | None = None,
+        options: VideoOptions | None = None,
+        *,
+        method: str | None = None,
+        **overrides,
+    ) -> None:
         config = config or AnonymizeConfig()
         if method is not None or overrides:
-            config = AnonymizeConfig.model_validate({**config.model_dump(), **overrides,
-                                                     **({"method": method} if method else {})})
+            config = AnonymizeConfig.model_validate(
+                {**config.model_dump(), **overrides, **({"method": method} if method else {})}
+            )
         self.config = config
         self.options = options or VideoOptions()
         self.stats = VideoStats()
@@ -169,13 +177,16 @@ class VideoAnonymizer:
         self._state: dict[int, _TrackState] = {}
         self._held: deque[_Held] = deque()
         self._thumb: np.ndarray | None = None
-        self._last_detection = -10 ** 9
+        self._last_detection = -(10**9)
         self._last_cut = 0
         self._next_id = 0
         self._rendered = -1
         self._crowded = False
-        detector = config.detector_config() if self.options.rotations is None else \
-            config.model_copy(update={"rotations": self.options.rotations}).detector_config()
+        detector = (
+            config.detector_config()
+            if self.options.rotations is None
+            else config.model_copy(update={"rotations": self.options.rotations}).detector_config()
+        )
         self._detector = replace(detector, max_side=max(detector.max_side, self.options.max_side))
         self._local_detector = replace(detector, rotations=(0,), tiling=False)
         self._render_config = AnonymizeConfig.model_validate({**config.model_dump(), "verify": ()})
@@ -195,9 +206,15 @@ class VideoAnonymizer:
             # and followed back through the frames still held
             last = self._held[-1]
             last.detected = True
-            self._detect(last.index, last.rgb, {t.id: t.predict(last.index) if last.index not in t.observations
-                                                else t.observations[last.index].face for t in self._active},
-                         final=True)
+            self._detect(
+                last.index,
+                last.rgb,
+                {
+                    t.id: t.predict(last.index) if last.index not in t.observations else t.observations[last.index].face
+                    for t in self._active
+                },
+                final=True,
+            )
         while self._held:
             yield self._render(self._held.popleft())
         self.stats.seconds = time.perf_counter() - started
@@ -224,8 +241,12 @@ class VideoAnonymizer:
         held = _Held(index, rgb)
         self._held.append(held)
         predictions = {track.id: track.predict(index) for track in self._active}
-        keyframe = (cut or index - self._last_detection >= options.detect_every or self._crowded
-                    or any(t.misses for t in self._active))
+        keyframe = (
+            cut
+            or index - self._last_detection >= options.detect_every
+            or self._crowded
+            or any(t.misses for t in self._active)
+        )
         if keyframe:
             held.detected = True
             self._detect(index, rgb, predictions)
@@ -254,13 +275,18 @@ class VideoAnonymizer:
         if not _unambiguous(boxes, detections, matched, lost, new):
             # identities only when geometry alone could be wrong: faces near each other, a face lost or new
             embeddings = [_embedding(rgb, d) for d in detections]
-            matched, lost, new = associate(boxes, detections, track_embeddings=[t.embedding for t in tracks],
-                                           detection_embeddings=embeddings, identity_threshold=_identity_threshold())
+            matched, lost, new = associate(
+                boxes,
+                detections,
+                track_embeddings=[t.embedding for t in tracks],
+                detection_embeddings=embeddings,
+                identity_threshold=_identity_threshold(),
+            )
         for t, d in matched:
             if final and index in tracks[t].observations and tracks[t].observations[index].sure:
                 continue  # already found by its landmarks
             self._detected(tracks[t], index, detections[d], embeddings[d])
-        for t in ([] if final else lost):
+        for t in [] if final else lost:
             self._follow(tracks[t], index, rgb, predictions[tracks[t].id], "the detector missed it")
             if index in tracks[t].observations:  # still in the picture: a face the detector missed, covered
                 self.stats.detector_misses += 1
@@ -277,8 +303,12 @@ class VideoAnonymizer:
 
     def _detected(self, track: Track, index: int, face: Face, embedding: np.ndarray | None) -> None:
         detected = [f for f, o in track.observations.items() if o.source == "detected"]
-        if (embedding is not None and detected and track.first > self._rendered
-                and min(detected) >= index - self.options.delay):
+        if (
+            embedding is not None
+            and detected
+            and track.first > self._rendered
+            and min(detected) >= index - self.options.delay
+        ):
             # a young track nothing of which is written yet (a face that came in at the edge, whose first
             # embedding was poor) may be a person seen before: then it is that person's track again
             older = self._reidentify(index, embedding, exclude=track)
@@ -302,7 +332,7 @@ class VideoAnonymizer:
         crowded = False
         here = [t for t in self._active if index in t.observations]
         for i, a in enumerate(here):
-            for b in here[i + 1:]:
+            for b in here[i + 1 :]:
                 oa, ob = a.observations[index], b.observations[index]
                 overlap = iou(oa.face.box, ob.face.box)
                 crowded = crowded or overlap > 0.1
@@ -317,7 +347,9 @@ class VideoAnonymizer:
                 predicted = predictions.get(loser.id, loser.observations[index].face)
                 loser.observations.pop(index)
                 loser.misses += 1
-                loser.add(Observation(index, _grown(predicted, loser.misses), "predicted", "hidden behind another face"))
+                loser.add(
+                    Observation(index, _grown(predicted, loser.misses), "predicted", "hidden behind another face")
+                )
                 loser.misses -= 1  # add() counted it already
         return crowded
 
@@ -341,13 +373,26 @@ class VideoAnonymizer:
 
         threshold = _identity_threshold()
         best, best_distance = None, 0.5 * threshold
-        distances = {t.id: cosine_distance(t.embedding, embedding) for t in self.tracks
-                     if t is not exclude and t.embedding is not None}
+        distances = {
+            t.id: cosine_distance(t.embedding, embedding)
+            for t in self.tracks
+            if t is not exclude and t.embedding is not None
+        }
         for track in self.tracks:
             hidden = track in self._active and track.misses > 0  # still covered where it was last predicted
-            if track is exclude or track.embedding is None or not (hidden or (
-                    track not in self._active and track.ended is not None and track.ended >= self._last_cut
-                    and index - track.ended <= self.options.reidentify_frames)):
+            if (
+                track is exclude
+                or track.embedding is None
+                or not (
+                    hidden
+                    or (
+                        track not in self._active
+                        and track.ended is not None
+                        and track.ended >= self._last_cut
+                        and index - track.ended <= self.options.reidentify_frames
+                    )
+                )
+            ):
                 continue
             distance = distances[track.id]
             # clearly nearer than anyone else seen: small faces' embeddings crowd together
@@ -355,14 +400,17 @@ class VideoAnonymizer:
             if distance < best_distance and distance < 0.6 * runner_up:
                 best, best_distance = track, distance
         if best is not None:
-            best.notes.append(f"{'found again' if best in self._active else 'came back'} at frame {index} "
-                              f"(identity distance {best_distance:.3f})")
+            best.notes.append(
+                f"{'found again' if best in self._active else 'came back'} at frame {index} "
+                f"(identity distance {best_distance:.3f})"
+            )
             best.ended = None
             best.misses = 0
         return best
 
-    def _follow(self, track: Track, index: int, rgb: np.ndarray, predicted: Face, reason: str,
-                source: str = "tracked") -> bool:
+    def _follow(
+        self, track: Track, index: int, rgb: np.ndarray, predicted: Face, reason: str, source: str = "tracked"
+    ) -> bool:
         """Look for the track's face around ``predicted``; record it found (``source``) or predicted."""
         height, width = rgb.shape[:2]
         x0, y0, x1, y1 = predicted.box
@@ -397,7 +445,9 @@ class VideoAnonymizer:
             return None
         faces = detect_faces(np.ascontiguousarray(rgb[y0:y1, x0:x1]), self._local_detector)
         faces = [f.translated(x0, y0) for f in faces]
-        near = [f for f in faces if float(np.linalg.norm(f.center - predicted.center)) < 1.2 * max(predicted.width, 1.0)]
+        near = [
+            f for f in faces if float(np.linalg.norm(f.center - predicted.center)) < 1.2 * max(predicted.width, 1.0)
+        ]
         return min(near, key=lambda f: float(np.linalg.norm(f.center - predicted.center))) if near else None
 
     def _backfill(self, track: Track, index: int) -> None:
@@ -410,8 +460,11 @@ class VideoAnonymizer:
                 break
             predicted = track.predict(held.index)
             found = self._follow(track, held.index, held.rgb, predicted, "before its first detection", "backfilled")
-            if found and any(iou(track.observations[held.index].face.box, other.observations[held.index].face.box) > 0.5
-                             for other in self.tracks if other is not track and held.index in other.observations):
+            if found and any(
+                iou(track.observations[held.index].face.box, other.observations[held.index].face.box) > 0.5
+                for other in self.tracks
+                if other is not track and held.index in other.observations
+            ):
                 track.observations.pop(held.index)  # that face is another track's: this one is not followed there
                 break
             if not found:
@@ -436,16 +489,20 @@ class VideoAnonymizer:
             if not _covered(masks, face):
                 self.stats.guarded += 1
                 self._state[track.id].fell_back[index] = "solid (the face was not covered: fail closed)"
-                out = anonymize(out, config=self._render_config.model_copy(update={"method": "solid"}),
-                                faces=[face]).image
+                out = anonymize(
+                    out, config=self._render_config.model_copy(update={"method": "solid"}), faces=[face]
+                ).image
         self._forget(index)
         return out
 
     def _smoothed(self, track: Track, observation: Observation) -> Face:
         if not observation.sure:
             return observation.face
-        points = {f: o.face.landmarks for f, o in track.observations.items()
-                  if o.sure and abs(f - observation.frame) <= self.options.smooth_radius}
+        points = {
+            f: o.face.landmarks
+            for f, o in track.observations.items()
+            if o.sure and o.face.landmarks is not None and abs(f - observation.frame) <= self.options.smooth_radius
+        }
         step = 0.08 * max(observation.face.width, 1.0)
         smoothed = smooth_landmarks(points, observation.frame, self.options.smooth_radius, max_step=step)
         state = self._state[track.id]
@@ -498,33 +555,54 @@ class VideoAnonymizer:
             if observation.sure and inside and state.recipe is None:
                 state.recipe = self._first_outcome(treated, rgb, face, track)
                 state.last_check, state.last_pose = index, _pose(face)
-                state.checks.append({"frame": index, "reached": state.recipe.get("reached"), "first": True,
-                                     "recognizers": _brief(state.recipe.get("recognizers"))})
+                state.checks.append(
+                    {
+                        "frame": index,
+                        "reached": state.recipe.get("reached"),
+                        "first": True,
+                        "recognizers": _brief(state.recipe.get("recognizers")),
+                    }
+                )
             if state.override is not None:
                 method, sigma, why = state.override
                 recipe = {"fallback": f"{method} (sigma {sigma:g} " if method == "blur" else method}
-                outcome = replay_lookalike(treated, _without_landmarks(face), recipe, original=rgb,
-                                           mask_scale=self.config.mask_scale)
+                outcome = replay_lookalike(
+                    treated, _without_landmarks(face), recipe, original=rgb, mask_scale=self.config.mask_scale
+                )
                 state.fell_back[index] = f"{method}{f' (sigma {sigma:g} of the face width)' if sigma else ''}: {why}"
             elif not observation.sure or state.recipe is None or not inside:
-                outcome = replay_lookalike(treated, _without_landmarks(face), {}, original=rgb,
-                                           mask_scale=self.config.mask_scale)
-                why = ("no sure landmarks in this frame (" + (observation.reason or "no landmarks") + ")"
-                       if not observation.sure else "the face is partly outside the picture")
+                outcome = replay_lookalike(
+                    treated, _without_landmarks(face), {}, original=rgb, mask_scale=self.config.mask_scale
+                )
+                why = (
+                    "no sure landmarks in this frame (" + (observation.reason or "no landmarks") + ")"
+                    if not observation.sure
+                    else "the face is partly outside the picture"
+                )
                 state.fell_back[index] = f"blur (sigma 0.4 of the face width): {why}"
             else:
                 check = self._due(state, index, face, track)
-                outcome = replay_lookalike(treated, face, state.recipe, bank=bank, crowd=crowd, original=rgb,
-                                           mask_scale=self.config.mask_scale, check=check)
+                outcome = replay_lookalike(
+                    treated,
+                    face,
+                    state.recipe,
+                    bank=bank,
+                    crowd=crowd,
+                    original=rgb,
+                    mask_scale=self.config.mask_scale,
+                    check=check,
+                )
                 if check:
                     state.last_check, state.last_pose = index, _pose(face)
                     reached = outcome.record.reached
-                    state.checks.append({"frame": index, "reached": reached,
-                                         "recognizers": _brief(outcome.record.recognizers)})
+                    state.checks.append(
+                        {"frame": index, "reached": reached, "recognizers": _brief(outcome.record.recognizers)}
+                    )
                     if reached is False:
                         state.override = ("blur", 0.4, f"the identity check failed at frame {index}")
-                        outcome = replay_lookalike(treated, _without_landmarks(face), {}, original=rgb,
-                                                   mask_scale=self.config.mask_scale)
+                        outcome = replay_lookalike(
+                            treated, _without_landmarks(face), {}, original=rgb, mask_scale=self.config.mask_scale
+                        )
                         state.fell_back[index] = f"blur (sigma 0.4 of the face width): {state.override[2]}"
             x0, y0, x1, y1 = outcome.box
             treated[y0:y1, x0:x1] = outcome.image
@@ -540,13 +618,23 @@ class VideoAnonymizer:
         bank, crowd = load_bank(config.bank), load_crowd(config.crowd)
         seed = config.seed + track.id
         if spec.kind == "swap":
-            outcome = swap_face(treated, face, seed=seed, bank=bank, crowd=crowd, original=rgb,
-                                mask_scale=config.mask_scale)
+            outcome = swap_face(
+                treated, face, seed=seed, bank=bank, crowd=crowd, original=rgb, mask_scale=config.mask_scale
+            )
         else:
             level = get_privacy(config.privacy)
-            outcome = lookalike_face(treated, face, privacy=checked_swap_level(level) if spec.swaps_only else level,
-                                     steer=config.steer, target_distance=config.target_distance, seed=seed, bank=bank,
-                                     crowd=crowd, original=rgb, mask_scale=config.mask_scale)
+            outcome = lookalike_face(
+                treated,
+                face,
+                privacy=checked_swap_level(level) if spec.swaps_only else level,
+                steer=config.steer,
+                target_distance=config.target_distance,
+                seed=seed,
+                bank=bank,
+                crowd=crowd,
+                original=rgb,
+                mask_scale=config.mask_scale,
+            )
         return outcome.record.to_dict()
 
     def _due(self, state: _TrackState, index: int, face: Face, track: Track | None = None) -> bool:
@@ -571,8 +659,14 @@ class VideoAnonymizer:
             observation = track.observations.get(old)
             if observation is not None and observation.face.landmarks is not None and observation.frame != track.last:
                 # keep the pose and a 5-point face: enough for the record
-                observation.face = Face(observation.face.box, observation.face.score, observation.face.keypoints,
-                                        None, observation.face.pose, observation.face.rotation)
+                observation.face = Face(
+                    observation.face.box,
+                    observation.face.score,
+                    observation.face.keypoints,
+                    None,
+                    observation.face.pose,
+                    observation.face.rotation,
+                )
 
     # --------------------------------------------------------------------------------------- records
 
@@ -622,15 +716,26 @@ class ClipResult:
     sha256: str = ""
 
     def summary(self) -> dict:
-        return {"frames": self.frames, "tracks": len(self.tracks), "truncated": self.truncated,
-                "detector_passes": self.stats.detector_passes, "scene_cuts": self.stats.scene_cuts,
-                "detector_misses_covered": self.stats.detector_misses,
-                "faces_at_predicted_places": self.stats.predicted_faces, "seconds": round(self.stats.seconds, 3)}
+        return {
+            "frames": self.frames,
+            "tracks": len(self.tracks),
+            "truncated": self.truncated,
+            "detector_passes": self.stats.detector_passes,
+            "scene_cuts": self.stats.scene_cuts,
+            "detector_misses_covered": self.stats.detector_misses,
+            "faces_at_predicted_places": self.stats.predicted_faces,
+            "seconds": round(self.stats.seconds, 3),
+        }
 
 
-def anonymize_clip(source: str | Path, target: str | Path, config: AnonymizeConfig | None = None,
-                   options: VideoOptions | None = None, *, on_frame: Callable[[int, int | None], None] | None = None
-                   ) -> ClipResult:
+def anonymize_clip(
+    source: str | Path,
+    target: str | Path,
+    config: AnonymizeConfig | None = None,
+    options: VideoOptions | None = None,
+    *,
+    on_frame: Callable[[int, int | None], None] | None = None,
+) -> ClipResult:
     """Anonymize the clip ``source`` into a temporary file beside ``target`` (same container; the sound
     remuxed unchanged). ``on_frame(done, total)`` after each frame written. A clip that cannot be opened
     raises :class:`~lookalike.errors.ImageError`; one that breaks part way is done up to the break and
@@ -664,12 +769,18 @@ def anonymize_clip(source: str | Path, target: str | Path, config: AnonymizeConf
     with open(tmp, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
-    return ClipResult(tmp, writer.frames_written, anonymizer.records(), reader.truncated, anonymizer.stats,
-                      digest.hexdigest())
+    return ClipResult(
+        tmp, writer.frames_written, anonymizer.records(), reader.truncated, anonymizer.stats, digest.hexdigest()
+    )
 
 
-def anonymize_frames(frames: Iterable[np.ndarray], method: str | None = None, config: AnonymizeConfig | None = None,
-                     options: VideoOptions | None = None, **overrides) -> Iterator[np.ndarray]:
+def anonymize_frames(
+    frames: Iterable[np.ndarray],
+    method: str | None = None,
+    config: AnonymizeConfig | None = None,
+    options: VideoOptions | None = None,
+    **overrides,
+) -> Iterator[np.ndarray]:
     """Anonymized frames for frames (RGB uint8 arrays of one clip, in order): the Python API for callers
     who decode and encode themselves. For the per-track records, use :class:`VideoAnonymizer`."""
     return VideoAnonymizer(config, options, method=method, **overrides).run(frames)
@@ -733,8 +844,7 @@ def _plausible(landmarks: np.ndarray, predicted: Face) -> bool:
     centre = (lo + hi) / 2
     size = float(max(hi[0] - lo[0], 1.0))
     expected = max(predicted.width, 1.0)
-    return (float(np.linalg.norm(centre - predicted.center)) < 0.6 * expected
-            and 0.4 < size / expected < 2.0)
+    return float(np.linalg.norm(centre - predicted.center)) < 0.6 * expected and 0.4 < size / expected < 2.0
 
 
 def _grown(face: Face, missed: int) -> Face:
@@ -742,8 +852,15 @@ def _grown(face: Face, missed: int) -> Face:
     factor = 1.0 + min(0.1 * missed, 0.6)
     centre = face.center
     half = np.array([face.width, face.height], np.float32) * factor / 2
-    return Face(np.concatenate([centre - half, centre + half]).astype(np.float32), face.score, face.keypoints,
-                None, face.pose, face.rotation, ["predicted place"])
+    return Face(
+        np.concatenate([centre - half, centre + half]).astype(np.float32),
+        face.score,
+        face.keypoints,
+        None,
+        face.pose,
+        face.rotation,
+        ["predicted place"],
+    )
 
 
 def _inside(face: Face, shape: tuple[int, ...]) -> bool:
@@ -782,13 +899,17 @@ def _covered(mask: np.ndarray, face: Face) -> bool:
 def _brief(recognizers: dict | None) -> dict | None:
     if not recognizers:
         return None
-    return {name: {k: v.get(k) for k in ("distance", "threshold", "match", "rank", "retrieval_rank") if k in v}
-            for name, v in recognizers.items()}
+    return {
+        name: {k: v.get(k) for k in ("distance", "threshold", "match", "rank", "retrieval_rank") if k in v}
+        for name, v in recognizers.items()
+    }
 
 
 def _ranges(frames: list[int]) -> str:
     """``[0, 1, 2, 5]`` -> ``"0-2,5"``."""
-    parts, start, previous = [], None, None
+    parts: list[str] = []
+    start: int | None = None
+    previous = -2
     for frame in frames:
         if start is None:
             start = previous = frame

@@ -5,6 +5,7 @@ named regions of :mod:`lookalike.landmarks.partition`), :func:`identity_mask` tu
 soft mask of the regions that carry that much of *this* face's identity. See :mod:`lookalike.saliency.core`
 for the methods.
 """
+
 from lookalike.saliency.core import (
     FaceWindow,
     IdentitySaliency,
@@ -17,5 +18,14 @@ from lookalike.saliency.core import (
     select_regions,
 )
 
-__all__ = ["FaceWindow", "IdentitySaliency", "RegionScore", "SaliencyConfig", "face_window", "identity_mask",
-           "identity_saliency", "resolve_methods", "select_regions"]
+__all__ = [
+    "FaceWindow",
+    "IdentitySaliency",
+    "RegionScore",
+    "SaliencyConfig",
+    "face_window",
+    "identity_mask",
+    "identity_saliency",
+    "resolve_methods",
+    "select_regions",
+]

@@ -29,6 +29,7 @@ does not overfit one model.
 >>> mask.shape == image.shape[:2], 0.0 < mask.mean() < 0.1
 (True, True)
 """
+
 from __future__ import annotations
 
 import time
@@ -103,9 +104,14 @@ class RegionScore:
     density: float
 
     def to_dict(self) -> dict:
-        return {"region": self.name, "feature": FEATURE_OF[self.name], "score": round(self.score, 5),
-                "share": round(self.share, 4),
-                "area": round(self.area, 4), "density": round(self.density, 3)}
+        return {
+            "region": self.name,
+            "feature": FEATURE_OF[self.name],
+            "score": round(self.score, 5),
+            "share": round(self.share, 4),
+            "area": round(self.area, 4),
+            "density": round(self.density, 3),
+        }
 
 
 @dataclass
@@ -166,8 +172,9 @@ class IdentitySaliency:
             "recognizers": list(self.recognizers),
             "methods": self.methods,
             "regions": [r.to_dict() for r in self.regions],
-            "per_recognizer_share": {k: {n: round(v, 4) for n, v in shares.items()}
-                                     for k, shares in self.per_recognizer.items()},
+            "per_recognizer_share": {
+                k: {n: round(v, 4) for n, v in shares.items()} for k, shares in self.per_recognizer.items()
+            },
             "total_shift": {k: round(v, 4) for k, v in self.total_shift.items()},
             "seconds": round(self.seconds, 3),
         }
@@ -223,8 +230,10 @@ class FaceWindow:
             return None
         pad = int(np.ceil(3 * self.feather)) + 1
         height, width = self.labels.shape
-        return (slice(max(0, ys.min() - pad), min(height, ys.max() + pad + 1)),
-                slice(max(0, xs.min() - pad), min(width, xs.max() + pad + 1)))
+        return (
+            slice(max(0, ys.min() - pad), min(height, ys.max() + pad + 1)),
+            slice(max(0, xs.min() - pad), min(width, xs.max() + pad + 1)),
+        )
 
     def _soft_mask(self, names: Sequence[str], box: tuple[slice, slice]) -> np.ndarray:
         indices = [SALIENCY_REGIONS.index(n) for n in names]
@@ -245,12 +254,23 @@ def face_window(image: np.ndarray, face: Face, config: SaliencyConfig | None = N
     sigma = config.neutral_blur * face.width
     neutral = gaussian_blur(crop, sigma)
     labels = region_labels(crop.shape, face.landmarks, offset=(x0, y0))
-    return FaceWindow(crop=crop, neutral=neutral, labels=labels, face=face.translated(-x0, -y0), offset=(x0, y0),
-                      feather=config.feather * face.width)
+    return FaceWindow(
+        crop=crop,
+        neutral=neutral,
+        labels=labels,
+        face=face.translated(-x0, -y0),
+        offset=(x0, y0),
+        feather=config.feather * face.width,
+    )
 
 
-def identity_saliency(image: np.ndarray, face: Face, recognizer: RecognizerChoice | str = "facenet",
-                      method: Method | str = "occlusion", config: SaliencyConfig | None = None) -> IdentitySaliency:
+def identity_saliency(
+    image: np.ndarray,
+    face: Face,
+    recognizer: RecognizerChoice | str = "facenet",
+    method: Method | str = "occlusion",
+    config: SaliencyConfig | None = None,
+) -> IdentitySaliency:
     """Identity saliency of one face of an RGB uint8 image (the face needs dense landmarks).
 
     ``recognizer``: "facenet", "dlib" or "both" (shares and maps averaged). ``method``: "occlusion" (any
@@ -407,8 +427,9 @@ def _variant_chips(window: FaceWindow, recognizer, variants: list[list[str]]) ->
     size = recognizer.input_size
     matrix = alignment_matrix(window.face, size)
     face, neutral = (warp_face(img, matrix, size).astype(np.float32) for img in (window.crop, window.neutral))
-    labels = cv2.warpAffine(window.labels, matrix, (size, size), flags=cv2.INTER_NEAREST,
-                            borderMode=cv2.BORDER_CONSTANT, borderValue=-1)
+    labels = cv2.warpAffine(
+        window.labels, matrix, (size, size), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=-1
+    )
     feather = window.feather * float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
     chips = []
     for names in variants:
@@ -424,7 +445,6 @@ def _gradient(window: FaceWindow, name: str, config: SaliencyConfig) -> tuple[di
     """Integrated gradients of the cosine similarity to the unchanged embedding, neutral fill as baseline."""
     import torch
 
-
     recognizer = get_recognizer(name)
     assert isinstance(recognizer, FaceNetRecognizer)  # resolve_methods allows the gradient method for facenet only
     matrix = alignment_matrix(window.face)
@@ -439,14 +459,26 @@ def _gradient(window: FaceWindow, name: str, config: SaliencyConfig) -> tuple[di
     similarity = (recognizer.embed_tensor(path) * target).sum()
     (gradient,) = torch.autograd.grad(similarity, path)
     attribution = ((face_x - neutral_x) * gradient.mean(0)).sum(0).numpy().astype(np.float32)
-    labels = cv2.warpAffine(window.labels.astype(np.float32), matrix, (size, size), flags=cv2.INTER_NEAREST,
-                            borderMode=cv2.BORDER_CONSTANT, borderValue=-1).astype(np.int16)
+    labels = cv2.warpAffine(
+        window.labels.astype(np.float32),
+        matrix,
+        (size, size),
+        flags=cv2.INTER_NEAREST,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=-1,
+    ).astype(np.int16)
     scores = {n: float(attribution[labels == i].sum()) for i, n in enumerate(SALIENCY_REGIONS)}
     # Raw attributions are speckled pixel by pixel; a few pixels of blur at 160 px show the features they mark.
     smoothed = cv2.GaussianBlur(np.maximum(attribution, 0), (0, 0), 4.0)
     height, width = window.labels.shape
-    pixel_map = cv2.warpAffine(smoothed, matrix, (width, height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    pixel_map = cv2.warpAffine(
+        smoothed,
+        matrix,
+        (width, height),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=0,
+    )
     return scores, total, pixel_map
 
 
@@ -473,8 +505,9 @@ def _ranked(regions: list[RegionScore], leading: Sequence[str] = ()) -> list[Reg
         area = sum(r.area for r in members)
         return sum(r.share for r in members) / area if area > 0 else 0.0
 
-    rest = sorted((f for f in by_feature if f not in leading),
-                  key=lambda f: (-density(by_feature[f]), list(FEATURES).index(f)))
+    rest = sorted(
+        (f for f in by_feature if f not in leading), key=lambda f: (-density(by_feature[f]), list(FEATURES).index(f))
+    )
     order = [f for f in leading if f in by_feature] + rest
     return [r for f in order for r in sorted(by_feature[f], key=lambda r: (-r.density, SALIENCY_REGIONS.index(r.name)))]
 
@@ -508,8 +541,10 @@ def _method_for(recognizer: str, method: str) -> str:
     if method not in _SCORERS:
         raise ValueError(f"unknown saliency method {method!r}; choose occlusion or gradient")
     if method == "gradient" and recognizer != "facenet":
-        raise ValueError(f"gradient saliency needs a differentiable recognizer; {recognizer} is not "
-                         "(use the occlusion method, or the facenet recognizer)")
+        raise ValueError(
+            f"gradient saliency needs a differentiable recognizer; {recognizer} is not "
+            "(use the occlusion method, or the facenet recognizer)"
+        )
     return method
 
 
@@ -521,13 +556,16 @@ def _problem(shape: tuple[int, ...], face: Face, config: SaliencyConfig) -> tupl
         return "skipped", f"face is {width:.0f} px wide; below {config.tiny_face} px there is no identity to map"
     height, image_width = shape[:2]
     points = face.landmarks[:, :2]
-    outside = float(np.mean((points[:, 0] < 0) | (points[:, 1] < 0) | (points[:, 0] >= image_width)
-                            | (points[:, 1] >= height)))
+    outside = float(
+        np.mean((points[:, 0] < 0) | (points[:, 1] < 0) | (points[:, 0] >= image_width) | (points[:, 1] >= height))
+    )
     if outside > config.border_fraction:
         return "degraded", f"{outside:.0%} of the face lies outside the image; only the visible part is mapped"
     if face.pose is not None and abs(face.pose.yaw) > config.profile_yaw:
-        return "degraded", (f"profile face (yaw {face.pose.yaw:.0f} degrees): regions on the far side are hidden "
-                            "and recognizers are less sure")
+        return "degraded", (
+            f"profile face (yaw {face.pose.yaw:.0f} degrees): regions on the far side are hidden "
+            "and recognizers are less sure"
+        )
     if width < config.small_face:
         return "degraded", (f"face is {width:.0f} px wide; recognizers upsample it, so fine detail is guessed")
     return None
@@ -541,5 +579,9 @@ def _window(shape: tuple[int, ...], face: Face, margin: float) -> tuple[int, int
     x0, y0 = min(x0, float(points[:, 0].min())), min(y0, float(points[:, 1].min()))
     x1, y1 = max(x1, float(points[:, 0].max())), max(y1, float(points[:, 1].max()))
     pad_x, pad_y = margin * (x1 - x0), margin * (y1 - y0)
-    return (max(0, int(np.floor(x0 - pad_x))), max(0, int(np.floor(y0 - pad_y))),
-            min(width, int(np.ceil(x1 + pad_x))), min(height, int(np.ceil(y1 + pad_y))))
+    return (
+        max(0, int(np.floor(x0 - pad_x))),
+        max(0, int(np.floor(y0 - pad_y))),
+        min(width, int(np.ceil(x1 + pad_x))),
+        min(height, int(np.ceil(y1 + pad_y))),
+    )

@@ -3,6 +3,7 @@
 Each row shows the face with its saliency heatmap and a colour bar, the mask a strength selects drawn
 over the face, and the regions ranked by identity per area with each one's share of the identity.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,8 +17,9 @@ from lookalike.saliency.core import IdentitySaliency, identity_mask, select_regi
 _HEAT = "inferno"
 
 
-def saliency_figure(image: np.ndarray, saliencies: list[IdentitySaliency], strength: float = 0.5,
-                    title: str | None = None) -> Figure:
+def saliency_figure(
+    image: np.ndarray, saliencies: list[IdentitySaliency], strength: float = 0.5, title: str | None = None
+) -> Figure:
     """Matplotlib figure of every face's saliency (skipped faces get a row that says why).
 
     >>> fig = saliency_figure(np.zeros((8, 8, 3), np.uint8), [])
@@ -70,8 +72,11 @@ def saliency_figure(image: np.ndarray, saliencies: list[IdentitySaliency], stren
         if mask.max() > 0:
             mask_axis.contour(mask, levels=[0.5], colors="cyan", linewidths=1)
         share = sum(r.share for r in saliency.regions if r.name in chosen)
-        mask_axis.set_title(f"mask at strength {strength:g}: {len(chosen)} regions\n{share:.0%} of identity, "
-                            f"{sum(r.area for r in saliency.regions if r.name in chosen):.0%} of face", fontsize=9)
+        mask_axis.set_title(
+            f"mask at strength {strength:g}: {len(chosen)} regions\n{share:.0%} of identity, "
+            f"{sum(r.area for r in saliency.regions if r.name in chosen):.0%} of face",
+            fontsize=9,
+        )
         mask_axis.set_axis_off()
         _ranked_bars(bar_axis, saliency, chosen)
         if saliency.status == "degraded":
@@ -100,7 +105,7 @@ def _face_crop(axis, image: np.ndarray, saliency: IdentitySaliency) -> None:
     height, width = image.shape[:2]
     x0, y0, x1, y1 = (int(round(v)) for v in saliency.face.box)
     pad_x, pad_y = (x1 - x0) // 2, (y1 - y0) // 2
-    crop = image[max(0, y0 - pad_y):min(height, y1 + pad_y), max(0, x0 - pad_x):min(width, x1 + pad_x)]
+    crop = image[max(0, y0 - pad_y) : min(height, y1 + pad_y), max(0, x0 - pad_x) : min(width, x1 + pad_x)]
     if crop.size:
         axis.imshow(crop)
     axis.set_axis_off()

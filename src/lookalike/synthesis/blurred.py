@@ -4,6 +4,7 @@ A lightly blurred lookalike is still a face to a viewer and to a detector; a blu
 loop tries the blurs of :data:`LOOKALIKE_BLURS` in order on its closest failing candidates
 (:class:`BlurredLookalike`) and keeps the first that its check passes.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -41,11 +42,23 @@ class LookalikeBlur(NamedTuple):
 #: final try before the whole face is blurred) keep the lookalike's eyes, brows and mouth (mostly the
 #: donor's) sharp: what identifies is blurred, and what makes a face to a detector (and to a viewer) is
 #: still there; the check judges the result as always.
-LOOKALIKE_BLURS = (LookalikeBlur(0.02), LookalikeBlur(0.04), LookalikeBlur(0.04, 0.15), LookalikeBlur(0.07),
-                   LookalikeBlur(0.07, 0.2), LookalikeBlur(0.0, 0.3), LookalikeBlur(0.04, 0.3), LookalikeBlur(0.0, 0.5),
-                   LookalikeBlur(0.04, 0.5), LookalikeBlur(0.1, 0.0, True), LookalikeBlur(0.13, 0.0, True),
-                   LookalikeBlur(0.1, 0.3, True), LookalikeBlur(0.13, 0.3, True), LookalikeBlur(0.2, 0.3, True),
-                   LookalikeBlur(0.13, 0.3))
+LOOKALIKE_BLURS = (
+    LookalikeBlur(0.02),
+    LookalikeBlur(0.04),
+    LookalikeBlur(0.04, 0.15),
+    LookalikeBlur(0.07),
+    LookalikeBlur(0.07, 0.2),
+    LookalikeBlur(0.0, 0.3),
+    LookalikeBlur(0.04, 0.3),
+    LookalikeBlur(0.0, 0.5),
+    LookalikeBlur(0.04, 0.5),
+    LookalikeBlur(0.1, 0.0, True),
+    LookalikeBlur(0.13, 0.0, True),
+    LookalikeBlur(0.1, 0.3, True),
+    LookalikeBlur(0.13, 0.3, True),
+    LookalikeBlur(0.2, 0.3, True),
+    LookalikeBlur(0.13, 0.3),
+)
 
 #: Left sharp by the strong blurs of :data:`LOOKALIKE_BLURS` that ask for it.
 SHARP_FEATURES = ("right_eye", "left_eye", "right_eyebrow", "left_eyebrow", "mouth")
@@ -71,16 +84,18 @@ class BlurredLookalike:
         features = cv2.dilate(
             features, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * round(0.02 * width) + 1,) * 2)
         )
-        self.inside_but_features = self.inside * (1.0 - cv2.GaussianBlur(features.astype(np.float32), (0, 0),
-                                                                           0.015 * width))
+        self.inside_but_features = self.inside * (
+            1.0 - cv2.GaussianBlur(features.astype(np.float32), (0, 0), 0.015 * width)
+        )
         # around the face: fades in beyond the new face outline, and out towards the window's edge along a
         # rounded rectangle (a plain one shows as a blurred box around the head)
         off_face = (labels < 0).astype(np.uint8)
         height, wide = off_face.shape
         rows = np.linspace(-1.0, 1.0, height, dtype=np.float32)[:, None]
         cols = np.linspace(-1.0, 1.0, wide, dtype=np.float32)[None, :]
-        self.around = (np.clip(cv2.distanceTransform(off_face, cv2.DIST_L2, 5) / (0.1 * width), 0.0, 1.0)
-                       * np.clip((1.0 - (rows ** 4 + cols ** 4) ** 0.25) / 0.3, 0.0, 1.0))
+        self.around = np.clip(cv2.distanceTransform(off_face, cv2.DIST_L2, 5) / (0.1 * width), 0.0, 1.0) * np.clip(
+            (1.0 - (rows**4 + cols**4) ** 0.25) / 0.3, 0.0, 1.0
+        )
         self._blurred: dict[float, np.ndarray] = {}  # several steps share a blur of the window
 
     def blur(self, step: LookalikeBlur) -> tuple[np.ndarray, np.ndarray]:

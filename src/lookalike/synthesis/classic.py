@@ -12,6 +12,7 @@ recognition (see the baselines in ``docs/benchmarks.md``); check any weaker sett
 >>> out.shape, bool((out[0, 0] == image[0, 0]).all())
 ((100, 100, 3), True)
 """
+
 from __future__ import annotations
 
 import math
@@ -40,8 +41,9 @@ class ClassicParams:
     fill_color: tuple[int, int, int] = (0, 0, 0)
 
 
-def apply_classic(image: np.ndarray, ellipses: list[Ellipse], method: str,
-                  params: ClassicParams | None = None) -> np.ndarray:
+def apply_classic(
+    image: np.ndarray, ellipses: list[Ellipse], method: str, params: ClassicParams | None = None
+) -> np.ndarray:
     """A copy of ``image`` (RGB uint8) with each ellipse's bounding region treated by ``method``.
 
     The result is meant to be blended in under :func:`~lookalike.synthesis.masks.ellipse_mask`; outside
@@ -81,6 +83,7 @@ def _roi(ellipse: Ellipse, shape: tuple[int, ...], margin: float) -> tuple[slice
 
 def _pixelate(patch: np.ndarray, block: float) -> np.ndarray:
     height, width = patch.shape[:2]
-    small = cv2.resize(patch, (max(1, round(width / block)), max(1, round(height / block))),
-                       interpolation=cv2.INTER_AREA)
+    small = cv2.resize(
+        patch, (max(1, round(width / block)), max(1, round(height / block))), interpolation=cv2.INTER_AREA
+    )
     return cv2.resize(small, (width, height), interpolation=cv2.INTER_NEAREST)

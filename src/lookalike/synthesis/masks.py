@@ -4,6 +4,7 @@ With dense landmarks the ellipse is fitted to the face oval (hairline to chin); 
 derived from the detector's box, which stops at the brows, so it is stretched upward to reach the
 forehead. ``scale`` enlarges both axes around the centre.
 """
+
 from __future__ import annotations
 
 import math

@@ -24,6 +24,7 @@ Everything happens in a window around the face; pixels outside it are never touc
 >>> candidate.image.shape[2], 0.0 < float(candidate.mask.mean()) < 0.5
 (3, True)
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -44,8 +45,18 @@ from lookalike.synthesis.transplant import (
     warp_to_landmarks,
 )
 
-__all__ = ["MAX_MORPH", "OCCLUDABLE", "Regeneration", "RegenerationConfig", "face_box_window", "is_monochrome",
-           "frames", "occluders", "regenerate", "with_chroma_of"]
+__all__ = [
+    "MAX_MORPH",
+    "OCCLUDABLE",
+    "Regeneration",
+    "RegenerationConfig",
+    "face_box_window",
+    "is_monochrome",
+    "frames",
+    "occluders",
+    "regenerate",
+    "with_chroma_of",
+]
 
 
 @dataclass(frozen=True)
@@ -112,13 +123,25 @@ def face_box_window(shape: tuple[int, ...], landmarks: np.ndarray, margin: float
     points = np.asarray(landmarks, np.float64)[:, :2]
     (x0, y0), (x1, y1) = points.min(axis=0), points.max(axis=0)
     pad_x, pad_y = margin * (x1 - x0), margin * (y1 - y0)
-    return (max(0, int(np.floor(x0 - pad_x))), max(0, int(np.floor(y0 - pad_y))),
-            min(width, int(np.ceil(x1 + pad_x)) + 1), min(height, int(np.ceil(y1 + pad_y)) + 1))
+    return (
+        max(0, int(np.floor(x0 - pad_x))),
+        max(0, int(np.floor(y0 - pad_y))),
+        min(width, int(np.ceil(x1 + pad_x)) + 1),
+        min(height, int(np.ceil(y1 + pad_y)) + 1),
+    )
 
 
-def regenerate(image: np.ndarray, landmarks: np.ndarray, donor: np.ndarray, donor_landmarks: np.ndarray,
-               regions: Sequence[str], morph: float, *, outline: bool = False,
-               config: RegenerationConfig | None = None) -> Regeneration:
+def regenerate(
+    image: np.ndarray,
+    landmarks: np.ndarray,
+    donor: np.ndarray,
+    donor_landmarks: np.ndarray,
+    regions: Sequence[str],
+    morph: float,
+    *,
+    outline: bool = False,
+    config: RegenerationConfig | None = None,
+) -> Regeneration:
     """The face with ``landmarks`` (478, image pixels) with ``regions`` regenerated from ``donor``.
 
     Parameters
@@ -153,8 +176,9 @@ def regenerate(image: np.ndarray, landmarks: np.ndarray, donor: np.ndarray, dono
     geometry, base = local, crop
     if morph > 0 and chosen:
         weights = np.isin(vertex_labels(), chosen).astype(np.float64)
-        geometry = morph_landmarks(local, donor_landmarks, morph, vertex_weights=weights,
-                                   oval_weight=1.0 if outline else 0.0)
+        geometry = morph_landmarks(
+            local, donor_landmarks, morph, vertex_weights=weights, oval_weight=1.0 if outline else 0.0
+        )
         reshaped, covered = warp_to_landmarks(crop, local, geometry, shape)
         base = np.where(covered[..., None] > 0, reshaped, crop)
     labels = region_labels(shape, geometry)
@@ -240,8 +264,10 @@ def is_monochrome(image: np.ndarray) -> bool:
     if coloured.sum() < 0.05 * max(len(chroma), 1):
         return True
     weights = chroma[coloured]
-    resultant = np.hypot((weights * a[coloured] / chroma[coloured]).sum(),
-                         (weights * b[coloured] / chroma[coloured]).sum()) / weights.sum()
+    resultant = (
+        np.hypot((weights * a[coloured] / chroma[coloured]).sum(), (weights * b[coloured] / chroma[coloured]).sum())
+        / weights.sum()
+    )
     spread = np.degrees(np.sqrt(-2.0 * np.log(max(resultant, 1e-12))))  # circular standard deviation
     return bool(spread < MONOCHROME_HUE_SPREAD)
 
@@ -321,8 +347,10 @@ def frames(image: np.ndarray, landmarks: np.ndarray, outside: np.ndarray | None 
     shape = image.shape[:2]
     unit = max(interocular(landmarks), 1.0)
     labels = region_labels(shape, landmarks)
-    band = np.isin(labels, [SALIENCY_REGIONS.index(r) for r in ("right_eye", "left_eye", "nose", "right_cheek",
-                                                                 "left_cheek", "forehead")]).astype(np.uint8)
+    band = np.isin(
+        labels,
+        [SALIENCY_REGIONS.index(r) for r in ("right_eye", "left_eye", "nose", "right_cheek", "left_cheek", "forehead")],
+    ).astype(np.uint8)
     grow = max(int(round(0.1 * unit)), 1)
     band = cv2.dilate(band, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1,) * 2)) > 0
     lightness = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2LAB)[..., 0]
@@ -337,7 +365,7 @@ def frames(image: np.ndarray, landmarks: np.ndarray, outside: np.ndarray | None 
     if outside is not None and outside.any():
         near = cv2.dilate(outside.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
         joined[np.unique(component[near & (thin > 0)])] = True
-    keep = (long | joined)
+    keep = long | joined
     keep[0] = False
     return keep[component]
 
@@ -348,8 +376,14 @@ def _warp_mask(mask: np.ndarray, landmarks: np.ndarray, geometry: np.ndarray, sh
     return warp_to_landmarks(planes, landmarks, geometry, shape)[0][..., 0].astype(np.float32) / 255.0
 
 
-def _kept(shape: tuple[int, int], geometry: np.ndarray, original: np.ndarray, donor: np.ndarray, unit: float,
-          config: RegenerationConfig) -> np.ndarray | None:
+def _kept(
+    shape: tuple[int, int],
+    geometry: np.ndarray,
+    original: np.ndarray,
+    donor: np.ndarray,
+    unit: float,
+    config: RegenerationConfig,
+) -> np.ndarray | None:
     """Where the target's own pixels stay: irises (gaze) and an open mouth's interior, on the new geometry.
 
     The interior is kept only when the donor's mouth opens about as wide: stretched into a much wider

@@ -29,6 +29,7 @@ All images are RGB uint8 (H, W, 3); landmarks are (478, 3) float arrays in image
 >>> bool((out[30, 30] == 255 - base[30, 30]).all()), bool((out[:, 60:] == base[:, 60:]).all())
 (True, True)
 """
+
 from __future__ import annotations
 
 import math
@@ -43,18 +44,48 @@ from lookalike.landmarks.geometry import INNER_LIPS
 from lookalike.landmarks.mesh import MESH_OPENINGS, mesh_neighbours, mesh_triangles, ring_distance
 from lookalike.landmarks.regions import FACE_OVAL, REGIONS
 
-__all__ = ["MAX_MORPH", "STABLE_INDICES", "align_landmarks", "laplacian_blend", "laplacian_reach", "match_colour",
-           "morph_landmarks", "reinject_detail", "warp_to_landmarks"]
+__all__ = [
+    "MAX_MORPH",
+    "STABLE_INDICES",
+    "align_landmarks",
+    "laplacian_blend",
+    "laplacian_reach",
+    "match_colour",
+    "morph_landmarks",
+    "reinject_detail",
+    "warp_to_landmarks",
+]
 
 #: Landmarks that expression barely moves, used to align one face's landmarks onto another's:
 #: the four eye corners (lids move, corners hardly), the nose bridge and the upper face oval from
 #: temple to temple (forehead and the oval at ear height). The mouth, chin, jaw and brows are left out
 #: because expression (smiling, an open mouth, raised brows) moves them.
 STABLE_INDICES: tuple[int, ...] = (
-    33, 133, 362, 263,  # eye corners: subject's right outer/inner, left inner/outer
-    168, 6, 197, 195,  # nose bridge
-    10, 109, 67, 103, 54, 21, 162, 127, 234,  # upper face oval, forehead to the subject's right ear
-    338, 297, 332, 284, 251, 389, 356, 454,  # and to the left ear
+    33,
+    133,
+    362,
+    263,  # eye corners: subject's right outer/inner, left inner/outer
+    168,
+    6,
+    197,
+    195,  # nose bridge
+    10,
+    109,
+    67,
+    103,
+    54,
+    21,
+    162,
+    127,
+    234,  # upper face oval, forehead to the subject's right ear
+    338,
+    297,
+    332,
+    284,
+    251,
+    389,
+    356,
+    454,  # and to the left ear
 )
 
 #: Mesh openings filled by :func:`warp_to_landmarks`, with the iris points that belong to each eye.
@@ -77,8 +108,8 @@ def _strip(loop: tuple[int, ...]) -> list[tuple[int, int, int]]:
     and degrades gracefully when the opening closes: the triangles flatten instead of folding.
     """
     half = len(loop) // 2
-    lower = list(loop[:half + 1])
-    upper = [loop[0]] + list(loop[:half - 1:-1])
+    lower = list(loop[: half + 1])
+    upper = [loop[0]] + list(loop[: half - 1 : -1])
     triangles = []
     for i in range(half):
         for tri in ((lower[i], lower[i + 1], upper[i + 1]), (lower[i], upper[i + 1], upper[i])):
@@ -144,8 +175,9 @@ def _facing(areas: np.ndarray) -> np.ndarray:
     return areas * sign > 1e-6
 
 
-def _rasterize(points: np.ndarray, depth: np.ndarray, triangles: np.ndarray, keep: np.ndarray,
-               shape: tuple[int, int]) -> np.ndarray:
+def _rasterize(
+    points: np.ndarray, depth: np.ndarray, triangles: np.ndarray, keep: np.ndarray, shape: tuple[int, int]
+) -> np.ndarray:
     """(H, W) int32 map of the nearest kept triangle under each pixel, -1 where none is."""
     height, width = shape
     index = np.full((height, width), -1, np.int32)
@@ -165,8 +197,14 @@ def _rasterize(points: np.ndarray, depth: np.ndarray, triangles: np.ndarray, kee
 # -------------------------------------------------------------------------------------------- warp
 
 
-def warp_to_landmarks(donor: np.ndarray, donor_landmarks: np.ndarray, target_landmarks: np.ndarray,
-                      shape: tuple[int, int], *, offset: tuple[float, float] = (0, 0)) -> tuple[np.ndarray, np.ndarray]:
+def warp_to_landmarks(
+    donor: np.ndarray,
+    donor_landmarks: np.ndarray,
+    target_landmarks: np.ndarray,
+    shape: tuple[int, int],
+    *,
+    offset: tuple[float, float] = (0, 0),
+) -> tuple[np.ndarray, np.ndarray]:
     """Warp the donor's face so each of its mesh triangles lands on the target's.
 
     A piecewise-affine warp over the FaceMesh triangles, with the eye and mouth openings closed by
@@ -222,7 +260,7 @@ def warp_to_landmarks(donor: np.ndarray, donor_landmarks: np.ndarray, target_lan
     # Stretch is judged against the whole face's change of scale: a small donor face onto a large target
     # is an ordinary zoom, one sliver of a triangle blown up to a normal one is a smear.
     scale2 = abs(t_area[t_facing].sum()) / max(abs(d_area[d_facing].sum()), 1e-9)
-    stretched = np.abs(d_area) * scale2 * _MAX_STRETCH ** 2 < np.abs(t_area)
+    stretched = np.abs(d_area) * scale2 * _MAX_STRETCH**2 < np.abs(t_area)
     keep = t_facing & d_facing & ~stretched
     if not keep.any():
         return warped, coverage
@@ -269,8 +307,13 @@ def warp_to_landmarks(donor: np.ndarray, donor_landmarks: np.ndarray, target_lan
     # donor position shows another part of the face (sharing a vertex allows for rasterization at edges).
     lo = np.floor([map_x[drawn].min(), map_y[drawn].min()]).astype(int) - 1
     hi = np.ceil([map_x[drawn].max(), map_y[drawn].max()]).astype(int) + 2
-    d_index = _rasterize(d_xy - lo, donor_points[triangles, 2].mean(axis=1), triangles, d_facing,
-                         (int(hi[1] - lo[1]), int(hi[0] - lo[0])))
+    d_index = _rasterize(
+        d_xy - lo,
+        donor_points[triangles, 2].mean(axis=1),
+        triangles,
+        d_facing,
+        (int(hi[1] - lo[1]), int(hi[0] - lo[0])),
+    )
     # nearest donor pixel (truncation after +0.5 rounds: every drawn position is >= lo + 1 > 0)
     at_x = np.clip((map_x - (lo[0] - 0.5)).astype(np.int32), 0, d_index.shape[1] - 1)
     at_y = np.clip((map_y - (lo[1] - 0.5)).astype(np.int32), 0, d_index.shape[0] - 1)
@@ -306,14 +349,18 @@ def similarity_fit(source: np.ndarray, reference: np.ndarray) -> tuple[float, np
     reflection = np.linalg.det(u) * np.linalg.det(vt) < 0
     sign = np.diag([1.0] * (s.shape[1] - 1) + [-1.0 if reflection else 1.0])  # a rotation, never a mirror
     rotation = u @ sign @ vt
-    variance = (s ** 2).sum() / len(s)
+    variance = (s**2).sum() / len(s)
     scale = float(np.trace(np.diag(d) @ sign) / variance) if variance > 0 else 1.0
     return scale, rotation, mu_r - scale * rotation @ mu_s
 
 
-def align_landmarks(source_landmarks: np.ndarray, reference_landmarks: np.ndarray,
-                    indices: tuple[int, ...] | list[int] | np.ndarray | None = None, *,
-                    in_depth: bool = False) -> np.ndarray:
+def align_landmarks(
+    source_landmarks: np.ndarray,
+    reference_landmarks: np.ndarray,
+    indices: tuple[int, ...] | list[int] | np.ndarray | None = None,
+    *,
+    in_depth: bool = False,
+) -> np.ndarray:
     """``source_landmarks`` moved onto ``reference_landmarks`` by a similarity transform.
 
     Rotation, uniform scale and translation in the image plane (Umeyama / Procrustes, no reflection),
@@ -445,9 +492,16 @@ def _with_expression_of(donor: np.ndarray, target: np.ndarray) -> np.ndarray:
 MAX_MORPH = 2.0
 
 
-def morph_landmarks(target_landmarks: np.ndarray, donor_landmarks: np.ndarray, strength: float | np.ndarray, *,
-                    vertex_weights: np.ndarray | None = None, taper: int = 2, oval_weight: float = 1.0,
-                    keep_expression: bool = True) -> np.ndarray:
+def morph_landmarks(
+    target_landmarks: np.ndarray,
+    donor_landmarks: np.ndarray,
+    strength: float | np.ndarray,
+    *,
+    vertex_weights: np.ndarray | None = None,
+    taper: int = 2,
+    oval_weight: float = 1.0,
+    keep_expression: bool = True,
+) -> np.ndarray:
     """The target's landmarks moved toward the donor's shape.
 
     The donor is first aligned onto the target in depth (:func:`align_landmarks` with ``in_depth``), so
@@ -522,9 +576,16 @@ def _to_lab(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(rgb.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
 
 
-def match_colour(source: np.ndarray, reference: np.ndarray, labels: np.ndarray, *, min_pixels: int = 50,
-                 gain_range: tuple[float, float] = (0.5, 2.0), smooth: float | None = None,
-                 shading: float = 0.0) -> np.ndarray:
+def match_colour(
+    source: np.ndarray,
+    reference: np.ndarray,
+    labels: np.ndarray,
+    *,
+    min_pixels: int = 50,
+    gain_range: tuple[float, float] = (0.5, 2.0),
+    smooth: float | None = None,
+    shading: float = 0.0,
+) -> np.ndarray:
     """``source`` with the colour and illumination of ``reference``, region by region, in CIELAB.
 
     For each region (label >= 0) the mean and standard deviation of L, a and b of ``source`` are mapped to
@@ -579,8 +640,10 @@ def match_colour(source: np.ndarray, reference: np.ndarray, labels: np.ndarray, 
     ys, xs = np.nonzero(face)
     margin = int(math.ceil(3 * smooth)) + 1
     height, width = labels.shape
-    box = (slice(max(int(ys.min()) - margin, 0), min(int(ys.max()) + margin + 1, height)),
-           slice(max(int(xs.min()) - margin, 0), min(int(xs.max()) + margin + 1, width)))
+    box = (
+        slice(max(int(ys.min()) - margin, 0), min(int(ys.max()) + margin + 1, height)),
+        slice(max(int(xs.min()) - margin, 0), min(int(xs.max()) + margin + 1, width)),
+    )
     src_lab = _to_lab(source)
     src_box, ref_box = src_lab[box], _to_lab(reference[box])
     # Region sums by bincount: one pass over the pixels instead of one boolean mask per region.
@@ -594,19 +657,21 @@ def match_colour(source: np.ndarray, reference: np.ndarray, labels: np.ndarray, 
         squares = np.stack([np.bincount(bins, flat[:, c] ** 2, n_bins) for c in range(3)], axis=1)
         return sums, squares
 
-    def transfer(n: np.ndarray, s_sum: np.ndarray, s_sq: np.ndarray, r_sum: np.ndarray, r_sq: np.ndarray
-                 ) -> tuple[np.ndarray, np.ndarray]:
+    def transfer(
+        n: np.ndarray, s_sum: np.ndarray, s_sq: np.ndarray, r_sum: np.ndarray, r_sq: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         n = np.maximum(n, 1.0)[..., None]
         s_mean, r_mean = s_sum / n, r_sum / n
-        s_std = np.sqrt(np.maximum(s_sq / n - s_mean ** 2, 0.0))
-        r_std = np.sqrt(np.maximum(r_sq / n - r_mean ** 2, 0.0))
+        s_std = np.sqrt(np.maximum(s_sq / n - s_mean**2, 0.0))
+        r_std = np.sqrt(np.maximum(r_sq / n - r_mean**2, 0.0))
         gain = np.clip(r_std / np.maximum(s_std, 1e-3), *gain_range)
         return gain, r_mean - gain * s_mean
 
     (s_sum, s_sq), (r_sum, r_sq) = moments(src_box), moments(ref_box)
     gain, offset = transfer(counts, s_sum, s_sq, r_sum, r_sq)
-    whole_gain, whole_offset = transfer(counts[1:].sum(), s_sum[1:].sum(0), s_sq[1:].sum(0), r_sum[1:].sum(0),
-                                        r_sq[1:].sum(0))
+    whole_gain, whole_offset = transfer(
+        counts[1:].sum(), s_sum[1:].sum(0), s_sq[1:].sum(0), r_sum[1:].sum(0), r_sq[1:].sum(0)
+    )
     small = counts < min_pixels
     small[0] = True  # off the face
     gain[small], offset[small] = whole_gain, whole_offset
@@ -732,8 +797,9 @@ def _up(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return up.reshape(size[1], size[0], *image.shape[2:])  # pyrUp drops a trailing 1-channel axis
 
 
-def reinject_detail(result: np.ndarray, original: np.ndarray, mask: np.ndarray, sigma: float,
-                    amount: float = 1.0) -> np.ndarray:
+def reinject_detail(
+    result: np.ndarray, original: np.ndarray, mask: np.ndarray, sigma: float, amount: float = 1.0
+) -> np.ndarray:
     """``result`` with its high frequencies replaced by ``original``'s under ``mask``.
 
     ``out = result + mask * amount * (high(original) - high(result))`` with ``high(x) = x - gaussian(x,
@@ -772,8 +838,10 @@ def reinject_detail(result: np.ndarray, original: np.ndarray, mask: np.ndarray, 
     ys, xs = np.nonzero(support)
     margin = int(math.ceil(3 * sigma)) + 1  # the blur must see real neighbours, not the box's border
     height, width = result.shape[:2]
-    roi = (slice(max(int(ys.min()) - margin, 0), min(int(ys.max()) + margin + 1, height)),
-           slice(max(int(xs.min()) - margin, 0), min(int(xs.max()) + margin + 1, width)))
+    roi = (
+        slice(max(int(ys.min()) - margin, 0), min(int(ys.max()) + margin + 1, height)),
+        slice(max(int(xs.min()) - margin, 0), min(int(xs.max()) + margin + 1, width)),
+    )
     res = result[roi].astype(np.float32)
     orig = original[roi].astype(np.float32)
     detail = (orig - gaussian_blur(orig, sigma)) - (res - gaussian_blur(res, sigma))

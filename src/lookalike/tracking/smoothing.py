@@ -11,6 +11,7 @@ frames). A window stops at a scene cut or a frame without landmarks (the track's
 >>> float(smooth_landmarks(points, 2, radius=2)[0, 0])
 2.0
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -19,8 +20,9 @@ import numpy as np
 DEFAULT_RADIUS = 2
 
 
-def smooth_landmarks(points: dict[int, np.ndarray], frame: int, radius: int = DEFAULT_RADIUS,
-                     max_step: float | None = None) -> np.ndarray:
+def smooth_landmarks(
+    points: dict[int, np.ndarray], frame: int, radius: int = DEFAULT_RADIUS, max_step: float | None = None
+) -> np.ndarray:
     """The landmarks at ``frame`` fitted over ``points`` (frame -> (N, 3) array) within ``radius`` frames.
 
     Only consecutive frames around ``frame`` count (a gap ends the window). ``max_step``: when the mean

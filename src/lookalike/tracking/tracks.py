@@ -14,6 +14,7 @@ faces and landmarks are called by the caller (:mod:`lookalike.pipeline.video`).
 >>> round(iou(a, a + 5), 3)
 0.143
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
@@ -83,8 +84,10 @@ class Track:
         on the side of ``frame`` they lie (damped; the last place if only one is known). Landmarks move
         with the box; the score is the last one's."""
         before = frame > self.first
-        known = sorted((f for f, o in self.observations.items() if o.sure and ((f < frame) if before else (f > frame))),
-                       reverse=before)
+        known = sorted(
+            (f for f, o in self.observations.items() if o.sure and ((f < frame) if before else (f > frame))),
+            reverse=before,
+        )
         if not known:
             nearest = min(self.observations, key=lambda f: abs(f - frame))
             return _copy(self.observations[nearest].face)
@@ -129,8 +132,9 @@ def box_calibration(face: Face) -> np.ndarray | None:
     return ((face.box - np.concatenate([lo, hi])) / np.tile(size, 2)).astype(np.float32)
 
 
-def face_from_landmarks(landmarks: np.ndarray, calibration: np.ndarray | None, score: float = 1.0,
-                        like: Face | None = None) -> Face:
+def face_from_landmarks(
+    landmarks: np.ndarray, calibration: np.ndarray | None, score: float = 1.0, like: Face | None = None
+) -> Face:
     """A :class:`Face` for landmarks found without the detector: keypoints from the landmarks, box from
     their extent (calibrated to the detector's box when a calibration is known)."""
     points = np.asarray(landmarks, np.float32)
@@ -140,21 +144,28 @@ def face_from_landmarks(landmarks: np.ndarray, calibration: np.ndarray | None, s
     if calibration is not None:
         box = box + calibration * np.tile(np.maximum(hi - lo, 1.0), 2)
     base = like if like is not None else Face(box.astype(np.float32), score, keypoints)
-    return replace(base, box=box.astype(np.float32), keypoints=keypoints, landmarks=points, score=float(score),
-                   notes=[])
+    return replace(
+        base, box=box.astype(np.float32), keypoints=keypoints, landmarks=points, score=float(score), notes=[]
+    )
 
 
-def associate(predicted: list[Face], detections: list[Face], *, track_embeddings: list[np.ndarray | None] | None = None,
-              detection_embeddings: list[np.ndarray | None] | None = None, min_iou: float = 0.15,
-              identity_threshold: float | None = None) -> tuple[list[tuple[int, int]], list[int], list[int]]:
+def associate(
+    predicted: list[Face],
+    detections: list[Face],
+    *,
+    track_embeddings: list[np.ndarray | None] | None = None,
+    detection_embeddings: list[np.ndarray | None] | None = None,
+    min_iou: float = 0.15,
+    identity_threshold: float | None = None,
+) -> tuple[list[tuple[int, int]], list[int], list[int]]:
     """Link detections to tracks: (track, detection) pairs, unmatched tracks, unmatched detections.
 
     Greedy on a cost that adds the boxes' disagreement (1 - IoU) to the identity distance (cosine) in
     units of ``identity_threshold`` when both embeddings are known; a pair whose boxes overlap less than
     ``min_iou`` is linked only if their centres are within half a face width *and* (when known) their
     identities agree, or if their identities are clearly the same (under 0.7 of the threshold: a face
-    found again after its prediction drifted, behind another face for a while). Two faces crossing overlap each other's predictions; the identity term keeps them
-    apart.
+    found again after its prediction drifted, behind another face for a while). Two faces crossing overlap
+    each other's predictions; the identity term keeps them apart.
     """
     pairs: list[tuple[float, int, int]] = []
     for t, p in enumerate(predicted):
@@ -181,8 +192,11 @@ def associate(predicted: list[Face], detections: list[Face], *, track_embeddings
         used_t.add(t)
         used_d.add(d)
         matched.append((t, d))
-    return (matched, [t for t in range(len(predicted)) if t not in used_t],
-            [d for d in range(len(detections)) if d not in used_d])
+    return (
+        matched,
+        [t for t in range(len(predicted)) if t not in used_t],
+        [d for d in range(len(detections)) if d not in used_d],
+    )
 
 
 def cosine_distance(a: np.ndarray, b: np.ndarray) -> float:

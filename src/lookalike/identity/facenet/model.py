@@ -17,6 +17,7 @@ Examples
 >>> net(torch.zeros(2, 3, 160, 160)).shape
 torch.Size([2, 512])
 """
+
 from __future__ import annotations
 
 import functools
@@ -41,8 +42,9 @@ from lookalike.identity.facenet.graph import read_graph
 class BasicConv2d(nn.Module):
     """Conv (BN folded into its bias) + ReLU. ``padding`` reproduces TF's "SAME" for stride 1, odd kernels."""
 
-    def __init__(self, cin: int, cout: int, kernel: int | tuple[int, int], stride: int = 1,
-                 padding: int | tuple[int, int] = 0) -> None:
+    def __init__(
+        self, cin: int, cout: int, kernel: int | tuple[int, int], stride: int = 1, padding: int | tuple[int, int] = 0
+    ) -> None:
         super().__init__()
         self.conv = nn.Conv2d(cin, cout, kernel, stride=stride, padding=padding, bias=True)
 
@@ -69,8 +71,11 @@ class Block35(nn.Module):
         self.scale = scale
         self.branch_0 = _seq(conv2d_1x1=BasicConv2d(256, 32, 1))
         self.branch_1 = _seq(conv2d_0a_1x1=BasicConv2d(256, 32, 1), conv2d_0b_3x3=BasicConv2d(32, 32, 3, padding=1))
-        self.branch_2 = _seq(conv2d_0a_1x1=BasicConv2d(256, 32, 1), conv2d_0b_3x3=BasicConv2d(32, 32, 3, padding=1),
-                             conv2d_0c_3x3=BasicConv2d(32, 32, 3, padding=1))
+        self.branch_2 = _seq(
+            conv2d_0a_1x1=BasicConv2d(256, 32, 1),
+            conv2d_0b_3x3=BasicConv2d(32, 32, 3, padding=1),
+            conv2d_0c_3x3=BasicConv2d(32, 32, 3, padding=1),
+        )
         self.conv2d_1x1 = nn.Conv2d(96, 256, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -85,9 +90,11 @@ class Block17(nn.Module):
         super().__init__()
         self.scale = scale
         self.branch_0 = _seq(conv2d_1x1=BasicConv2d(896, 128, 1))
-        self.branch_1 = _seq(conv2d_0a_1x1=BasicConv2d(896, 128, 1),
-                             conv2d_0b_1x7=BasicConv2d(128, 128, (1, 7), padding=(0, 3)),
-                             conv2d_0c_7x1=BasicConv2d(128, 128, (7, 1), padding=(3, 0)))
+        self.branch_1 = _seq(
+            conv2d_0a_1x1=BasicConv2d(896, 128, 1),
+            conv2d_0b_1x7=BasicConv2d(128, 128, (1, 7), padding=(0, 3)),
+            conv2d_0c_7x1=BasicConv2d(128, 128, (7, 1), padding=(3, 0)),
+        )
         self.conv2d_1x1 = nn.Conv2d(256, 896, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -103,9 +110,11 @@ class Block8(nn.Module):
         self.scale = scale
         self.relu = relu
         self.branch_0 = _seq(conv2d_1x1=BasicConv2d(1792, 192, 1))
-        self.branch_1 = _seq(conv2d_0a_1x1=BasicConv2d(1792, 192, 1),
-                             conv2d_0b_1x3=BasicConv2d(192, 192, (1, 3), padding=(0, 1)),
-                             conv2d_0c_3x1=BasicConv2d(192, 192, (3, 1), padding=(1, 0)))
+        self.branch_1 = _seq(
+            conv2d_0a_1x1=BasicConv2d(1792, 192, 1),
+            conv2d_0b_1x3=BasicConv2d(192, 192, (1, 3), padding=(0, 1)),
+            conv2d_0c_3x1=BasicConv2d(192, 192, (3, 1), padding=(1, 0)),
+        )
         self.conv2d_1x1 = nn.Conv2d(384, 1792, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -120,8 +129,11 @@ class Mixed6a(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.branch_0 = _seq(conv2d_1a_3x3=BasicConv2d(256, 384, 3, stride=2))
-        self.branch_1 = _seq(conv2d_0a_1x1=BasicConv2d(256, 192, 1), conv2d_0b_3x3=BasicConv2d(192, 192, 3, padding=1),
-                             conv2d_1a_3x3=BasicConv2d(192, 256, 3, stride=2))
+        self.branch_1 = _seq(
+            conv2d_0a_1x1=BasicConv2d(256, 192, 1),
+            conv2d_0b_3x3=BasicConv2d(192, 192, 3, padding=1),
+            conv2d_1a_3x3=BasicConv2d(192, 256, 3, stride=2),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.cat([_run(self.branch_0, x), _run(self.branch_1, x), F.max_pool2d(x, 3, 2)], 1)
@@ -134,12 +146,16 @@ class Mixed7a(nn.Module):
         super().__init__()
         self.branch_0 = _seq(conv2d_0a_1x1=BasicConv2d(896, 256, 1), conv2d_1a_3x3=BasicConv2d(256, 384, 3, stride=2))
         self.branch_1 = _seq(conv2d_0a_1x1=BasicConv2d(896, 256, 1), conv2d_1a_3x3=BasicConv2d(256, 256, 3, stride=2))
-        self.branch_2 = _seq(conv2d_0a_1x1=BasicConv2d(896, 256, 1), conv2d_0b_3x3=BasicConv2d(256, 256, 3, padding=1),
-                             conv2d_1a_3x3=BasicConv2d(256, 256, 3, stride=2))
+        self.branch_2 = _seq(
+            conv2d_0a_1x1=BasicConv2d(896, 256, 1),
+            conv2d_0b_3x3=BasicConv2d(256, 256, 3, padding=1),
+            conv2d_1a_3x3=BasicConv2d(256, 256, 3, stride=2),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([_run(self.branch_0, x), _run(self.branch_1, x), _run(self.branch_2, x),
-                          F.max_pool2d(x, 3, 2)], 1)
+        return torch.cat(
+            [_run(self.branch_0, x), _run(self.branch_1, x), _run(self.branch_2, x), F.max_pool2d(x, 3, 2)], 1
+        )
 
 
 class InceptionResnetV1(nn.Module):
@@ -202,14 +218,14 @@ def state_dict_from_graph(consts: dict[str, np.ndarray]) -> dict[str, torch.Tens
     for name, w in consts.items():
         if not (name.startswith(_PREFIX) and name.endswith("/weights")) or w.ndim != 4:
             continue
-        scope = name[len(_PREFIX):-len("/weights")]
+        scope = name[len(_PREFIX) : -len("/weights")]
         key = _torch_scope(scope)
         module = ref.get_submodule(key)
         if isinstance(module, BasicConv2d):
             key += ".conv"
-            bias = consts[f"{name[:-len('/weights')]}/Conv2D_bn_offset"]
+            bias = consts[f"{name[: -len('/weights')]}/Conv2D_bn_offset"]
         else:
-            bias = consts[f"{name[:-len('/weights')]}/biases"]
+            bias = consts[f"{name[: -len('/weights')]}/biases"]
         sd[key + ".weight"] = torch.from_numpy(np.ascontiguousarray(w.transpose(3, 2, 0, 1)))  # HWIO -> OIHW
         sd[key + ".bias"] = torch.from_numpy(bias.copy())
 

@@ -15,6 +15,7 @@ Examples
 >>> rec.embed(image, face).shape
 (512,)
 """
+
 from __future__ import annotations
 
 import cv2
@@ -52,7 +53,7 @@ def fit_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray | None:
     """Least-squares similarity (Umeyama) mapping src (N,2) onto dst (N,2), as a 2x3 matrix."""
     mu_s, mu_d = src.mean(0), dst.mean(0)
     s, d = src - mu_s, dst - mu_d
-    var = (s ** 2).sum()
+    var = (s**2).sum()
     if not np.isfinite(var) or var < 1e-6:
         return None
     # Complex-number form of the 2-D Procrustes solution: d ~ z * s with z = scale * exp(i * angle).
@@ -114,8 +115,11 @@ def warp_face(image: np.ndarray, M: np.ndarray, size: int = INPUT_SIZE) -> np.nd
         x0, y0 = np.clip(np.floor(pts.min(0)).astype(int) - 2, 0, [w - 1, h - 1])
         x1, y1 = np.clip(np.ceil(pts.max(0)).astype(int) + 2, [x0 + 1, y0 + 1], [w, h])
         roi = image[y0:y1, x0:x1]
-        small = cv2.resize(roi, (max(1, round(roi.shape[1] * scale)), max(1, round(roi.shape[0] * scale))),
-                           interpolation=cv2.INTER_AREA)
+        small = cv2.resize(
+            roi,
+            (max(1, round(roi.shape[1] * scale)), max(1, round(roi.shape[0] * scale))),
+            interpolation=cv2.INTER_AREA,
+        )
         fx, fy = small.shape[1] / roi.shape[1], small.shape[0] / roi.shape[0]
         # small pixel p_s corresponds to image pixel (p_s + 0.5) / f - 0.5 + origin.
         to_img = np.array([[1 / fx, 0, x0 + 0.5 / fx - 0.5], [0, 1 / fy, y0 + 0.5 / fy - 0.5], [0, 0, 1]])
@@ -170,7 +174,8 @@ class FaceNetRecognizer(ThresholdVerification):
             # weights stay usable by the gradient saliency.
             with torch.inference_mode(False):
                 self._net = load_facenet(self.device).to(  # type: ignore[call-overload]  # torch's stubs omit memory_format
-                    memory_format=torch.channels_last)
+                    memory_format=torch.channels_last
+                )
         return self._net
 
     def align_with_matrix(self, image: np.ndarray, face: Face) -> tuple[np.ndarray, np.ndarray]:
@@ -194,4 +199,3 @@ class FaceNetRecognizer(ThresholdVerification):
 
     def distance(self, a: np.ndarray, b: np.ndarray) -> np.ndarray | float:
         return cosine_distance(a, b)
-
