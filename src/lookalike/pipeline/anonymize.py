@@ -27,7 +27,7 @@ from lookalike.synthesis import DEFAULT_MASK_SCALE, ClassicParams, apply_classic
 from lookalike.types import Face
 
 if TYPE_CHECKING:  # the loop's module is loaded when a lookalike method runs (see _anonymize_lookalike)
-    from lookalike.pipeline.lookalike import LookalikeRecord
+    from lookalike.pipeline.lookalike import LookalikeOutcome, LookalikeRecord
 
 #: A registered method's name (:data:`~lookalike.pipeline.methods.METHODS`).
 Method = str
@@ -199,45 +199,46 @@ def anonymize(
     )
 
 
-def _anonymize_lookalike(
-    loaded: LoadedImage, faces: list[Face], config: AnonymizeConfig, started: float
-) -> AnonymizationResult:
-    """Each face in turn, on the image as the faces before it left it (overlapping faces stay changed)."""
+def regenerate_face(
+    image: np.ndarray, face: Face, config: AnonymizeConfig, *, seed: int, original: np.ndarray
+) -> LookalikeOutcome:
+    """One face of ``image`` through ``config``'s regenerating method (kind "swap" or "loop" in the
+    methods registry) with its bank, crowd and privacy level; ``original``: the untouched image."""
     # loaded here, not at the top: the loop's models and assets cost seconds that the classic methods,
     # and the command line's start, should not pay
     from lookalike.pipeline.lookalike import load_bank, load_crowd, lookalike_face, swap_face
 
     spec = get_method(config.method)
+    bank, crowd = load_bank(config.bank), load_crowd(config.crowd)
+    if spec.kind == "swap":
+        return swap_face(
+            image, face, seed=seed, bank=bank, crowd=crowd, original=original, mask_scale=config.mask_scale
+        )
+    level = get_privacy(config.privacy)
+    return lookalike_face(
+        image,
+        face,
+        privacy=checked_swap_level(level) if spec.swaps_only else level,
+        steer=config.steer,
+        target_distance=config.target_distance,
+        seed=seed,
+        bank=bank,
+        crowd=crowd,
+        original=original,
+        mask_scale=config.mask_scale,
+    )
+
+
+def _anonymize_lookalike(
+    loaded: LoadedImage, faces: list[Face], config: AnonymizeConfig, started: float
+) -> AnonymizationResult:
+    """Each face in turn, on the image as the faces before it left it (overlapping faces stay changed)."""
     rgb = loaded.rgb
     treated = rgb.copy()
     mask = np.zeros(rgb.shape[:2], np.float32)
-    bank, crowd = load_bank(config.bank), load_crowd(config.crowd)
     records = []
     for index, face in enumerate(faces):
-        if spec.kind == "swap":
-            outcome = swap_face(
-                treated,
-                face,
-                seed=config.seed + index,
-                bank=bank,
-                crowd=crowd,
-                original=rgb,
-                mask_scale=config.mask_scale,
-            )
-        else:
-            level = get_privacy(config.privacy)
-            outcome = lookalike_face(
-                treated,
-                face,
-                privacy=checked_swap_level(level) if spec.swaps_only else level,
-                steer=config.steer,
-                target_distance=config.target_distance,
-                seed=config.seed + index,
-                bank=bank,
-                crowd=crowd,
-                original=rgb,
-                mask_scale=config.mask_scale,
-            )
+        outcome = regenerate_face(treated, face, config, seed=config.seed + index, original=rgb)
         x0, y0, x1, y1 = outcome.box
         before = treated[y0:y1, x0:x1]
         changed = (outcome.image != before).any(axis=-1)
@@ -268,7 +269,9 @@ def _anonymize_lookalike(
             mask = np.maximum(mask, ellipse_mask(rgb.shape, ellipses, feather=feather))
             return apply_classic(treated, ellipses, "solid", config.classic_params())
 
-        treated = _fail_closed(rgb, treated, records, config, fill, crowd=crowd)
+        from lookalike.pipeline.lookalike import load_crowd  # loaded already by regenerate_face
+
+        treated = _fail_closed(rgb, treated, records, config, fill, crowd=load_crowd(config.crowd))
     native = compose_native(loaded, treated, mask)
     return AnonymizationResult(
         image=native, mask=mask, faces=records, seconds=time.perf_counter() - started, rgb=treated

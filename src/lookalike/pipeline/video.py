@@ -50,9 +50,8 @@ import numpy as np
 from lookalike.detection import detect_faces
 from lookalike.landmarks.facemesh import default_landmarker
 from lookalike.landmarks.pose import head_pose
-from lookalike.pipeline.anonymize import AnonymizeConfig, anonymize
+from lookalike.pipeline.anonymize import AnonymizeConfig, anonymize, regenerate_face
 from lookalike.pipeline.methods import get_method
-from lookalike.pipeline.privacy import checked_swap_level, get_privacy
 from lookalike.synthesis import face_ellipse
 from lookalike.tracking import (
     Observation,
@@ -611,30 +610,7 @@ class VideoAnonymizer:
 
     def _first_outcome(self, treated: np.ndarray, rgb: np.ndarray, face: Face, track: Track) -> dict:
         """The method's whole loop on the track's first sure face, as for a photo; its record is replayed."""
-        from lookalike.pipeline.lookalike import load_bank, load_crowd, lookalike_face, swap_face
-
-        config = self.config
-        spec = get_method(config.method)
-        bank, crowd = load_bank(config.bank), load_crowd(config.crowd)
-        seed = config.seed + track.id
-        if spec.kind == "swap":
-            outcome = swap_face(
-                treated, face, seed=seed, bank=bank, crowd=crowd, original=rgb, mask_scale=config.mask_scale
-            )
-        else:
-            level = get_privacy(config.privacy)
-            outcome = lookalike_face(
-                treated,
-                face,
-                privacy=checked_swap_level(level) if spec.swaps_only else level,
-                steer=config.steer,
-                target_distance=config.target_distance,
-                seed=seed,
-                bank=bank,
-                crowd=crowd,
-                original=rgb,
-                mask_scale=config.mask_scale,
-            )
+        outcome = regenerate_face(treated, face, self.config, seed=self.config.seed + track.id, original=rgb)
         return outcome.record.to_dict()
 
     def _due(self, state: _TrackState, index: int, face: Face, track: Track | None = None) -> bool:
