@@ -41,7 +41,7 @@ import numpy as np
 
 from lookalike.identity import available_recognizers, get_recognizer
 from lookalike.identity.facenet import FaceNetRecognizer, alignment_matrix, standardize, warp_face
-from lookalike.imaging import gaussian_blur
+from lookalike.imaging import clamp_box, gaussian_blur
 from lookalike.landmarks.partition import FEATURE_OF, FEATURES, SALIENCY_REGIONS, region_areas, region_labels
 from lookalike.types import Face
 
@@ -572,16 +572,11 @@ def _problem(shape: tuple[int, ...], face: Face, config: SaliencyConfig) -> tupl
 
 
 def _window(shape: tuple[int, ...], face: Face, margin: float) -> tuple[int, int, int, int]:
-    height, width = shape[:2]
     x0, y0, x1, y1 = (float(v) for v in face.box)
     assert face.landmarks is not None  # face_window refuses a face without dense landmarks
     points = face.landmarks[:, :2]
     x0, y0 = min(x0, float(points[:, 0].min())), min(y0, float(points[:, 1].min()))
     x1, y1 = max(x1, float(points[:, 0].max())), max(y1, float(points[:, 1].max()))
     pad_x, pad_y = margin * (x1 - x0), margin * (y1 - y0)
-    return (
-        max(0, int(np.floor(x0 - pad_x))),
-        max(0, int(np.floor(y0 - pad_y))),
-        min(width, int(np.ceil(x1 + pad_x))),
-        min(height, int(np.ceil(y1 + pad_y))),
-    )
+    grown = (int(np.floor(x0 - pad_x)), int(np.floor(y0 - pad_y)), int(np.ceil(x1 + pad_x)), int(np.ceil(y1 + pad_y)))
+    return clamp_box(grown, shape)

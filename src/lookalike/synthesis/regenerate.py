@@ -33,6 +33,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from lookalike.imaging import clamp_box
 from lookalike.landmarks.geometry import interocular, mouth_opening
 from lookalike.landmarks.partition import SALIENCY_REGIONS, region_labels, vertex_labels
 from lookalike.landmarks.regions import region_mask
@@ -119,16 +120,16 @@ class Regeneration:
 
 def face_box_window(shape: tuple[int, ...], landmarks: np.ndarray, margin: float) -> tuple[int, int, int, int]:
     """(x0, y0, x1, y1): the landmarks' box grown by ``margin`` of its size on each side, inside the image."""
-    height, width = shape[:2]
     points = np.asarray(landmarks, np.float64)[:, :2]
     (x0, y0), (x1, y1) = points.min(axis=0), points.max(axis=0)
     pad_x, pad_y = margin * (x1 - x0), margin * (y1 - y0)
-    return (
-        max(0, int(np.floor(x0 - pad_x))),
-        max(0, int(np.floor(y0 - pad_y))),
-        min(width, int(np.ceil(x1 + pad_x)) + 1),
-        min(height, int(np.ceil(y1 + pad_y)) + 1),
+    grown = (
+        int(np.floor(x0 - pad_x)),
+        int(np.floor(y0 - pad_y)),
+        int(np.ceil(x1 + pad_x)) + 1,
+        int(np.ceil(y1 + pad_y)) + 1,
     )
+    return clamp_box(grown, shape)
 
 
 def regenerate(
