@@ -54,9 +54,23 @@ def detect(
 ) -> list[Face]:
     """Every face in an RGB (or grey/RGBA) image, largest first: box, score, 5 keypoints and, with
     ``landmarks``, 478 dense landmarks and head pose."""
-    rgb = image_from_array(image).rgb  # also refuses arrays without pixels, which crash the detector
+    rgb = image if _is_rgb8(image) else image_from_array(image).rgb  # refuses arrays without pixels too
     faces = detect_faces(rgb, detector_config(threshold, rotations))
     return add_landmarks(rgb, faces) if landmarks else faces
+
+
+def _is_rgb8(image: np.ndarray) -> bool:
+    """A contiguous RGB uint8 array with pixels: the detector takes it as it is (no working copy of a large
+    photo, which ``anonymize`` hands over already converted)."""
+    return (
+        isinstance(image, np.ndarray)
+        and image.dtype == np.uint8
+        and image.ndim == 3
+        and image.shape[2] == 3
+        and image.shape[0] > 0
+        and image.shape[1] > 0
+        and image.flags.c_contiguous
+    )
 
 
 def main_face(
