@@ -84,6 +84,10 @@ METRICS: dict[str, tuple[str, str]] = {
 }
 
 
+#: What is measured of each anonymized face beside protection, per face and summed up per variant.
+FACE_FIGURES = ("landmark_error", "pose_error", "mouth_error", "eye_error", "face_ssim", "perceptual_similarity")
+
+
 @dataclass
 class ImageOutcome:
     """Everything measured for one input image."""
@@ -127,14 +131,7 @@ def summarize(
                 }
                 for name in recognizers:
                     row.update(_protection(name, outcome, gallery[name], owners.index((image.file, outcome.index))))
-                for key in (
-                    "landmark_error",
-                    "pose_error",
-                    "mouth_error",
-                    "eye_error",
-                    "face_ssim",
-                    "perceptual_similarity",
-                ):
+                for key in FACE_FIGURES:
                     value = getattr(outcome, key)
                     row[key] = None if value is None else round(value, 4)
                 row["fallback"] = outcome.fallback
@@ -243,17 +240,7 @@ def _utility_summary(rows: list[dict], outcomes: list[VariantOutcome]) -> dict:
             key: _stats([r[f"defect_{key}"] for r in measured_rows if r.get(f"defect_{key}") is not None])
             for key in DEFECTS
         },
-        **{
-            key: _stats([r[key] for r in rows if r[key] is not None])
-            for key in (
-                "landmark_error",
-                "pose_error",
-                "mouth_error",
-                "eye_error",
-                "face_ssim",
-                "perceptual_similarity",
-            )
-        },
+        **{key: _stats([r[key] for r in rows if r[key] is not None]) for key in FACE_FIGURES},
         "ssim_outside": _stats([o.ssim_outside for o in measured if o.ssim_outside is not None]),
         "psnr_outside": _stats([o.psnr_outside for o in measured if o.psnr_outside is not None]),
         "extra_faces": sum(o.extra_faces for o in measured),

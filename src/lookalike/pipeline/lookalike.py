@@ -598,19 +598,15 @@ def _fallbacks(job: _Job, reason: str) -> LookalikeOutcome:
     The check measures against the job's ``original`` (the untouched image).
     """
     image, face, check, record, target = job.image, job.face, job.check, job.record, job.target
-    ellipse, feather, box = _whole_face_window(image, face, job.mask_scale)
-    x0, y0, x1, y1 = box
-    crop = np.ascontiguousarray(image[y0:y1, x0:x1])
+    whole = _WholeFace(image, face, job.mask_scale)
+    x0, y0, x1, y1 = whole.box
     reference = np.ascontiguousarray(job.original[y0:y1, x0:x1])
     local = face.translated(-x0, -y0)
     originals = _embed(reference, local, reference) if target is None else target.embeddings
-    mask = ellipse_mask(image.shape, [ellipse], feather=feather)[y0:y1, x0:x1]
     views = target.views if target is not None else _Views(local, reference, check.views)
     steps = [("blur", sigma) for sigma in WHOLE_FACE_BLURS] + [("solid", 0.0)]
     for method, sigma in steps:
-        params = ClassicParams(blur_sigma=sigma) if sigma else ClassicParams()  # a solid fill has no sigma
-        treated = apply_classic(image, [ellipse], method, params)[y0:y1, x0:x1]
-        out = blend_under_mask(crop, treated, mask)
+        out = whole.treated(method, sigma)
         probes = _embed(out, local, reference)
         reached = all(check.passes(n, probes[n], originals[n]) for n in check.steering)
         worst: dict = {}
@@ -622,7 +618,7 @@ def _fallbacks(job: _Job, reason: str) -> LookalikeOutcome:
     record.fallback, record.regions, record.reached, record.views = how, [], reached, worst
     record.attempts = record.attempts or 0
     record.recognizers = check.describe(probes, originals)
-    return LookalikeOutcome(out, mask, box, record)
+    return LookalikeOutcome(out, whole.mask, whole.box, record)
 
 
 def _finish(
@@ -822,29 +818,32 @@ def _blur_step(fallback: str) -> LookalikeBlur | None:
     return LOOKALIKE_BLURS[-1]  # not recognised: the strongest
 
 
-def _whole_face_window(
-    image: np.ndarray, face: Face, mask_scale: float
-) -> tuple[Ellipse, float, tuple[int, int, int, int]]:
-    """The face ellipse of the whole-face fallbacks, its feather, and the window they change."""
-    ellipse = face_ellipse(face, mask_scale)
-    corners = np.array([[face.box[0], face.box[1]], [face.box[2], face.box[3]]], np.float32)
-    feather = 0.08 * ellipse.a
-    return (
-        ellipse,
-        feather,
-        _union(face_box_window(image.shape, corners, 0.6), _ellipse_box(image.shape, ellipse, feather)),
-    )
+class _WholeFace:
+    """The whole-face fallbacks' ground: the face ellipse (the face oval's enlarged by ``mask_scale``), the
+    window it changes, the window's pixels and the feathered ellipse mask in it."""
+
+    def __init__(self, image: np.ndarray, face: Face, mask_scale: float) -> None:
+        self.image = image
+        self.ellipse = face_ellipse(face, mask_scale)
+        corners = np.array([[face.box[0], face.box[1]], [face.box[2], face.box[3]]], np.float32)
+        feather = 0.08 * self.ellipse.a
+        self.box = _union(face_box_window(image.shape, corners, 0.6), _ellipse_box(image.shape, self.ellipse, feather))
+        x0, y0, x1, y1 = self.box
+        self.crop = np.ascontiguousarray(image[y0:y1, x0:x1])
+        self.mask = ellipse_mask(image.shape, [self.ellipse], feather=feather)[y0:y1, x0:x1]
+
+    def treated(self, method: str, sigma: float) -> np.ndarray:
+        """The window with the ellipse blurred (``sigma`` of the face width) or filled (``solid``)."""
+        x0, y0, x1, y1 = self.box
+        params = ClassicParams(blur_sigma=sigma) if sigma else ClassicParams()  # a solid fill has no sigma
+        treated = apply_classic(self.image, [self.ellipse], method, params)[y0:y1, x0:x1]
+        return blend_under_mask(self.crop, treated, self.mask)
 
 
 def _classic_outcome(image: np.ndarray, face: Face, method: str, sigma: float, mask_scale: float) -> LookalikeOutcome:
     """A whole-face blur or fill over the face ellipse, as :func:`_fallbacks` makes it."""
-    ellipse, feather, box = _whole_face_window(image, face, mask_scale)
-    x0, y0, x1, y1 = box
-    crop = np.ascontiguousarray(image[y0:y1, x0:x1])
-    params = ClassicParams(blur_sigma=sigma) if sigma else ClassicParams()
-    mask = ellipse_mask(image.shape, [ellipse], feather=feather)[y0:y1, x0:x1]
-    treated = apply_classic(image, [ellipse], method, params)[y0:y1, x0:x1]
-    return LookalikeOutcome(blend_under_mask(crop, treated, mask), mask, box)
+    whole = _WholeFace(image, face, mask_scale)
+    return LookalikeOutcome(whole.treated(method, sigma), whole.mask, whole.box)
 
 
 def _replay_check(
