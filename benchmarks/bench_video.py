@@ -13,7 +13,9 @@ faces crossing, a face leaving and coming back, a cut between two shots, a turne
 * flicker ratio: mean frame-to-frame change inside each face after following its motion, output over
   input (decoded files; see :func:`_flicker`);
 * dlib drift: mean pairwise dlib distance between a track's sampled output faces minus the same for its
-  input faces (the lookalike stays one person: at most 0.05);
+  input faces (the lookalike stays one person: at most 0.05), over the frames showing the lookalike (not
+  fallen back to a blur, no other face overlapping); fell back: frames written with a blur or a fill
+  instead of the track's lookalike or classic method, any reason;
 * protection per recognizer on sampled frames: match (distance within the threshold) and top-1 (the
   person's own original nearer than every face of the reference crowd; chance is 1 / (crowd + 1));
 * speed on a 1280x720 clip with one face (decode, anonymize, encode, sound), frames per second.
@@ -159,7 +161,10 @@ def _run_ours(source: Path, target: Path, method: str, truth) -> dict:
         tracked_untouched=sum(_unchanged(inputs[f], outputs[f], box) for _, f, box in boxes),
         detector_misses_covered=anonymizer.stats.detector_misses,
         predicted_faces=anonymizer.stats.predicted_faces,
-        drift=_drift(inputs, outputs, anonymizer.tracks),
+        fell_back=sum(len(anonymizer._state[t.id].fell_back) for t in anonymizer.tracks),
+        drift=_drift(
+            inputs, outputs, anonymizer.tracks, {t.id: anonymizer._state[t.id].fell_back for t in anonymizer.tracks}
+        ),
         protection=_protection(inputs, outputs, anonymizer.tracks),
     )
     return row
@@ -286,15 +291,22 @@ def _sampled(track, every: int = 6) -> list:
     return [track.observations[f] for f in frames[::every]]
 
 
-def _drift(ins, outs, tracks) -> float | None:
+def _drift(ins, outs, tracks, fell_back: dict[int, dict[int, str]]) -> float | None:
     """Mean pairwise dlib distance between a track's sampled output faces minus its input faces' (largest
-    over the tracks)."""
+    over the tracks), over the frames that show the track's lookalike: not those that fell back to a blur
+    (the record says which and why) and not those where another face overlaps this one (its embedding
+    is then partly the other face's, in the input too)."""
     from lookalike.identity import get_recognizer
 
     dlib = get_recognizer("dlib")
     worst = None
     for track in tracks:
-        sample = _sampled(track)
+        clear = [
+            o
+            for o in _sampled(track, 1)
+            if o.frame not in fell_back.get(track.id, {}) and not _overlapped(track, o, tracks)
+        ]
+        sample = clear[::6]
         if len(sample) < 2:
             continue
         emb_in = [dlib.embed(ins[o.frame], o.face) for o in sample]
@@ -305,6 +317,18 @@ def _drift(ins, outs, tracks) -> float | None:
         drift = float(d_out - d_in)
         worst = drift if worst is None else max(worst, drift)
     return None if worst is None else round(worst, 3)
+
+
+def _overlapped(track, observation, tracks) -> bool:
+    """Whether another track's face box overlaps this observation's in its frame."""
+    a = observation.face.box
+    for other in tracks:
+        seen = other.observations.get(observation.frame) if other is not track else None
+        if seen is not None:
+            b = seen.face.box
+            if min(a[2], b[2]) > max(a[0], b[0]) and min(a[3], b[3]) > max(a[1], b[1]):
+                return True
+    return False
 
 
 def _protection(ins, outs, tracks) -> dict:
@@ -396,7 +420,8 @@ def _print_row(clip: str, method: str, row: dict) -> None:
         f" | untouched: tracked {row.get('tracked_untouched', '-')},"
         f" truth {row['truth_untouched']}/{row['faces_in_truth']}"
         f" | misses covered {row.get('detector_misses_covered', '-')}, predicted {row.get('predicted_faces', '-')}"
-        f" | tracks {row.get('tracks', '-')} | flicker {row['flicker']} (raw {row['raw_flicker']},"
+        f" | tracks {row.get('tracks', '-')}, fell back {row.get('fell_back', '-')}"
+        f" | flicker {row['flicker']} (raw {row['raw_flicker']},"
         f" out {row['face_change']}/frame) | dlib drift {row.get('drift', '-')}"
         + (f" | match/top-1 % {protection}" if protection else "")
         + f" | {row['seconds']} s",

@@ -245,3 +245,11 @@ def test_anonymize_lookalike_unreadable_bank(photos, tmp_path):
     assert result.exit_code == 2
     assert f"--bank {bad}: cannot be read" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_python_dash_m_runs_the_same_command():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "lookalike", "--help"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "anonymize" in done.stdout

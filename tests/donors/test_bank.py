@@ -85,6 +85,20 @@ def test_donor_image_is_the_aligned_crop_with_its_landmarks(bank):
     assert np.median(np.linalg.norm(found - landmarks[:, :2], axis=1)) < 2.0
 
 
+def test_donor_occluders_are_found_once_and_forgotten_past_a_few(monkeypatch):
+    from lookalike.donors import bank as bank_module
+    from lookalike.synthesis.regenerate import occluders
+
+    bank = default_bank()
+    first = bank.donor_occluders(0)
+    assert np.array_equal(first, occluders(*bank.donor_image(0)))
+    assert bank.donor_occluders(0) is first  # kept: a video asks for it on every frame
+    monkeypatch.setattr(bank_module, "_OCCLUDERS_KEPT", 2)
+    for key in (1, 2, 3):
+        bank.donor_occluders(key)
+    assert len(bank._occluders) <= 2 and bank.donor_occluders(0) is not first
+
+
 def test_pool_view_serves_donor_choice(bank, astronaut, face):
     from lookalike.perception import load_model
     from lookalike.perception.features import face_features

@@ -73,6 +73,10 @@ def _decode(data: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------------------- the bank
 
 
+#: Donors whose :meth:`DonorBank.donor_occluders` masks are kept (a 512-px crop's mask is 256 KB).
+_OCCLUDERS_KEPT = 32
+
+
 @dataclass
 class BuildReport:
     """What :meth:`DonorBank.build` did with its inputs.
@@ -149,6 +153,7 @@ class DonorBank:
     #: recognizer -> donor row -> embedding, for recognizers the bank holds no embeddings for (see
     #: :meth:`donor_embedding`); filled on demand, never saved
     _measured_later: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    _occluders: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         n = len(self.names)
@@ -200,6 +205,21 @@ class DonorBank:
         if source != i:
             crop = np.ascontiguousarray(crop[:, ::-1])
         return crop, self.landmarks[i].copy()
+
+    def donor_occluders(self, key: int | str) -> np.ndarray:
+        """What covers a donor's skin in its crop (:func:`~lookalike.synthesis.regenerate.occluders`), found
+        once per donor while it is among the last :data:`_OCCLUDERS_KEPT` asked for: a video replays one donor
+        on every frame, the loop tries each donor in several styles, and the search costs ~0.15 s."""
+        from lookalike.synthesis.regenerate import occluders
+
+        i = self.row(key)
+        mask = self._occluders.pop(i, None)
+        if mask is None:
+            mask = occluders(*self.donor_image(i))
+        self._occluders[i] = mask  # (now the most recently asked for: dicts keep insertion order)
+        while len(self._occluders) > _OCCLUDERS_KEPT:
+            self._occluders.pop(next(iter(self._occluders), None), None)  # the least recently asked for
+        return mask
 
     def donor_embedding(self, key: int | str, recognizer: str) -> np.ndarray:
         """A donor's identity embedding under ``recognizer``: the stored one, or for a recognizer the bank

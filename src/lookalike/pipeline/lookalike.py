@@ -422,6 +422,7 @@ def swap_face(
             1.0,
             outline=True,
             config=RegenerationConfig(**STYLES["strong"][0]),
+            donor_occluders=bank.donor_occluders(donor.name),
         )
         if _covers_face(candidate, target):
             job.record.keep_candidate(donor, match, candidate, "strong")
@@ -491,6 +492,7 @@ def _loop(job: _Job, level: PrivacyLevel, bank: DonorBank, seed: int) -> Lookali
                             morph,
                             outline=outline,
                             config=RegenerationConfig(**options),
+                            donor_occluders=bank.donor_occluders(donor.name),
                         ),
                     )
                 )
@@ -780,6 +782,7 @@ def replay_lookalike(
             float(record["morph"]),
             outline=outline,
             config=RegenerationConfig(**options),
+            donor_occluders=bank.donor_occluders(record["donor"]),
         )
         step = _blur_step(fallback)
         if step is not None:

@@ -23,7 +23,9 @@ same order and number. In between:
    on keyframes of the track (every :attr:`VideoOptions.check_every` frames), whenever the head turns
    by more than :attr:`VideoOptions.check_turn` degrees since the last check, and when the face is seen
    again after being out of sight; a replay it finds
-   recognizable switches the track to a whole-face blur (then a fill) for the rest of its life.
+   recognizable switches the track to a whole-face blur (then a fill) for the rest of its life, unless
+   another face overlapped it then (the check saw part of that face too): that frame is blurred and the
+   check runs again on the next.
 
 Every track gets a record (:meth:`VideoAnonymizer.records`): its frames, which were detected, tracked,
 backfilled or predicted (and why), which fell back (and why), its lookalike and its checks.
@@ -268,6 +270,7 @@ class VideoAnonymizer:
         self.stats.detector_passes += 1
         detections = add_landmarks(rgb, detect_faces(rgb, self._detector))
         tracks = list(self._active)
+        hidden = [t for t in tracks if t.misses > 0]  # unseen in the frame before (taken before following this one)
         boxes = [predictions[t.id] for t in tracks]
         matched, lost, new = associate(boxes, detections)
         embeddings: list[np.ndarray | None] = [None] * len(detections)
@@ -285,18 +288,25 @@ class VideoAnonymizer:
             if final and index in tracks[t].observations and tracks[t].observations[index].sure:
                 continue  # already found by its landmarks
             self._detected(tracks[t], index, detections[d], embeddings[d])
+        missed: set[int] = set()
         for t in [] if final else lost:
             self._follow(tracks[t], index, rgb, predictions[tracks[t].id], "the detector missed it")
             if index in tracks[t].observations:  # still in the picture: a face the detector missed, covered
                 self.stats.detector_misses += 1
+                missed.add(tracks[t].id)
         for d in new:
-            track = self._reidentify(index, embeddings[d])
+            track = self._reidentify(index, embeddings[d]) or self._emerging(
+                index, detections[d], embeddings[d], hidden
+            )
+            if track is not None and track.id in missed:
+                self.stats.detector_misses -= 1  # counted above as missed, but found: taken for a new face
             if track is None:
                 track = Track(self._next_id)
                 self._next_id += 1
                 self.tracks.append(track)
                 self._state[track.id] = _TrackState()
-            self._active.append(track)
+            if track not in self._active:  # (a hidden track found again is still active)
+                self._active.append(track)
             self._detected(track, index, detections[d], embeddings[d])
             self._backfill(track, index)
 
@@ -351,6 +361,55 @@ class VideoAnonymizer:
                 )
                 loser.misses -= 1  # add() counted it already
         return crowded
+
+    def _emerging(self, index: int, face: Face, embedding: np.ndarray | None, hidden: list[Track]) -> Track | None:
+        """The track hidden behind another face that a new face coming out beside that face is, or None.
+
+        A face coming out from behind another is only partly visible: its embedding is too poor for
+        :meth:`_reidentify` (distances of two to three thresholds are usual), and by the time it is clear
+        of the other face a second track (a second lookalike) would have been started for it. So a new
+        face is taken as the hidden track's if it touches a face in front (boxes overlapping or within a
+        quarter of a face width), lies within one and a half face widths of where the hidden track was last
+        seen or is predicted, that hidden track is the only one there, and its identity (when known) is
+        nearer to the hidden track than to every face in sight. ``hidden``: the tracks unseen in the frame
+        before.
+        """
+        from lookalike.tracking import cosine_distance
+
+        in_front = [
+            t.observations[index].face
+            for t in self._active
+            if t not in hidden and index in t.observations and t.observations[index].sure
+        ]
+        reach = max(face.width, face.height, 1.0)
+        if not any(_gap(face, other) < 0.25 * max(reach, other.width) for other in in_front):
+            return None
+        candidates = []
+        for track in hidden:
+            if track not in self._active or (
+                index in track.observations and track.observations[index].source == "detected"
+            ):
+                continue
+            sure = [f for f, o in track.observations.items() if o.sure and f < index]
+            places = [track.predict(index).center] + ([track.observations[max(sure)].face.center] if sure else [])
+            if min(float(np.linalg.norm(face.center - p)) for p in places) < 1.5 * reach:
+                candidates.append(track)
+        if len(candidates) != 1:
+            return None
+        found = candidates[0]
+        if embedding is not None and found.embedding is not None:
+            own = cosine_distance(found.embedding, embedding)
+            others = [
+                cosine_distance(t.embedding, embedding)
+                for t in self._active
+                if t is not found and t.embedding is not None and t not in hidden
+            ]
+            if others and own >= min(others):
+                return None
+        if not any(o.source == "detected" for f, o in found.observations.items() if index - 3 <= f < index):
+            found.notes.append(f"came out from behind another face at frame {index}")
+        found.misses = 0
+        return found
 
     def _merge(self, older: Track, young: Track) -> Track:
         """Give ``young``'s observations to ``older`` (revived), which takes its place."""
@@ -598,11 +657,19 @@ class VideoAnonymizer:
                         {"frame": index, "reached": reached, "recognizers": _brief(outcome.record.recognizers)}
                     )
                     if reached is False:
-                        state.override = ("blur", 0.4, f"the identity check failed at frame {index}")
+                        if any(other is not track and _gap(face, seen) == 0 for other, _, seen in faces):
+                            # another face overlaps this one, so the check measured part of that face too (a
+                            # face coming out from behind another): this frame is blurred, and the check runs
+                            # again on the next one, until it passes or fails on the face alone
+                            why = "the identity check failed while another face overlapped it (checked again)"
+                            state.last_check = None
+                        else:
+                            why = f"the identity check failed at frame {index}"
+                            state.override = ("blur", 0.4, why)
                         outcome = replay_lookalike(
                             treated, _without_landmarks(face), {}, original=rgb, mask_scale=self.config.mask_scale
                         )
-                        state.fell_back[index] = f"blur (sigma 0.4 of the face width): {state.override[2]}"
+                        state.fell_back[index] = f"blur (sigma 0.4 of the face width): {why}"
             x0, y0, x1, y1 = outcome.box
             treated[y0:y1, x0:x1] = outcome.image
             mask[y0:y1, x0:x1] = np.maximum(mask[y0:y1, x0:x1], outcome.mask)
@@ -837,6 +904,13 @@ def _grown(face: Face, missed: int) -> Face:
         face.rotation,
         ["predicted place"],
     )
+
+
+def _gap(a: Face, b: Face) -> float:
+    """The distance between two faces' boxes (0 where they touch or overlap)."""
+    dx = max(float(b.box[0] - a.box[2]), float(a.box[0] - b.box[2]), 0.0)
+    dy = max(float(b.box[1] - a.box[3]), float(a.box[1] - b.box[3]), 0.0)
+    return float(np.hypot(dx, dy))
 
 
 def _inside(face: Face, shape: tuple[int, ...]) -> bool:

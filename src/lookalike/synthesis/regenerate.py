@@ -142,6 +142,7 @@ def regenerate(
     *,
     outline: bool = False,
     config: RegenerationConfig | None = None,
+    donor_occluders: np.ndarray | None = None,
 ) -> Regeneration:
     """The face with ``landmarks`` (478, image pixels) with ``regions`` regenerated from ``donor``.
 
@@ -156,6 +157,8 @@ def regenerate(
         past the donor's, away from the person (a caricature of the difference).
     outline : let the face outline move too (stronger, but the jaw line then moves against the
         untouched neck and background; off by default).
+    donor_occluders : :func:`occluders` of the donor when already known (a video replays one donor on
+        every frame); found here otherwise.
     """
     config = config or RegenerationConfig()
     unknown = sorted(set(regions) - set(SALIENCY_REGIONS))
@@ -201,7 +204,8 @@ def regenerate(
         coverage = np.maximum(coverage, holes.astype(np.float32))
     if config.keep_occluders:
         # the donor's hair strands or frames over its skin are not brought: those pixels come from the person
-        donor_occluders = occluders(donor, donor_landmarks)
+        if donor_occluders is None:
+            donor_occluders = occluders(donor, donor_landmarks)
         if donor_occluders.any():
             coverage = coverage * (1.0 - _warp_mask(donor_occluders, donor_landmarks, geometry, shape))
     stats = np.where(coverage > 0.5, labels, -1).astype(np.int16)
