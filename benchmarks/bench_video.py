@@ -381,16 +381,23 @@ def _speed(work: Path, methods: list[str], seconds: float, deface) -> dict:
         wall = time.perf_counter() - started
         done.tmp.unlink()
         first = (done.tracks[0].get("lookalike") or {}).get("seconds") if done.tracks else None
+        fell = sum(len(_range_frames(e["frames"])) for t in done.tracks for e in t["fell_back"])
         results[method] = {
             "frames": done.frames,
             "seconds": round(wall, 1),
             "fps": round(done.frames / wall, 2),
             "first_face_loop_seconds": first,
+            "fell_back_frames": fell,
         }
         print(
             f"speed 1280x720, one face, {done.frames} frames, {method}: {results[method]['fps']} frames/s "
-            f"({wall:.1f} s" + (f"; of which the first face's lookalike loop {first:.1f} s" if first else "") + ")"
+            f"({wall:.1f} s"
+            + (f"; of which the first face's lookalike loop {first:.1f} s" if first else "")
+            + ")"
+            + (f"; {fell} face-frames fell back to a blur" if fell else "")
         )
+    if "lookalike" in methods:
+        results["lookalike_parts"] = _replay_costs(clip)
     if deface:
         target = work / "deface" / "speed.mp4"
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -405,6 +412,39 @@ def _speed(work: Path, methods: list[str], seconds: float, deface) -> dict:
             f"({wall:.1f} s, its start-up included)"
         )
     return results
+
+
+def _replay_costs(clip: Path, repeats: int = 3) -> dict:
+    """What a shown lookalike costs per frame on the speed clip, apart from decoding and following: a
+    replay of the first frame's lookalike on the second frame, without and with the identity check (the
+    speed run itself may show a blur all along, when the lookalike fails its first checks)."""
+    from lookalike.faces import detect
+    from lookalike.pipeline.lookalike import lookalike_face, replay_lookalike
+
+    first, second = _decode(clip)[:2]
+    face = detect(first)[0]
+    record = lookalike_face(first, face).record.to_dict()
+    costs = {}
+    for check in (False, True):
+        replay_lookalike(second, face, record, check=check)  # warm
+        started = time.perf_counter()
+        for _ in range(repeats):
+            replay_lookalike(second, face, record, check=check)
+        costs["check" if check else "replay"] = round((time.perf_counter() - started) / repeats, 3)
+    print(
+        f"speed 1280x720, a shown lookalike: replay {costs['replay']} s a frame, identity check {costs['check']} s "
+        f"(its lookalike: {record.get('fallback') or 'unblurred'})"
+    )
+    return costs
+
+
+def _range_frames(ranges: str) -> list[int]:
+    """``"0-2,5"`` -> ``[0, 1, 2, 5]`` (a record's frame ranges)."""
+    frames: list[int] = []
+    for part in filter(None, ranges.split(",")):
+        start, _, stop = part.partition("-")
+        frames.extend(range(int(start), int(stop or start) + 1))
+    return frames
 
 
 def _print_row(clip: str, method: str, row: dict) -> None:

@@ -97,6 +97,20 @@ def test_same_seed_same_result(astronaut, face, outcome):
     assert again.record.donor == outcome.record.donor
 
 
+def test_a_replay_of_the_chosen_face_is_the_loops_result_and_passes_its_check(astronaut, face, outcome):
+    # a clip replays the loop's record on every frame, and checks the replay: on the very face the loop
+    # chose for, the replay is the loop's lookalike and is measured as the loop measured it (else a
+    # lookalike that passed at the edge of the level fails its own replay, and its track is blurred)
+    from lookalike.pipeline.lookalike import replay_lookalike
+
+    replayed = replay_lookalike(astronaut, face, outcome.record.to_dict(), check=True)
+    assert replayed.box == outcome.box and np.array_equal(replayed.image, outcome.image)
+    assert replayed.record.reached is True and replayed.record.replayed
+    for name in outcome.record.steer:
+        assert replayed.record.recognizers[name]["rank"] == outcome.record.recognizers[name]["rank"]
+        assert replayed.record.views[name] == outcome.record.views[name]
+
+
 def test_an_unreachable_level_fails_closed_to_blur_or_solid(astronaut, face):
     result = lookalike_face(astronaut, face, privacy="low", target_distance=3.0)
     record = result.record

@@ -869,8 +869,11 @@ def _replay_check(
         float(record.get("target_distance") or 1.0),
         views,
     )
+    # the window the loop measured its candidates in (around the landmarks), so a replay of the very face
+    # the loop chose for is measured as the loop measured it; grown to hold every changed pixel
     corners = np.array([[face.box[0], face.box[1]], [face.box[2], face.box[3]]], np.float32)
-    x0, y0, x1, y1 = _union(face_box_window(image.shape, corners, 0.6), outcome.box)
+    around = face.landmarks if face.landmarks is not None else corners
+    x0, y0, x1, y1 = _union(face_box_window(image.shape, around, 0.6), outcome.box)
     pasted = image.copy()
     ox0, oy0, ox1, oy1 = outcome.box
     pasted[oy0:oy1, ox0:ox1] = outcome.image

@@ -45,7 +45,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -67,6 +67,9 @@ from lookalike.tracking import (
 )
 from lookalike.types import Face
 
+if TYPE_CHECKING:
+    from lookalike.pipeline.lookalike import LookalikeOutcome, LookalikeRecord
+
 
 @dataclass(frozen=True)
 class VideoOptions:
@@ -83,6 +86,9 @@ class VideoOptions:
         then stay put instead of following the landmark model's sub-pixel noise.
     check_every, check_turn: the lookalike's identity check runs on a track's frames this many frames
         apart, and when the head has turned (yaw, pitch or roll) this many degrees since the last check.
+    check_marginal_every: how far apart the checks are while the last one passed near the edge of the
+        level (a check costs about a second on 2 cores: on every frame a lookalike would play at one
+        frame per second).
     cut_threshold: histogram change that marks a scene cut (see :func:`~lookalike.tracking.is_scene_cut`).
     rotations: the detector's search for turned faces in clips (None: the photo setting,
         :attr:`AnonymizeConfig.rotations`). "off" by default: footage is filmed upright, the upright search
@@ -99,6 +105,7 @@ class VideoOptions:
     smooth_radius: int = 3
     still: float = 0.01
     check_every: int = 24
+    check_marginal_every: int = 6
     check_turn: float = 20.0
     cut_threshold: float = 0.25
     rotations: str | None = "off"
@@ -130,6 +137,12 @@ class _TrackState:
     fell_back: dict[int, str] = field(default_factory=dict)
     #: the landmarks the last frame was written with (frame, array), for the still-face dead band
     written: tuple[int, np.ndarray] | None = None
+    #: whether this frame's landmarks are the last frame's (the face held still by the dead band)
+    still: bool = False
+    #: the last lookalike written and the input window it was made from, for a face that holds still
+    held: tuple[LookalikeOutcome, np.ndarray] | None = None
+    #: whether the last check passed near the edge of the level: then the checks come closer together
+    marginal: bool = False
     started: float = 0.0
 
 
@@ -554,8 +567,20 @@ class VideoAnonymizer:
         return out
 
     def _smoothed(self, track: Track, observation: Observation) -> Face:
+        """The observation's face as written: on landmarks smoothed over time, held still by the dead band."""
+        state = self._state[track.id]
+        face, written, state.still = self._smooth(track, observation, state.written)
+        state.written = written
+        return face
+
+    def _smooth(
+        self, track: Track, observation: Observation, written: tuple[int, np.ndarray] | None
+    ) -> tuple[Face, tuple[int, np.ndarray] | None, bool]:
+        """The observation's face on landmarks smoothed over time (a local line fit), and those landmarks;
+        ``written``: the (frame, landmarks) the frame before was written with, which a face that moved
+        less than the dead band keeps (then the last value is True)."""
         if not observation.sure:
-            return observation.face
+            return observation.face, written, False
         points = {
             f: o.face.landmarks
             for f, o in track.observations.items()
@@ -563,15 +588,14 @@ class VideoAnonymizer:
         }
         step = 0.08 * max(observation.face.width, 1.0)
         smoothed = smooth_landmarks(points, observation.frame, self.options.smooth_radius, max_step=step)
-        state = self._state[track.id]
-        if state.written is not None and state.written[0] == observation.frame - 1:
+        still = False
+        if written is not None and written[0] == observation.frame - 1:
             band = min(self.options.still * max(observation.face.width, 1.0), 1.0)
-            if float(np.abs(smoothed[:, :2] - state.written[1][:, :2]).mean()) < band:
-                smoothed = state.written[1]
-        state.written = (observation.frame, smoothed)
+            if float(np.abs(smoothed[:, :2] - written[1][:, :2]).mean()) < band:
+                smoothed, still = written[1], True
         face = face_from_landmarks(smoothed, track.calibration, observation.face.score, like=observation.face)
         face.pose = observation.face.pose
-        return face
+        return face, (observation.frame, smoothed), still
 
     def _render_classic(self, index: int, rgb: np.ndarray, faces) -> tuple[np.ndarray, np.ndarray]:
         if not faces:
@@ -621,6 +645,16 @@ class VideoAnonymizer:
                         "recognizers": _brief(state.recipe.get("recognizers")),
                     }
                 )
+                failing = self._fails_ahead(track, index, state.recipe)
+                if failing is not None:
+                    state.override = (
+                        "blur",
+                        0.4,
+                        f"the lookalike failed its identity check at frame {failing}, {failing - index} "
+                        f"frame{'s' if failing - index > 1 else ''} after its first: it passes only at the edge "
+                        "of the level",
+                    )
+                    state.checks.append({"frame": failing, "reached": False, "ahead": True})
             if state.override is not None:
                 method, sigma, why = state.override
                 recipe = {"fallback": f"{method} (sigma {sigma:g} " if method == "blur" else method}
@@ -640,18 +674,25 @@ class VideoAnonymizer:
                 state.fell_back[index] = f"blur (sigma 0.4 of the face width): {why}"
             else:
                 check = self._due(state, index, face, track)
-                outcome = replay_lookalike(
-                    treated,
-                    face,
-                    state.recipe,
-                    bank=bank,
-                    crowd=crowd,
-                    original=rgb,
-                    mask_scale=self.config.mask_scale,
-                    check=check,
-                )
+                held = None if check else self._held_still(state, rgb)
+                if held is not None:
+                    outcome = held
+                else:
+                    outcome = replay_lookalike(
+                        treated,
+                        face,
+                        state.recipe,
+                        bank=bank,
+                        crowd=crowd,
+                        original=rgb,
+                        mask_scale=self.config.mask_scale,
+                        check=check,
+                    )
+                    x0, y0, x1, y1 = outcome.box
+                    state.held = (outcome, rgb[y0:y1, x0:x1].copy())
                 if check:
                     state.last_check, state.last_pose = index, _pose(face)
+                    state.marginal = _marginal(outcome.record)
                     reached = outcome.record.reached
                     state.checks.append(
                         {"frame": index, "reached": reached, "recognizers": _brief(outcome.record.recognizers)}
@@ -669,6 +710,7 @@ class VideoAnonymizer:
                         outcome = replay_lookalike(
                             treated, _without_landmarks(face), {}, original=rgb, mask_scale=self.config.mask_scale
                         )
+                        state.held = None
                         state.fell_back[index] = f"blur (sigma 0.4 of the face width): {why}"
             x0, y0, x1, y1 = outcome.box
             treated[y0:y1, x0:x1] = outcome.image
@@ -680,11 +722,65 @@ class VideoAnonymizer:
         outcome = regenerate_face(treated, face, self.config, seed=self.config.seed + track.id, original=rgb)
         return outcome.record.to_dict()
 
+    def _fails_ahead(self, track: Track, index: int, recipe: dict) -> int | None:
+        """The first of the track's next :data:`_LOOKAHEAD` frames still held (not yet written) where a
+        replay of ``recipe`` fails the identity check, or None. A lookalike that passes only on the frame it
+        was chosen on would show for a frame and turn into a blur; tried ahead, the track is blurred from
+        its first frame instead."""
+        from lookalike.pipeline.lookalike import load_bank, load_crowd, replay_lookalike
+
+        fallback = str(recipe.get("fallback") or "")
+        if not recipe.get("steer") or recipe.get("donor") is None or fallback.startswith(("blur (", "solid")):
+            return None  # nothing to check (an unchecked swap) or a whole-face fallback
+        written = self._state[track.id].written
+        for held in self._held:
+            observation = track.observations.get(held.index)
+            if not index < held.index <= index + _LOOKAHEAD or observation is None or not observation.sure:
+                written = None
+                continue
+            face, written, _ = self._smooth(track, observation, written)  # as it will be written
+            if not _inside(face, held.rgb.shape):
+                continue
+            replayed = replay_lookalike(
+                held.rgb,
+                face,
+                recipe,
+                bank=load_bank(self.config.bank),
+                crowd=load_crowd(self.config.crowd),
+                original=held.rgb,
+                mask_scale=self.config.mask_scale,
+                check=True,
+            )
+            if replayed.record.reached is False:
+                return held.index
+        return None
+
+    def _held_still(self, state: _TrackState, rgb: np.ndarray) -> LookalikeOutcome | None:
+        """The last lookalike written again, for a face held still (its landmarks the last frame's) whose
+        window has not changed beyond the codec's noise since that lookalike was made (mean under
+        :data:`_STILL_MEAN`, 99th percentile under :data:`_STILL_PEAK` levels, so a blink or a change
+        of light makes a new one); else None. Made again from a frame that differs only by noise, the
+        lookalike would change more than its original does (the synthesis amplifies the noise)."""
+        if not state.still or state.held is None:
+            return None
+        outcome, source = state.held
+        x0, y0, x1, y1 = outcome.box
+        window = rgb[y0:y1, x0:x1]
+        if window.shape != source.shape:
+            return None
+        change = np.abs(window.astype(np.int16) - source).max(axis=-1)
+        if float(change.mean()) >= _STILL_MEAN or float(np.percentile(change, 99)) >= _STILL_PEAK:
+            return None
+        return outcome
+
     def _due(self, state: _TrackState, index: int, face: Face, track: Track | None = None) -> bool:
         """Whether the identity check runs on this frame of the track: the first, every ``check_every``
-        frames, after a turn of the head, and on the first sure frame after the face was out of sight
-        (hidden behind another face, lost, away): where tracks can have swapped people."""
+        frames (every ``check_marginal_every`` while the last check passed near the edge of the level, see
+        :func:`_marginal`), after a turn of the head, and on the first sure frame after the face was out of
+        sight (hidden behind another face, lost, away): where tracks can have swapped people."""
         if state.last_check is None:
+            return True
+        if state.marginal and index - state.last_check >= self.options.check_marginal_every:
             return True
         if track is not None:
             previous = track.observations.get(index - 1)
@@ -904,6 +1000,43 @@ def _grown(face: Face, missed: int) -> Face:
         face.rotation,
         ["predicted place"],
     )
+
+
+#: Frames after a track's first that its lookalike is checked on before the first is written.
+_LOOKAHEAD = 6
+
+#: A still face's window may change by this much (mean, and 99th percentile of the largest channel
+#: change, in levels) and keep the lookalike last written (:meth:`VideoAnonymizer._held_still`).
+_STILL_MEAN, _STILL_PEAK = 1.5, 8.0
+
+#: A check is marginal (:func:`_marginal`) when a recognizer's worst view is within this factor of the
+#: threshold, or hides the face among fewer than this many times the level's k crowd faces.
+_MARGIN_DISTANCE, _MARGIN_RANK = 1.1, 2.0
+
+
+def _marginal(record: LookalikeRecord) -> bool:
+    """Whether a passed check passed near the edge of its level: for some steering recognizer, under its
+    worst view, the distance within :data:`_MARGIN_DISTANCE` times the threshold (scaled by the record's
+    target distance), or a crowd rank under :data:`_MARGIN_RANK` times k. A lookalike that passes only
+    just on one frame fails on some of the next ones (a 45-px face's dlib distance moves by 0.05 from
+    frame to frame), so it is checked more often (:attr:`VideoOptions.check_marginal_every`) until a
+    check fails (and the track is blurred) or passes clearly."""
+    from lookalike.identity import get_recognizer
+
+    if record.reached is not True or not record.steer:
+        return False
+    k = int(record.k or 1)
+    for name in record.steer:
+        worst = (record.views or {}).get(name) or (record.recognizers or {}).get(name)
+        if not worst:
+            continue
+        threshold = float(get_recognizer(name).threshold) * float(record.target_distance or 1.0)
+        ranks = [worst.get("rank"), worst.get("retrieval_rank")]
+        if float(worst.get("distance", np.inf)) < _MARGIN_DISTANCE * threshold or any(
+            r is not None and r < _MARGIN_RANK * k for r in ranks
+        ):
+            return True
+    return False
 
 
 def _gap(a: Face, b: Face) -> float:
