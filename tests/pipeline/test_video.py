@@ -285,3 +285,19 @@ def test_a_still_face_keeps_the_lookalike_last_written(monkeypatch):
         [np.abs(out[i + 1][y0:y1, x0:x1].astype(int) - out[i][y0:y1, x0:x1]).mean() for i in range(15)]
     )
     assert change_out < change_in
+
+
+def test_a_check_is_marginal_near_the_edge_of_the_level_under_its_worst_view():
+    from lookalike.identity import get_recognizer
+
+    threshold = get_recognizer("facenet").threshold
+
+    def record(nearest: float, rank: int) -> dict:
+        view = {"view": "mirrored", "distance": 1.6 * threshold, "nearest_distance": nearest * threshold}
+        view.update(rank=rank, retrieval_rank=rank)
+        return {"reached": True, "steer": ["facenet"], "k": 10, "target_distance": 1.0, "views": {"facenet": view}}
+
+    assert not video_module._marginal(record(1.5, 40))
+    assert video_module._marginal(record(1.01, 40))  # the nearest view, not the lowest-ranked one, decides
+    assert video_module._marginal(record(1.5, 12))  # hidden among fewer than 2k crowd faces
+    assert not video_module._marginal({**record(1.01, 12), "reached": False})  # a failed check is no pass

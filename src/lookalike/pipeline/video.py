@@ -68,7 +68,7 @@ from lookalike.tracking import (
 from lookalike.types import Face
 
 if TYPE_CHECKING:
-    from lookalike.pipeline.lookalike import LookalikeOutcome, LookalikeRecord
+    from lookalike.pipeline.lookalike import LookalikeOutcome
 
 
 @dataclass(frozen=True)
@@ -387,7 +387,7 @@ class VideoAnonymizer:
         nearer to the hidden track than to every face in sight. ``hidden``: the tracks unseen in the frame
         before.
         """
-        from lookalike.tracking import cosine_distance
+        from lookalike.tracking import cosine_distance, iou
 
         in_front = [
             t.observations[index].face
@@ -399,10 +399,14 @@ class VideoAnonymizer:
             return None
         candidates = []
         for track in hidden:
-            if track not in self._active or (
-                index in track.observations and track.observations[index].source == "detected"
-            ):
+            if track not in self._active:
                 continue
+            now = track.observations.get(index)
+            if now is not None and (
+                now.source == "detected"
+                or (now.sure and not any(iou(now.face.box, other.box) > 0.5 for other in in_front))
+            ):
+                continue  # found this frame on its own face (not on the face in front): not this new one
             sure = [f for f, o in track.observations.items() if o.sure and f < index]
             places = [track.predict(index).center] + ([track.observations[max(sure)].face.center] if sure else [])
             if min(float(np.linalg.norm(face.center - p)) for p in places) < 1.5 * reach:
@@ -645,6 +649,7 @@ class VideoAnonymizer:
                         "recognizers": _brief(state.recipe.get("recognizers")),
                     }
                 )
+                state.marginal = _marginal(state.recipe)
                 failing = self._fails_ahead(track, index, state.recipe)
                 if failing is not None:
                     state.override = (
@@ -662,6 +667,7 @@ class VideoAnonymizer:
                     treated, _without_landmarks(face), recipe, original=rgb, mask_scale=self.config.mask_scale
                 )
                 state.fell_back[index] = f"{method}{f' (sigma {sigma:g} of the face width)' if sigma else ''}: {why}"
+                state.held = None
             elif not observation.sure or state.recipe is None or not inside:
                 outcome = replay_lookalike(
                     treated, _without_landmarks(face), {}, original=rgb, mask_scale=self.config.mask_scale
@@ -672,9 +678,10 @@ class VideoAnonymizer:
                     else "the face is partly outside the picture"
                 )
                 state.fell_back[index] = f"blur (sigma 0.4 of the face width): {why}"
+                state.held = None
             else:
                 check = self._due(state, index, face, track)
-                held = None if check else self._held_still(state, rgb)
+                held = None if check else self._held_still(state, treated)
                 if held is not None:
                     outcome = held
                 else:
@@ -689,16 +696,19 @@ class VideoAnonymizer:
                         check=check,
                     )
                     x0, y0, x1, y1 = outcome.box
-                    state.held = (outcome, rgb[y0:y1, x0:x1].copy())
+                    state.held = (outcome, treated[y0:y1, x0:x1].copy())
                 if check:
                     state.last_check, state.last_pose = index, _pose(face)
-                    state.marginal = _marginal(outcome.record)
+                    state.marginal = _marginal(outcome.record.to_dict())
                     reached = outcome.record.reached
                     state.checks.append(
                         {"frame": index, "reached": reached, "recognizers": _brief(outcome.record.recognizers)}
                     )
                     if reached is False:
-                        if any(other is not track and _gap(face, seen) == 0 for other, _, seen in faces):
+                        if any(
+                            other is not track and seen_by.sure and _gap(face, seen) == 0
+                            for other, seen_by, seen in faces
+                        ):
                             # another face overlaps this one, so the check measured part of that face too (a
                             # face coming out from behind another): this frame is blurred, and the check runs
                             # again on the next one, until it passes or fails on the face alone
@@ -755,17 +765,19 @@ class VideoAnonymizer:
                 return held.index
         return None
 
-    def _held_still(self, state: _TrackState, rgb: np.ndarray) -> LookalikeOutcome | None:
+    def _held_still(self, state: _TrackState, treated: np.ndarray) -> LookalikeOutcome | None:
         """The last lookalike written again, for a face held still (its landmarks the last frame's) whose
         window has not changed beyond the codec's noise since that lookalike was made (mean under
         :data:`_STILL_MEAN`, 99th percentile under :data:`_STILL_PEAK` levels, so a blink or a change
         of light makes a new one); else None. Made again from a frame that differs only by noise, the
-        lookalike would change more than its original does (the synthesis amplifies the noise)."""
+        lookalike would change more than its original does (the synthesis amplifies the noise). The window
+        compared is the one the lookalike was made on (``treated``: the frame with the faces before this
+        one already drawn), so a neighbour drawn anew there (turned to a blur, moved) makes a new one."""
         if not state.still or state.held is None:
             return None
         outcome, source = state.held
         x0, y0, x1, y1 = outcome.box
-        window = rgb[y0:y1, x0:x1]
+        window = treated[y0:y1, x0:x1]
         if window.shape != source.shape:
             return None
         change = np.abs(window.astype(np.int16) - source).max(axis=-1)
@@ -1014,27 +1026,27 @@ _STILL_MEAN, _STILL_PEAK = 1.5, 8.0
 _MARGIN_DISTANCE, _MARGIN_RANK = 1.1, 2.0
 
 
-def _marginal(record: LookalikeRecord) -> bool:
-    """Whether a passed check passed near the edge of its level: for some steering recognizer, under its
-    worst view, the distance within :data:`_MARGIN_DISTANCE` times the threshold (scaled by the record's
-    target distance), or a crowd rank under :data:`_MARGIN_RANK` times k. A lookalike that passes only
+def _marginal(record: dict) -> bool:
+    """Whether a passed check (a record's :meth:`~lookalike.pipeline.lookalike.LookalikeRecord.to_dict`)
+    passed near the edge of its level: for some steering recognizer, under its worst view, the distance
+    within :data:`_MARGIN_DISTANCE` times the threshold (scaled by the record's target distance), or a
+    crowd rank under :data:`_MARGIN_RANK` times k. A lookalike that passes only
     just on one frame fails on some of the next ones (a 45-px face's dlib distance moves by 0.05 from
     frame to frame), so it is checked more often (:attr:`VideoOptions.check_marginal_every`) until a
     check fails (and the track is blurred) or passes clearly."""
     from lookalike.identity import get_recognizer
 
-    if record.reached is not True or not record.steer:
+    if record.get("reached") is not True or not record.get("steer"):
         return False
-    k = int(record.k or 1)
-    for name in record.steer:
-        worst = (record.views or {}).get(name) or (record.recognizers or {}).get(name)
+    k = int(record.get("k") or 1)
+    for name in record["steer"]:
+        worst = (record.get("views") or {}).get(name) or (record.get("recognizers") or {}).get(name)
         if not worst:
             continue
-        threshold = float(get_recognizer(name).threshold) * float(record.target_distance or 1.0)
+        threshold = float(get_recognizer(name).threshold) * float(record.get("target_distance") or 1.0)
         ranks = [worst.get("rank"), worst.get("retrieval_rank")]
-        if float(worst.get("distance", np.inf)) < _MARGIN_DISTANCE * threshold or any(
-            r is not None and r < _MARGIN_RANK * k for r in ranks
-        ):
+        nearest = worst.get("nearest_distance", worst.get("distance", np.inf))  # (the pass or fail is on it)
+        if float(nearest) < _MARGIN_DISTANCE * threshold or any(r is not None and r < _MARGIN_RANK * k for r in ranks):
             return True
     return False
 
