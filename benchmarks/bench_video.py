@@ -155,16 +155,15 @@ def _run_ours(source: Path, target: Path, method: str, truth) -> dict:
     seconds = time.perf_counter() - started
     row = _file_figures(source, target, truth)
     boxes = [(t.id, f, o.face.box) for t in anonymizer.tracks for f, o in t.observations.items()]
+    fell_back = {t.id: anonymizer._state[t.id].fell_back for t in anonymizer.tracks}
     row.update(
         seconds=round(seconds, 1),
         tracks=len(anonymizer.tracks),
         tracked_untouched=sum(_unchanged(inputs[f], outputs[f], box) for _, f, box in boxes),
         detector_misses_covered=anonymizer.stats.detector_misses,
         predicted_faces=anonymizer.stats.predicted_faces,
-        fell_back=sum(len(anonymizer._state[t.id].fell_back) for t in anonymizer.tracks),
-        drift=_drift(
-            inputs, outputs, anonymizer.tracks, {t.id: anonymizer._state[t.id].fell_back for t in anonymizer.tracks}
-        ),
+        fell_back=sum(len(frames) for frames in fell_back.values()),
+        drift=_drift(inputs, outputs, anonymizer.tracks, fell_back),
         protection=_protection(inputs, outputs, anonymizer.tracks),
     )
     return row
@@ -321,14 +320,10 @@ def _drift(ins, outs, tracks, fell_back: dict[int, dict[int, str]]) -> float | N
 
 def _overlapped(track, observation, tracks) -> bool:
     """Whether another track's face box overlaps this observation's in its frame."""
-    a = observation.face.box
-    for other in tracks:
-        seen = other.observations.get(observation.frame) if other is not track else None
-        if seen is not None:
-            b = seen.face.box
-            if min(a[2], b[2]) > max(a[0], b[0]) and min(a[3], b[3]) > max(a[1], b[1]):
-                return True
-    return False
+    from lookalike.tracking import iou
+
+    others = (other.observations.get(observation.frame) for other in tracks if other is not track)
+    return any(iou(observation.face.box, seen.face.box) > 0 for seen in others if seen is not None)
 
 
 def _protection(ins, outs, tracks) -> dict:
